@@ -1,0 +1,315 @@
+//! Kafka headers as a trace-context carrier.
+//!
+//! Kafka headers are an ordered list of `(name, bytes)` pairs where names may repeat and values
+//! may be null. The policy, shared by every language:
+//! - **read**: names match in any ASCII case; several `traceparent` headers with different values
+//!   mean "new root" (W3C: a repeated field is invalid), identical copies count once; every
+//!   `tracestate` and `baggage` value is joined in order.
+//! - **write**: the first header of each of our names is rewritten in place with the lowercase
+//!   name, later copies are removed, missing ones are appended (`traceparent`, `tracestate`,
+//!   `baggage`); nothing to write removes the header, so a forwarded or retried message never
+//!   carries two contexts or a stale tracestate.
+
+use crate::codec::baggage::Baggage;
+use crate::codec::trim_ows;
+use crate::codec::traceparent::{SpanId, TraceFlags, TraceId, TraceParent};
+use crate::codec::tracestate::{TraceState, TraceStateBuf};
+use crate::ErrorCode;
+
+/// Header name of the parent span.
+pub const TRACEPARENT: &str = "traceparent";
+/// Header name of the vendor state.
+pub const TRACESTATE: &str = "tracestate";
+/// Header name of the W3C baggage.
+pub const BAGGAGE: &str = "baggage";
+
+/// Read access to an ordered header list.
+pub trait Headers {
+    /// Number of headers.
+    fn header_count(&self) -> usize;
+    /// The header at `index`: its name and its value (`None` for a Kafka null value).
+    fn header(&self, index: usize) -> Option<(&str, Option<&[u8]>)>;
+}
+
+/// Write access to an ordered header list.
+pub trait HeadersMut: Headers {
+    /// Replaces the header at `index` (name and value) without moving it.
+    fn replace_header(&mut self, index: usize, name: &str, value: &[u8]);
+    /// Removes the header at `index`; later headers move down by one.
+    fn remove_header(&mut self, index: usize);
+    /// Appends a header at the end.
+    fn append_header(&mut self, name: &str, value: &[u8]);
+}
+
+/// Everything read from a message's headers. Borrows the tracestate from the headers, so reading
+/// a message with `traceparent` and `tracestate` allocates nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Extracted<'a> {
+    /// The parent, or why the consumer must start a new root trace.
+    pub parent: Result<TraceParent, ErrorCode>,
+    /// The vendor state; empty when absent or when the parent is invalid, an error when discarded.
+    pub tracestate: Result<TraceState<'a>, ErrorCode>,
+    /// The baggage, independent of the trace context (kept for a new root as well).
+    pub baggage: Baggage,
+}
+
+impl Extracted<'_> {
+    /// The owned context to continue, or `None` to start a new root.
+    pub fn into_context(self) -> Option<TraceContext> {
+        let parent = self.parent.ok()?;
+        let tracestate = self.tracestate.map(|s| TraceStateBuf::from_state(&s)).unwrap_or_default();
+        Some(TraceContext { traceparent: parent, tracestate, baggage: self.baggage })
+    }
+}
+
+/// A complete, owned trace context: what a consumer continues and a producer injects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceContext {
+    /// Trace id, span id and flags.
+    pub traceparent: TraceParent,
+    /// Vendor state, normalized.
+    pub tracestate: TraceStateBuf,
+    /// W3C baggage.
+    pub baggage: Baggage,
+}
+
+impl TraceContext {
+    /// A new root context with no vendor state.
+    pub fn new_root(trace_id: TraceId, span_id: SpanId, flags: TraceFlags, baggage: Baggage) -> Self {
+        Self { traceparent: TraceParent::new(trace_id, span_id, flags), tracestate: TraceStateBuf::default(), baggage }
+    }
+
+    /// The same trace, state and baggage with `span_id` as the parent of whatever reads it next.
+    pub fn child(&self, span_id: SpanId) -> Self {
+        Self { traceparent: self.traceparent.with_span_id(span_id), ..self.clone() }
+    }
+}
+
+/// Reads the trace context of a message. See the module docs for the policy.
+pub fn extract_parts<H: Headers + ?Sized>(headers: &H) -> Extracted<'_> {
+    let mut traceparent: Option<&[u8]> = None;
+    let mut duplicate = false;
+    let (mut has_tracestate, mut has_baggage) = (false, false);
+    for (name, value) in iter(headers) {
+        if name.eq_ignore_ascii_case(TRACEPARENT) {
+            let value = trim_ows(value.unwrap_or_default());
+            match traceparent {
+                None => traceparent = Some(value),
+                Some(first) => duplicate |= first != value,
+            }
+        } else if name.eq_ignore_ascii_case(TRACESTATE) {
+            has_tracestate = true;
+        } else if name.eq_ignore_ascii_case(BAGGAGE) {
+            has_baggage = true;
+        }
+    }
+    let parent = match traceparent {
+        None => Err(ErrorCode::Missing),
+        Some(_) if duplicate => Err(ErrorCode::TraceparentDuplicate),
+        Some(value) => TraceParent::parse(value),
+    };
+    let tracestate = if parent.is_ok() && has_tracestate {
+        TraceState::parse_values(values_named(headers, TRACESTATE))
+    } else {
+        Ok(TraceState::default())
+    };
+    let baggage = if has_baggage { Baggage::parse_values(values_named(headers, BAGGAGE)) } else { Baggage::default() };
+    Extracted { parent, tracestate, baggage }
+}
+
+/// The context to continue, or `None` to start a new root. Use [`extract_parts`] to also keep
+/// the baggage and the reason when the parent is missing or invalid.
+pub fn extract<H: Headers + ?Sized>(headers: &H) -> Option<TraceContext> {
+    extract_parts(headers).into_context()
+}
+
+/// Writes `context` into the headers, replacing any trace context already there.
+pub fn inject<H: HeadersMut + ?Sized>(context: &TraceContext, headers: &mut H) {
+    let baggage = if context.baggage.is_empty() { Vec::new() } else { context.baggage.to_header_string().into_bytes() };
+    inject_values(headers, &context.traceparent, context.tracestate.header_value().as_bytes(), &baggage);
+}
+
+/// Writes pre-encoded values (empty `tracestate` or `baggage` removes that header). This is the
+/// allocation-free path for callers that keep their own encoded state.
+pub fn inject_values<H: HeadersMut + ?Sized>(headers: &mut H, traceparent: &TraceParent, tracestate: &[u8], baggage: &[u8]) {
+    write_header(headers, TRACEPARENT, Some(&traceparent.encode()));
+    write_header(headers, TRACESTATE, (!tracestate.is_empty()).then_some(tracestate));
+    write_header(headers, BAGGAGE, (!baggage.is_empty()).then_some(baggage));
+}
+
+fn write_header<H: HeadersMut + ?Sized>(headers: &mut H, name: &str, value: Option<&[u8]>) {
+    let mut written = false;
+    let mut i = 0;
+    while i < headers.header_count() {
+        let is_ours = headers.header(i).is_some_and(|(n, _)| n.eq_ignore_ascii_case(name));
+        match value {
+            Some(v) if is_ours && !written => {
+                headers.replace_header(i, name, v);
+                written = true;
+                i += 1;
+            }
+            _ if is_ours => headers.remove_header(i),
+            _ => i += 1,
+        }
+    }
+    if let (false, Some(v)) = (written, value) {
+        headers.append_header(name, v);
+    }
+}
+
+fn iter<H: Headers + ?Sized>(headers: &H) -> impl Iterator<Item = (&str, Option<&[u8]>)> {
+    (0..headers.header_count()).filter_map(move |i| headers.header(i))
+}
+
+fn values_named<'a, H: Headers + ?Sized>(headers: &'a H, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
+    iter(headers).filter(move |(n, _)| n.eq_ignore_ascii_case(name)).filter_map(|(_, v)| v)
+}
+
+impl Headers for Vec<(String, Vec<u8>)> {
+    fn header_count(&self) -> usize {
+        self.len()
+    }
+    fn header(&self, index: usize) -> Option<(&str, Option<&[u8]>)> {
+        self.get(index).map(|(n, v)| (n.as_str(), Some(v.as_slice())))
+    }
+}
+
+impl HeadersMut for Vec<(String, Vec<u8>)> {
+    fn replace_header(&mut self, index: usize, name: &str, value: &[u8]) {
+        if let Some(slot) = self.get_mut(index) {
+            reuse_write(&mut slot.0, name);
+            slot.1.clear();
+            slot.1.extend_from_slice(value);
+        }
+    }
+    fn remove_header(&mut self, index: usize) {
+        if index < self.len() {
+            self.remove(index);
+        }
+    }
+    fn append_header(&mut self, name: &str, value: &[u8]) {
+        self.push((name.to_owned(), value.to_vec()));
+    }
+}
+
+/// Headers whose values may be null, as Kafka allows.
+impl Headers for Vec<(String, Option<Vec<u8>>)> {
+    fn header_count(&self) -> usize {
+        self.len()
+    }
+    fn header(&self, index: usize) -> Option<(&str, Option<&[u8]>)> {
+        self.get(index).map(|(n, v)| (n.as_str(), v.as_deref()))
+    }
+}
+
+impl HeadersMut for Vec<(String, Option<Vec<u8>>)> {
+    fn replace_header(&mut self, index: usize, name: &str, value: &[u8]) {
+        if let Some(slot) = self.get_mut(index) {
+            reuse_write(&mut slot.0, name);
+            let buf = slot.1.get_or_insert_with(Vec::new);
+            buf.clear();
+            buf.extend_from_slice(value);
+        }
+    }
+    fn remove_header(&mut self, index: usize) {
+        if index < self.len() {
+            self.remove(index);
+        }
+    }
+    fn append_header(&mut self, name: &str, value: &[u8]) {
+        self.push((name.to_owned(), Some(value.to_vec())));
+    }
+}
+
+/// Overwrites a string keeping its allocation (a forwarded message rewrites the same names).
+fn reuse_write(slot: &mut String, value: &str) {
+    if slot != value {
+        slot.clear();
+        slot.push_str(value);
+    }
+}
+
+#[cfg(feature = "rdkafka")]
+mod rdkafka_headers {
+    use rdkafka::message::{BorrowedHeaders, Header, Headers as _, OwnedHeaders};
+
+    use super::{Headers, HeadersMut};
+
+    impl Headers for BorrowedHeaders {
+        fn header_count(&self) -> usize {
+            self.count()
+        }
+        fn header(&self, index: usize) -> Option<(&str, Option<&[u8]>)> {
+            self.try_get(index).map(|h| (h.key, h.value))
+        }
+    }
+
+    impl Headers for OwnedHeaders {
+        fn header_count(&self) -> usize {
+            self.count()
+        }
+        fn header(&self, index: usize) -> Option<(&str, Option<&[u8]>)> {
+            self.try_get(index).map(|h| (h.key, h.value))
+        }
+    }
+
+    /// librdkafka only appends, so edits rebuild the list; a message has a handful of headers.
+    fn rebuild(headers: &OwnedHeaders, edit: impl Fn(usize) -> Option<(String, Option<Vec<u8>>)>) -> OwnedHeaders {
+        let mut out = OwnedHeaders::new_with_capacity(headers.count() + 1);
+        for i in 0..headers.count() {
+            if let Some((key, value)) = edit(i) {
+                out = out.insert(Header { key: &key, value: value.as_deref() });
+            }
+        }
+        out
+    }
+
+    fn copy(headers: &OwnedHeaders, i: usize) -> Option<(String, Option<Vec<u8>>)> {
+        headers.try_get(i).map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+    }
+
+    impl HeadersMut for OwnedHeaders {
+        fn replace_header(&mut self, index: usize, name: &str, value: &[u8]) {
+            let next = rebuild(self, |i| if i == index { Some((name.to_owned(), Some(value.to_vec()))) } else { copy(self, i) });
+            *self = next;
+        }
+        fn remove_header(&mut self, index: usize) {
+            let next = rebuild(self, |i| if i == index { None } else { copy(self, i) });
+            *self = next;
+        }
+        fn append_header(&mut self, name: &str, value: &[u8]) {
+            let current = std::mem::replace(self, OwnedHeaders::new());
+            *self = current.insert(Header { key: name, value: Some(value) });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+        list.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect()
+    }
+
+    const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn conflicting_traceparents_start_a_new_root() {
+        let other = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b8-01";
+        let h = headers(&[("traceparent", TP), ("TraceParent", other)]);
+        assert_eq!(extract_parts(&h).parent, Err(ErrorCode::TraceparentDuplicate));
+        let same = headers(&[("traceparent", TP), ("TRACEPARENT", &format!(" {TP}\t"))]);
+        assert!(extract(&same).is_some());
+    }
+
+    #[test]
+    fn inject_replaces_in_place_and_drops_copies() {
+        let mut h = headers(&[("a", "1"), ("TraceParent", "x"), ("tracestate", "old=1"), ("traceparent", "y"), ("b", "2")]);
+        let ctx = extract(&headers(&[("traceparent", TP)])).unwrap();
+        inject(&ctx.child(SpanId([1; 8])), &mut h);
+        let names: Vec<_> = h.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "traceparent", "b"]);
+        assert_eq!(h[1].1, b"00-4bf92f3577b34da6a3ce929d0e0e4736-0101010101010101-01");
+    }
+}

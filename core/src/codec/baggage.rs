@@ -1,0 +1,282 @@
+//! The `baggage` header, W3C Baggage: `key=value;property` members, values percent-encoded.
+//!
+//! Baggage is user data of arbitrary size, so unlike `traceparent` it is decoded into owned
+//! strings; a message without a baggage header costs nothing.
+
+use super::trim_ows;
+use crate::ErrorCode;
+
+/// We always keep at least this many members (the W3C minimum); later members are dropped.
+pub const MAX_MEMBERS: usize = 64;
+/// We always keep at least this many formatted bytes (the W3C minimum); later members are dropped.
+pub const MAX_BYTES: usize = 8192;
+
+/// One baggage member, value decoded.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BaggageEntry {
+    /// The key (an RFC 7230 token).
+    pub key: String,
+    /// The percent-decoded value; invalid UTF-8 became U+FFFD.
+    pub value: String,
+    /// Properties as written without white space: `p` or `p=v`.
+    pub properties: Vec<String>,
+}
+
+impl BaggageEntry {
+    fn encoded_len(&self) -> usize {
+        let value: usize = self.value.bytes().map(|b| if needs_escape(b) { 3 } else { 1 }).sum();
+        let props: usize = self.properties.iter().map(|p| 1 + p.len()).sum();
+        self.key.len() + 1 + value + props
+    }
+}
+
+/// A decoded baggage list, in wire order, within the W3C limits.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Baggage {
+    entries: Vec<BaggageEntry>,
+    dropped: usize,
+}
+
+impl Baggage {
+    /// Parses one header value.
+    pub fn parse(value: &[u8]) -> Self {
+        Self::parse_values([value])
+    }
+
+    /// Parses several header values as one list. Malformed members are dropped (and counted),
+    /// the last of several equal keys wins, and members beyond the limits are dropped from the end.
+    pub fn parse_values<'a, I>(values: I) -> Self
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        let mut entries = Vec::new();
+        let mut dropped = 0;
+        for value in values {
+            for raw in value.split(|&b| b == b',') {
+                let raw = trim_ows(raw);
+                if raw.is_empty() {
+                    continue;
+                }
+                match parse_member(raw) {
+                    Some(entry) => entries.push(entry),
+                    None => dropped += 1,
+                }
+            }
+        }
+        let mut baggage = Self { entries, dropped };
+        baggage.keep_last_of_each_key();
+        baggage.enforce_limits();
+        baggage
+    }
+
+    /// The members in order.
+    pub fn entries(&self) -> &[BaggageEntry] {
+        &self.entries
+    }
+
+    /// The value for `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries.iter().find(|e| e.key == key).map(|e| e.value.as_str())
+    }
+
+    /// How many received members were malformed, duplicated or over the limits.
+    pub fn dropped(&self) -> usize {
+        self.dropped
+    }
+
+    /// Whether there are no members.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Sets `key` to `value` (replacing an old entry in place, else appending).
+    pub fn insert(&mut self, key: &str, value: &str) -> Result<(), ErrorCode> {
+        if !is_token(key.as_bytes()) {
+            return Err(ErrorCode::BaggageMember);
+        }
+        match self.entries.iter_mut().find(|e| e.key == key) {
+            Some(entry) => entry.value = value.to_owned(),
+            None => self.entries.push(BaggageEntry { key: key.to_owned(), value: value.to_owned(), properties: Vec::new() }),
+        }
+        self.enforce_limits();
+        Ok(())
+    }
+
+    /// Appends the header value to `out` (nothing when empty).
+    pub fn write_header(&self, out: &mut Vec<u8>) {
+        for (i, entry) in self.entries.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(entry.key.as_bytes());
+            out.push(b'=');
+            percent_encode_into(entry.value.as_bytes(), out);
+            for p in &entry.properties {
+                out.push(b';');
+                out.extend_from_slice(p.as_bytes());
+            }
+        }
+    }
+
+    /// The header value as a string (empty when there is no baggage).
+    pub fn to_header_string(&self) -> String {
+        let mut out = Vec::new();
+        self.write_header(&mut out);
+        // Everything written is ASCII: keys are tokens and values are percent-encoded.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    fn keep_last_of_each_key(&mut self) {
+        let n = self.entries.len();
+        if n < 2 {
+            return;
+        }
+        // Sorting indices keeps this O(n log n) for hostile headers with many members.
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| self.entries[a].key.cmp(&self.entries[b].key).then(a.cmp(&b)));
+        let mut keep = vec![true; n];
+        for pair in order.windows(2) {
+            if self.entries[pair[0]].key == self.entries[pair[1]].key {
+                keep[pair[0]] = false;
+            }
+        }
+        let mut flags = keep.into_iter();
+        self.entries.retain(|_| flags.next().unwrap_or(true));
+        self.dropped += n - self.entries.len();
+    }
+
+    fn enforce_limits(&mut self) {
+        let mut bytes = 0usize;
+        let mut fits = 0usize;
+        for entry in &self.entries {
+            let next = bytes + usize::from(fits > 0) + entry.encoded_len();
+            if fits == MAX_MEMBERS || next > MAX_BYTES {
+                break;
+            }
+            bytes = next;
+            fits += 1;
+        }
+        self.dropped += self.entries.len() - fits;
+        self.entries.truncate(fits);
+    }
+}
+
+fn parse_member(raw: &[u8]) -> Option<BaggageEntry> {
+    let mut parts = raw.split(|&b| b == b';');
+    let (key, value) = split_pair(parts.next()?)?;
+    if !value.iter().all(|&b| is_baggage_octet(b)) {
+        return None;
+    }
+    let mut properties = Vec::new();
+    for prop in parts {
+        let prop = trim_ows(prop);
+        let normalized = match prop.iter().position(|&b| b == b'=') {
+            Some(_) => {
+                let (pk, pv) = split_pair(prop)?;
+                if !pv.iter().all(|&b| is_baggage_octet(b)) {
+                    return None;
+                }
+                [pk, b"=", pv].concat()
+            }
+            None if is_token(prop) => prop.to_vec(),
+            None => return None,
+        };
+        properties.push(String::from_utf8(normalized).ok()?);
+    }
+    Some(BaggageEntry {
+        key: String::from_utf8(key.to_vec()).ok()?,
+        value: percent_decode(value),
+        properties,
+    })
+}
+
+/// Splits `key OWS "=" OWS value` and checks the key is a token.
+fn split_pair(raw: &[u8]) -> Option<(&[u8], &[u8])> {
+    let eq = raw.iter().position(|&b| b == b'=')?;
+    let key = trim_ows(&raw[..eq]);
+    let value = trim_ows(&raw[eq + 1..]);
+    is_token(key).then_some((key, value))
+}
+
+fn percent_decode(raw: &[u8]) -> String {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let escaped = match raw.get(i..i + 3) {
+            Some([b'%', hi, lo]) => hex_digit(*hi).zip(hex_digit(*lo)).map(|(h, l)| h << 4 | l),
+            _ => None,
+        };
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(raw[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn percent_encode_into(value: &[u8], out: &mut Vec<u8>) {
+    const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in value {
+        if needs_escape(b) {
+            out.extend_from_slice(&[b'%', UPPER_HEX[(b >> 4) as usize], UPPER_HEX[(b & 0xf) as usize]]);
+        } else {
+            out.push(b);
+        }
+    }
+}
+
+fn needs_escape(b: u8) -> bool {
+    b == b'%' || !is_baggage_octet(b)
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+fn is_baggage_octet(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
+}
+
+/// RFC 7230 token: one or more tchar.
+pub fn is_token(bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && bytes.iter().all(|&b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_values_and_keeps_properties() {
+        let b = Baggage::parse(b"userId = alice%20smith ; p1 ; p2 = v, bad key=1, n=%C3%A9%zz");
+        assert_eq!(b.get("userId"), Some("alice smith"));
+        assert_eq!(b.entries()[0].properties, ["p1", "p2=v"]);
+        assert_eq!(b.get("n"), Some("é%zz"));
+        assert_eq!(b.dropped(), 1);
+        assert_eq!(b.to_header_string(), "userId=alice%20smith;p1;p2=v,n=%C3%A9%25zz");
+    }
+
+    #[test]
+    fn last_duplicate_wins_at_its_position() {
+        let b = Baggage::parse(b"a=1,b=2,a=3");
+        assert_eq!(b.to_header_string(), "b=2,a=3");
+    }
+
+    #[test]
+    fn drops_members_beyond_64() {
+        let list: Vec<String> = (0..65).map(|i| format!("k{i}=v")).collect();
+        let b = Baggage::parse(list.join(",").as_bytes());
+        assert_eq!(b.entries().len(), 64);
+        assert_eq!(b.entries()[63].key, "k63");
+    }
+}

@@ -1,0 +1,308 @@
+//! The `tracestate` header: up to 32 vendor `key=value` members, W3C Trace Context Level 2.
+//!
+//! [`TraceState`] borrows its members from the header bytes (no allocation while parsing);
+//! [`TraceStateBuf`] is the owned, normalized form a context keeps after the headers are gone.
+
+use arrayvec::ArrayVec;
+
+use super::trim_ows;
+use crate::ErrorCode;
+
+/// At most this many members; more discards the whole tracestate.
+pub const MAX_MEMBERS: usize = 32;
+/// Longest tracestate we write; longer lists are truncated on inject.
+pub const MAX_HEADER_LEN: usize = 512;
+/// Members longer than this are the first to go when truncating.
+const LONG_MEMBER_LEN: usize = 128;
+
+/// One `key=value` member, already validated (both are printable ASCII).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Member<'a> {
+    /// Vendor key, e.g. `rojo` or `tenant@system`.
+    pub key: &'a str,
+    /// Opaque vendor value.
+    pub value: &'a str,
+}
+
+impl<'a> Member<'a> {
+    /// Validates a member given as separate key and value (e.g. one a tracer wants to add).
+    pub fn new(key: &'a str, value: &'a str) -> Result<Self, ErrorCode> {
+        if !is_valid_key(key.as_bytes()) {
+            return Err(ErrorCode::TracestateKey);
+        }
+        if !is_valid_value(value.as_bytes()) {
+            return Err(ErrorCode::TracestateValue);
+        }
+        Ok(Self { key, value })
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.key.len() + 1 + self.value.len()
+    }
+}
+
+/// A validated tracestate borrowing from the header values it was parsed from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TraceState<'a> {
+    members: ArrayVec<Member<'a>, MAX_MEMBERS>,
+}
+
+impl<'a> TraceState<'a> {
+    /// Parses one header value.
+    pub fn parse(value: &'a [u8]) -> Result<Self, ErrorCode> {
+        Self::parse_values([value])
+    }
+
+    /// Parses several header values as one list, in order (repeated Kafka headers are joined).
+    /// The first malformed member, or a 33rd member, discards the whole list.
+    pub fn parse_values<I>(values: I) -> Result<Self, ErrorCode>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        let mut members = ArrayVec::new();
+        let mut seen = 0usize;
+        for value in values {
+            for raw in value.split(|&b| b == b',') {
+                let raw = trim_ows(raw);
+                if raw.is_empty() {
+                    continue;
+                }
+                seen += 1;
+                if seen > MAX_MEMBERS {
+                    return Err(ErrorCode::TracestateTooManyMembers);
+                }
+                let member = parse_member(raw)?;
+                // Duplicate keys are not allowed on the wire; the first one is the vendor's latest.
+                if !members.iter().any(|m: &Member<'_>| m.key == member.key) {
+                    members.push(member);
+                }
+            }
+        }
+        Ok(Self { members })
+    }
+
+    /// The members in order.
+    pub fn members(&self) -> &[Member<'a>] {
+        &self.members
+    }
+
+    /// The value for `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.members.iter().find(|m| m.key == key).map(|m| m.value)
+    }
+
+    /// Whether there are no members.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The header value to inject, with `first` (if any) moved or added to the front and the list
+    /// truncated to 512 bytes: long members (over 128 bytes) go first, from the end, then members
+    /// from the end. An empty result means "write no tracestate header".
+    pub fn header_value(&self, first: Option<Member<'_>>) -> HeaderValue {
+        let mut candidates: ArrayVec<Member<'_>, { MAX_MEMBERS + 1 }> = ArrayVec::new();
+        candidates.extend(first);
+        for m in &self.members {
+            if first.is_none_or(|f| f.key != m.key) {
+                candidates.push(*m);
+            }
+        }
+        // Adding our member may exceed the member limit: the oldest entries at the end go.
+        candidates.truncate(MAX_MEMBERS);
+        let mut keep = [true; MAX_MEMBERS + 1];
+        let joined_len = |keep: &[bool]| -> usize {
+            let (count, bytes) = candidates
+                .iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .fold((0usize, 0usize), |(n, len), (m, _)| (n + 1, len + m.encoded_len()));
+            bytes + count.saturating_sub(1)
+        };
+        while joined_len(&keep) > MAX_HEADER_LEN {
+            let kept = |i: &usize| keep[*i];
+            let victim = (0..candidates.len())
+                .rev()
+                .filter(kept)
+                .find(|&i| candidates[i].encoded_len() > LONG_MEMBER_LEN)
+                .or_else(|| (0..candidates.len()).rev().find(kept));
+            match victim {
+                Some(i) => keep[i] = false,
+                None => break,
+            }
+        }
+        let mut out = HeaderValue::default();
+        for (m, _) in candidates.iter().zip(keep).filter(|(_, k)| *k) {
+            if !out.bytes.is_empty() {
+                out.push(b",");
+            }
+            out.push(m.key.as_bytes());
+            out.push(b"=");
+            out.push(m.value.as_bytes());
+        }
+        out
+    }
+}
+
+/// A tracestate header value ready to write, at most 512 bytes, on the stack.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct HeaderValue {
+    bytes: ArrayVec<u8, MAX_HEADER_LEN>,
+}
+
+impl HeaderValue {
+    fn push(&mut self, part: &[u8]) {
+        // Truncation above guarantees the joined list fits; never panic if that ever changes.
+        let _ = self.bytes.try_extend_from_slice(part);
+    }
+
+    /// The bytes to write.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+impl core::fmt::Debug for HeaderValue {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "HeaderValue({:?})", String::from_utf8_lossy(&self.bytes))
+    }
+}
+
+/// An owned, normalized tracestate (`k=v,k2=v2`, no white space, no duplicates, untruncated).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TraceStateBuf(String);
+
+impl TraceStateBuf {
+    /// Copies a parsed tracestate.
+    pub fn from_state(state: &TraceState<'_>) -> Self {
+        let mut out = String::new();
+        for m in state.members() {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(m.key);
+            out.push('=');
+            out.push_str(m.value);
+        }
+        Self(out)
+    }
+
+    /// Parses and normalizes one header value.
+    pub fn parse(value: &[u8]) -> Result<Self, ErrorCode> {
+        TraceState::parse(value).map(|s| Self::from_state(&s))
+    }
+
+    /// The normalized list.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A borrowed view with member access.
+    pub fn view(&self) -> TraceState<'_> {
+        // The string was built from a valid list, so this cannot fail; stay total regardless.
+        TraceState::parse(self.0.as_bytes()).unwrap_or_default()
+    }
+
+    /// Puts `key=value` first (replacing any old value), as a vendor does when it continues a trace.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ErrorCode> {
+        let first = Member::new(key, value)?;
+        let normalized = {
+            let view = self.view();
+            let mut next = TraceState::default();
+            next.members.push(first);
+            for m in view.members().iter().filter(|m| m.key != key).take(MAX_MEMBERS - 1) {
+                next.members.push(*m);
+            }
+            Self::from_state(&next)
+        };
+        *self = normalized;
+        Ok(())
+    }
+
+    /// Whether there are no members.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The truncated value to inject.
+    pub fn header_value(&self) -> HeaderValue {
+        self.view().header_value(None)
+    }
+}
+
+fn parse_member(raw: &[u8]) -> Result<Member<'_>, ErrorCode> {
+    let eq = raw.iter().position(|&b| b == b'=').ok_or(ErrorCode::TracestateMember)?;
+    let (key, value) = (&raw[..eq], &raw[eq + 1..]);
+    if !is_valid_key(key) {
+        return Err(ErrorCode::TracestateKey);
+    }
+    if !is_valid_value(value) {
+        return Err(ErrorCode::TracestateValue);
+    }
+    // Both were just checked to be ASCII, so these conversions cannot fail.
+    let key = core::str::from_utf8(key).map_err(|_| ErrorCode::TracestateKey)?;
+    let value = core::str::from_utf8(value).map_err(|_| ErrorCode::TracestateValue)?;
+    Ok(Member { key, value })
+}
+
+/// Level 2 key: `[a-z0-9]` then up to 255 of `[a-z0-9_\-*/@]`.
+pub fn is_valid_key(key: &[u8]) -> bool {
+    let is_key_char = |b: &u8| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/' | b'@');
+    match key {
+        [first, rest @ ..] => {
+            matches!(first, b'a'..=b'z' | b'0'..=b'9') && rest.len() <= 255 && rest.iter().all(is_key_char)
+        }
+        [] => false,
+    }
+}
+
+/// 1 to 256 printable ASCII bytes other than `,` and `=`, not ending in a space.
+pub fn is_valid_value(value: &[u8]) -> bool {
+    (1..=256).contains(&value.len())
+        && value.iter().all(|&b| matches!(b, 0x20..=0x7e) && b != b',' && b != b'=')
+        && value.last() != Some(&b' ')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_members_in_order_and_skips_empty_ones() {
+        let ts = TraceState::parse(b" rojo=00f067aa0ba902b7 ,, congo=t61rcWkgMzE,\tvendor3=abc123 ").unwrap();
+        let keys: Vec<_> = ts.members().iter().map(|m| m.key).collect();
+        assert_eq!(keys, ["rojo", "congo", "vendor3"]);
+        assert_eq!(ts.get("congo"), Some("t61rcWkgMzE"));
+    }
+
+    #[test]
+    fn discards_on_the_33rd_member() {
+        let list: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
+        let joined = list.join(",");
+        assert_eq!(TraceState::parse(joined.as_bytes()), Err(ErrorCode::TracestateTooManyMembers));
+        let joined32 = list[..32].join(",");
+        assert_eq!(TraceState::parse(joined32.as_bytes()).unwrap().members().len(), 32);
+    }
+
+    #[test]
+    fn set_moves_the_key_to_the_front() {
+        let mut buf = TraceStateBuf::parse(b"a=1,b=2,c=3").unwrap();
+        buf.set("b", "9").unwrap();
+        assert_eq!(buf.as_str(), "b=9,a=1,c=3");
+        assert_eq!(buf.set("B", "1"), Err(ErrorCode::TracestateKey));
+    }
+
+    #[test]
+    fn truncates_long_members_first_then_from_the_end() {
+        let long = "x".repeat(250);
+        let list = format!("a={long},b={long},c=1,d={}", "y".repeat(100));
+        let ts = TraceState::parse(list.as_bytes()).unwrap();
+        let v = ts.header_value(None);
+        // 252 + 252 + 3 + 102 + 3 separators > 512: b (the last long one) goes first.
+        assert_eq!(v.as_bytes(), format!("a={long},c=1,d={}", "y".repeat(100)).as_bytes());
+    }
+}
