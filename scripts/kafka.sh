@@ -163,7 +163,7 @@ cmd_install() {
   install_stamp >"$tmp/.complete"
   rm -rf "$LIBS_DIR"
   mv "$tmp" "$LIBS_DIR"
-  log "installed $(ls "$LIBS_DIR"/*.jar | wc -l) jars into $LIBS_DIR"
+  log "installed $(find "$LIBS_DIR" -maxdepth 1 -name '*.jar' | wc -l) jars into $LIBS_DIR"
 }
 
 ensure_installed() { libs_ready || cmd_install; }
@@ -373,7 +373,7 @@ stop_node() {
   if pid_alive "$pid"; then
     log "pid $pid still alive after ${STOP_TIMEOUT}s; sending KILL"
     kill -KILL "$pid" 2>/dev/null || true
-    local i; for i in $(seq 1 20); do pid_alive "$pid" || break; sleep 0.25; done
+    local _; for _ in $(seq 1 20); do pid_alive "$pid" || break; sleep 0.25; done
   fi
   pid_alive "$pid" && die "could not stop pid $pid"
   rm -f "$run_dir/kafka.pid"
@@ -381,7 +381,9 @@ stop_node() {
 }
 
 # ---------------------------------------------------------------- single-node commands
-check_port() { [[ "$1" =~ ^[0-9]+$ ]] && (( $1 > 0 && $1 < 65536 )) || die "bad port: $1"; }
+check_port() {
+  if ! [[ "$1" =~ ^[0-9]+$ ]] || (( $1 < 1 || $1 > 65535 )); then die "bad port: $1"; fi
+}
 
 resolve_ports() {
   check_port "$PORT"
@@ -454,7 +456,7 @@ cmd_topic_create() {
 
 # ---------------------------------------------------------------- main
 main() {
-  local cmd="" ; local -a rest=()
+  local sub="" ; local -a rest=()
   while [[ $# -gt 0 ]]; do
     case "$1" in
       -h|--help) usage; exit 0 ;;
@@ -465,17 +467,17 @@ main() {
       --timeout) [[ $# -ge 2 ]] || die "--timeout needs a value"; START_TIMEOUT="$2"; shift 2 ;;
       --timeout=*) START_TIMEOUT="${1#*=}"; shift ;;
       *)
-        if [[ -z "$cmd" ]]; then
-          cmd="$1"; shift
+        if [[ -z "$sub" ]]; then
+          sub="$1"; shift
           # run-class passes everything after the command through untouched
-          if [[ "$cmd" == run-class ]]; then rest=("$@"); break; fi
+          if [[ "$sub" == run-class ]]; then rest=("$@"); break; fi
         else
           rest+=("$1"); shift
         fi ;;
     esac
   done
   [[ "$START_TIMEOUT" =~ ^[0-9]+$ ]] || die "bad timeout: $START_TIMEOUT"
-  case "$cmd" in
+  case "$sub" in
     install)      cmd_install ;;
     start)        cmd_start ;;
     stop)         cmd_stop ;;
@@ -488,7 +490,7 @@ main() {
                   echo "libs=$LIBS_DIR"; echo "run_dir=$RUN_DIR"
                   echo "log=$RUN_DIR/kafka.log"; echo "pid_file=$RUN_DIR/kafka.pid" ;;
     "")           usage >&2; exit 2 ;;
-    *)            log "unknown command: $cmd"; usage >&2; exit 2 ;;
+    *)            log "unknown command: $sub"; usage >&2; exit 2 ;;
   esac
 }
 

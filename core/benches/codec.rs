@@ -1,1 +1,212 @@
-fn main() {}
+//! Codec and carrier micro-benchmarks, kafka-trace side by side with `opentelemetry_sdk`'s
+//! `TraceContextPropagator`, on the same inputs and in the same run.
+//!
+//! Run with `scripts/bench.sh` (which also prints the markdown table), or directly:
+//! `cargo bench -p kafka-trace --bench codec -- --noplot`.
+//!
+//! Groups and functions (criterion ids are `group/function`):
+//! - `traceparent`: `kafka_trace/parse`, `kafka_trace/format` (`write_to` a stack buffer),
+//!   `kafka_trace/encode` (the `[u8; 55]` returned by value).
+//! - `extract` (traceparent + 3-member tracestate):
+//!   - `kafka_trace/extract_parts`: borrowed result, no allocation.
+//!   - `kafka_trace/extract_owned`: `kafka_trace::extract`, allocates the normalized tracestate.
+//!   - `otel_sdk/hashmap`: `TraceContextPropagator::extract` on a `HashMap<String, String>`, the
+//!     SDK's ordinary carrier.
+//!   - `otel_sdk/kafka_headers`: the same propagator reading the very same Kafka header `Vec`
+//!     through an `Extractor` that decodes the bytes with `std::str::from_utf8`.
+//! - `inject`:
+//!   - `kafka_trace/reused`: into a `Vec` that already holds the previous injection (forwarding).
+//!   - `kafka_trace/fresh`: into a new empty `Vec` per iteration.
+//!   - `kafka_trace/inject_values_reused`: the pre-encoded path (`inject_values`) into a reused
+//!     `Vec`, with the tracestate header value computed once outside the loop (reference only).
+//!   - `otel_sdk/fresh_hashmap`, `otel_sdk/reused_hashmap`: `inject_context` into a new / reused
+//!     `HashMap<String, String>`.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::str::FromStr;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use kafka_trace::carrier::{self, Headers as _};
+use kafka_trace::{TraceContext, TraceParent};
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry::Context;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const TRACESTATE: &str = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,vendor3=abc123";
+
+type KafkaHeaders = Vec<(String, Vec<u8>)>;
+
+fn kafka_headers() -> KafkaHeaders {
+    vec![
+        ("traceparent".to_owned(), TRACEPARENT.as_bytes().to_vec()),
+        ("tracestate".to_owned(), TRACESTATE.as_bytes().to_vec()),
+    ]
+}
+
+fn otel_hashmap() -> HashMap<String, String> {
+    HashMap::from([
+        ("traceparent".to_owned(), TRACEPARENT.to_owned()),
+        ("tracestate".to_owned(), TRACESTATE.to_owned()),
+    ])
+}
+
+/// What an application would write to let the SDK read Kafka headers: names in any ASCII case
+/// (as our carrier does), values decoded from bytes as UTF-8.
+struct KafkaHeaderExtractor<'a>(&'a KafkaHeaders);
+
+impl Extractor for KafkaHeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(key))
+            .and_then(|(_, value)| std::str::from_utf8(value).ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(name, _)| name.as_str()).collect()
+    }
+}
+
+fn kafka_context() -> TraceContext {
+    let ctx = kafka_trace::extract(&kafka_headers()).expect("valid example headers");
+    assert_eq!(ctx.tracestate.as_str(), TRACESTATE);
+    ctx
+}
+
+fn otel_context() -> Context {
+    let span_context = SpanContext::new(
+        TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::from_str(TRACESTATE).unwrap(),
+    );
+    Context::new().with_remote_span_context(span_context)
+}
+
+/// Both sides must read and write the same thing, or the comparison means nothing.
+fn check_equivalence() {
+    let propagator = TraceContextPropagator::new();
+    let headers = kafka_headers();
+
+    let ours = carrier::extract_parts(&headers);
+    assert_eq!(ours.parent.unwrap().to_string(), TRACEPARENT);
+    assert_eq!(ours.tracestate.unwrap().members().len(), 3);
+
+    for cx in [propagator.extract(&otel_hashmap()), propagator.extract(&KafkaHeaderExtractor(&headers))] {
+        let span = cx.span();
+        let sc = span.span_context();
+        assert!(sc.is_valid() && sc.is_remote());
+        assert_eq!(sc.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(sc.trace_state().header(), TRACESTATE);
+    }
+
+    let mut ours = KafkaHeaders::new();
+    kafka_trace::inject(&kafka_context(), &mut ours);
+    let mut theirs = HashMap::new();
+    propagator.inject_context(&otel_context(), &mut theirs);
+    assert_eq!(ours.header_count(), 2);
+    for (name, value) in &ours {
+        assert_eq!(theirs.get(name).map(String::as_bytes), Some(value.as_slice()), "{name}");
+    }
+}
+
+fn traceparent(c: &mut Criterion) {
+    let mut g = c.benchmark_group("traceparent");
+    let input = TRACEPARENT.as_bytes();
+    g.bench_function("kafka_trace/parse", |b| b.iter(|| TraceParent::parse(black_box(input))));
+
+    let tp = TraceParent::parse(input).unwrap();
+    g.bench_function("kafka_trace/format", |b| {
+        b.iter(|| {
+            let mut buf = [0u8; 64];
+            let n = black_box(&tp).write_to(&mut buf).unwrap();
+            black_box(buf);
+            n
+        })
+    });
+    g.bench_function("kafka_trace/encode", |b| b.iter(|| black_box(&tp).encode()));
+    g.finish();
+}
+
+fn extract(c: &mut Criterion) {
+    let mut g = c.benchmark_group("extract");
+    let headers = kafka_headers();
+    let map = otel_hashmap();
+    let propagator = TraceContextPropagator::new();
+
+    g.bench_function("kafka_trace/extract_parts", |b| b.iter(|| carrier::extract_parts(black_box(&headers))));
+    g.bench_function("kafka_trace/extract_owned", |b| b.iter(|| kafka_trace::extract(black_box(&headers))));
+    g.bench_function("otel_sdk/hashmap", |b| b.iter(|| black_box(&propagator).extract(black_box(&map))));
+    g.bench_function("otel_sdk/kafka_headers", |b| {
+        b.iter(|| black_box(&propagator).extract(&KafkaHeaderExtractor(black_box(&headers))))
+    });
+    g.finish();
+}
+
+fn inject(c: &mut Criterion) {
+    let mut g = c.benchmark_group("inject");
+    let ctx = kafka_context();
+    let cx = otel_context();
+    let propagator = TraceContextPropagator::new();
+
+    let mut reused = KafkaHeaders::new();
+    kafka_trace::inject(&ctx, &mut reused);
+    g.bench_function("kafka_trace/reused", |b| {
+        b.iter(|| kafka_trace::inject(black_box(&ctx), black_box(&mut reused)))
+    });
+    g.bench_function("kafka_trace/fresh", |b| {
+        b.iter_batched(
+            KafkaHeaders::new,
+            |mut headers| {
+                kafka_trace::inject(black_box(&ctx), &mut headers);
+                headers
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let tracestate = ctx.tracestate.header_value();
+    g.bench_function("kafka_trace/inject_values_reused", |b| {
+        b.iter(|| {
+            carrier::inject_values(
+                black_box(&mut reused),
+                black_box(&ctx.traceparent),
+                black_box(tracestate.as_bytes()),
+                b"",
+            )
+        })
+    });
+
+    g.bench_function("otel_sdk/fresh_hashmap", |b| {
+        b.iter_batched(
+            HashMap::<String, String>::new,
+            |mut map| {
+                black_box(&propagator).inject_context(black_box(&cx), &mut map);
+                map
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let mut map = HashMap::new();
+    propagator.inject_context(&cx, &mut map);
+    g.bench_function("otel_sdk/reused_hashmap", |b| {
+        b.iter(|| black_box(&propagator).inject_context(black_box(&cx), black_box(&mut map)))
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    check_equivalence();
+    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = traceparent, extract, inject
+}
+criterion_main!(benches);
