@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine of this project's kind lacks. Idempotent: skips what is present.
+# Rust (stable), Java 17, Maven, Python 3 and a C toolchain come with the machine image.
+set -euo pipefail
+
+need_apt=()
+command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need_apt+=(maven)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+[ -e /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    echo "[install-deps] apt-get install ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+command -v cargo >/dev/null || { echo "[install-deps] cargo is missing: install Rust with rustup" >&2; exit 1; }
+echo "[install-deps] ok"
