@@ -13,6 +13,8 @@
 pub mod carrier;
 pub mod codec;
 mod error;
+pub mod semconv;
+pub mod span;
 
 pub use carrier::{extract, extract_parts, inject, Extracted, TraceContext};
 pub use codec::baggage::{Baggage, BaggageEntry};
