@@ -15,6 +15,8 @@ pub mod codec;
 mod error;
 pub mod semconv;
 pub mod span;
+#[cfg(feature = "otel")]
+pub mod otel;
 
 pub use carrier::{extract, extract_parts, inject, Extracted, TraceContext};
 pub use codec::baggage::{Baggage, BaggageEntry};
