@@ -12,11 +12,18 @@
 
 pub mod carrier;
 pub mod codec;
+pub mod interop;
+pub mod encode;
 mod error;
 pub mod semconv;
+pub mod setter;
 pub mod span;
 #[cfg(feature = "otel")]
 pub mod otel;
+#[cfg(feature = "otlp")]
+pub mod otlp;
+#[cfg(feature = "rdkafka")]
+pub mod rdkafka;
 
 pub use carrier::{extract, extract_parts, inject, Extracted, TraceContext};
 pub use codec::baggage::{Baggage, BaggageEntry};

@@ -135,16 +135,19 @@ pub fn remote_span_context(parent: &TraceParent, tracestate: &TraceStateBuf) -> 
 
 fn context_from_extracted(cx: &Context, extracted: Extracted<'_>) -> Context {
     let baggage = extracted.baggage.clone();
-    let mut out = match extracted.into_context() {
+    let out = match extracted.into_context() {
         Some(context) => cx.with_remote_span_context(remote_span_context(&context.traceparent, &context.tracestate)),
         None => cx.clone(),
     };
-    if !baggage.is_empty() {
-        out = out.with_baggage(baggage.entries().iter().map(|e| {
-            KeyValueMetadata::new(e.key.clone(), e.value.clone(), e.properties.join(";"))
-        }));
+    add_baggage(out, &baggage)
+}
+
+/// `cx` (its span untouched) carrying `baggage` (unchanged when `baggage` is empty).
+pub fn add_baggage(cx: Context, baggage: &Baggage) -> Context {
+    if baggage.is_empty() {
+        return cx;
     }
-    out
+    cx.with_baggage(baggage.entries().iter().map(|e| KeyValueMetadata::new(e.key.clone(), e.value.clone(), e.properties.join(";"))))
 }
 
 fn baggage_of(cx: &Context) -> Baggage {
