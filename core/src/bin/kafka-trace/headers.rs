@@ -1,36 +1,10 @@
-//! The `kafka-trace` command line.
-//!
-//! `demo` shows what the core does to real header lists: what a consumer reads from them, and
-//! exactly which headers a producer writes when it forwards the message as a child span.
-//! `decode` does the same for headers given on the command line.
+//! `headers-demo` and `decode`: what the core reads from real-world header lists and exactly
+//! which headers a producer writes when it forwards the message as a child span.
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
 use kafka_trace::carrier::{extract_parts, inject, Extracted};
 use kafka_trace::{SpanId, TraceContext, TraceFlags, TraceId};
-
-#[derive(Parser)]
-#[command(name = "kafka-trace", version, about = "W3C trace context for Apache Kafka headers")]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Decode and re-encode a set of sample Kafka header lists (no external services needed).
-    Demo,
-    /// Decode headers given as NAME=VALUE and show what a forwarding producer would write.
-    Decode {
-        /// A header, e.g. `traceparent=00-4bf9...-01`; repeat for several (order is kept).
-        #[arg(long = "header", short = 'H', value_name = "NAME=VALUE")]
-        headers: Vec<String>,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-}
 
 type HeaderList = Vec<(String, Option<Vec<u8>>)>;
 
@@ -70,7 +44,7 @@ fn samples() -> Vec<(&'static str, HeaderList)> {
     ]
 }
 
-fn show_value(value: &Option<Vec<u8>>) -> String {
+pub fn show_value(value: &Option<Vec<u8>>) -> String {
     match value {
         None => "null".to_owned(),
         Some(v) => match std::str::from_utf8(v) {
@@ -137,31 +111,30 @@ fn parse_header(arg: &str) -> Result<(String, Option<Vec<u8>>), String> {
     Ok((name.to_owned(), Some(value.as_bytes().to_vec())))
 }
 
-fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Demo => {
-            println!("kafka-trace {}: what a consumer reads and a forwarding producer writes\n", kafka_trace::VERSION);
-            for (title, headers) in samples() {
-                print_text(title, &headers);
-            }
+/// `kafka-trace headers-demo`.
+pub fn run_demo() -> ExitCode {
+    println!("kafka-trace {}: what a consumer reads and a forwarding producer writes\n", kafka_trace::VERSION);
+    for (title, headers) in samples() {
+        print_text(title, &headers);
+    }
+    ExitCode::SUCCESS
+}
+
+/// `kafka-trace decode`.
+pub fn run_decode(headers: &[String], json: bool) -> ExitCode {
+    let parsed: Result<HeaderList, String> = headers.iter().map(|h| parse_header(h)).collect();
+    match parsed {
+        Ok(list) if json => {
+            print_json(&list);
             ExitCode::SUCCESS
         }
-        Command::Decode { headers, json } => {
-            let parsed: Result<HeaderList, String> = headers.iter().map(|h| parse_header(h)).collect();
-            match parsed {
-                Ok(list) if json => {
-                    print_json(&list);
-                    ExitCode::SUCCESS
-                }
-                Ok(list) => {
-                    print_text("headers from the command line", &list);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("kafka-trace: {e}");
-                    ExitCode::from(2)
-                }
-            }
+        Ok(list) => {
+            print_text("headers from the command line", &list);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kafka-trace: {e}");
+            ExitCode::from(2)
         }
     }
 }
