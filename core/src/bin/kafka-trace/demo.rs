@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use kafka_trace::rdkafka::{TraceConfig, TracedConsumer, TracedProducer};
+use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, InMemorySpanExporter, SdkTracer, SdkTracerProvider};
@@ -250,7 +251,8 @@ async fn serve_requests(plan: &Plan<'_>, producer: &TracedProducer<SdkTracer>, t
                 KeyValue::new("url.path", format!("/orders/{i}")),
             ])
             .start_with_context(tracer, &Context::new());
-        let cx = Context::new().with_span(span);
+        // Baggage travels with the trace context: the worker forwards it, the shipper sees it.
+        let cx = Context::new().with_span(span).with_baggage([KeyValue::new("order.id", i.to_string())]);
         let key = format!("order-{i}");
         let payload = format!("{{\"order\":{i}}}");
         let headers = OwnedHeaders::new().insert(Header { key: RUN_HEADER, value: Some(plan.run_id.as_bytes()) });
