@@ -112,7 +112,7 @@ fn demo_prints_each_trace_as_a_tree() {
             assert!(columns.windows(2).any(|w| w == [service, kind]), "{line:?}: {service} {kind}");
             assert!(line.contains(" ms"), "{line}");
         }
-        assert!(lines[2].contains(&format!("topic=orders")) && lines[2].contains(&format!("key=order-{i}")) && lines[2].contains("offset="), "{block}");
+        assert!(lines[2].contains("topic=orders") && lines[2].contains(&format!("key=order-{i}")) && lines[2].contains("offset="), "{block}");
         assert!(lines[3].contains("group=worker") && lines[3].contains("e2e="), "{block}");
         assert!(lines[5].contains("topic=shipments") && lines[5].contains("group=shipper") && lines[5].contains("e2e="), "{block}");
     }

@@ -10,13 +10,15 @@
 //! each trace is printed as a tree and checked to be the full five-span chain.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_trace::rdkafka::{TraceConfig, TracedConsumer, TracedProducer};
 use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::{BatchSpanProcessor, InMemorySpanExporter, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{BatchSpanProcessor, InMemorySpanExporter, SdkTracer, SdkTracerProvider, SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, Headers as _, Message, OwnedHeaders};
@@ -36,11 +38,46 @@ struct Service {
     name: &'static str,
     provider: SdkTracerProvider,
     spans: InMemorySpanExporter,
+    otlp: Arc<OtlpCounts>,
+}
+
+/// Spans the OTLP exporter got accepted by the collector, or not.
+#[derive(Debug, Default)]
+struct OtlpCounts {
+    exported: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+/// Counts what the OTLP exporter achieved, so the demo can say it instead of assuming it.
+#[derive(Debug)]
+struct Counted<E> {
+    inner: E,
+    counts: Arc<OtlpCounts>,
+}
+
+impl<E: SpanExporter> SpanExporter for Counted<E> {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let n = batch.len();
+        let result = self.inner.export(batch).await;
+        let counter = if result.is_ok() { &self.counts.exported } else { &self.counts.failed };
+        counter.fetch_add(n, Ordering::AcqRel);
+        result
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
 }
 
 impl Service {
     fn new(name: &'static str, otlp: bool) -> Result<Self, String> {
         let spans = InMemorySpanExporter::default();
+        let counts = Arc::new(OtlpCounts::default());
         let mut builder = SdkTracerProvider::builder()
             .with_resource(Resource::builder().with_service_name(name).build())
             .with_simple_exporter(spans.clone());
@@ -53,9 +90,10 @@ impl Service {
                 .with_timeout(Duration::from_secs(5))
                 .build()
                 .map_err(|e| format!("cannot set up OTLP export: {e}"))?;
+            let exporter = Counted { inner: exporter, counts: counts.clone() };
             builder = builder.with_span_processor(BatchSpanProcessor::builder(exporter).build());
         }
-        Ok(Self { name, provider: builder.build(), spans })
+        Ok(Self { name, provider: builder.build(), spans, otlp: counts })
     }
 
     fn tracer(&self) -> SdkTracer {
@@ -162,16 +200,24 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
         let spans = service.spans.get_finished_spans().map_err(|e| format!("in-memory exporter of {}: {e}", service.name))?;
         rows.extend(spans.into_iter().map(|data| SpanRow { service: service.name, data }));
     }
+    let (mut exported, mut failed) = (0, 0);
     for service in &services {
-        // Flushes OTLP (bounded by the exporter timeout); the in-memory spans are already read.
-        if let Err(e) = service.provider.shutdown_with_timeout(Duration::from_secs(10)) {
-            if let Some(endpoint) = &otlp_endpoint {
-                eprintln!("kafka-trace demo: warning: OTLP export of {} to {endpoint} did not complete: {e}", service.name);
-            }
-        }
+        // Flushes OTLP (each export bounded by its timeout); the in-memory spans are already read.
+        let _ = service.provider.shutdown_with_timeout(Duration::from_secs(10));
+        exported += service.otlp.exported.load(Ordering::Acquire);
+        failed += service.otlp.failed.load(Ordering::Acquire);
     }
     if let Some(endpoint) = &otlp_endpoint {
-        eprintln!("kafka-trace demo: spans also exported over OTLP to {endpoint}");
+        let total = rows.len();
+        if exported == total {
+            eprintln!("kafka-trace demo: exported all {total} spans over OTLP to {endpoint}");
+        } else {
+            let lost = total.saturating_sub(exported + failed);
+            eprintln!(
+                "kafka-trace demo: warning: only {exported} of {total} spans reached the OTLP collector at {endpoint} \
+                 ({failed} refused or unreachable, {lost} dropped); the messages were not affected"
+            );
+        }
     }
     drop(mock);
 
@@ -194,7 +240,7 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     }
     let complete = check?;
     if !args.json {
-        println!("{complete} traces, each {} → send {orders} → process {orders} → send {shipments} → process {shipments}", "GET /orders/{i}");
+        println!("{complete} traces, each GET /orders/{{i}} → send {orders} → process {orders} → send {shipments} → process {shipments}");
     }
     Ok(())
 }
