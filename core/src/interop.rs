@@ -10,6 +10,10 @@ use crate::codec::baggage::Baggage;
 use crate::codec::tracestate::{TraceState, TraceStateBuf};
 use crate::ErrorCode;
 
+/// Span attribute for the NestJS `@EventPattern`/`@MessagePattern` pattern that handled a message
+/// (not in the semantic conventions, hence our own namespace; candidate for [`crate::semconv`]).
+pub const NESTJS_PATTERN: &str = "kafka_trace.nestjs.pattern";
+
 /// Which of our headers a Kafka header name is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
