@@ -1,0 +1,51 @@
+// Interop with the existing peer instrumentation (@opentelemetry/instrumentation-kafkajs), each
+// side in its own process as in a real deployment: both directions continue one trace.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { execFile } = require('node:child_process');
+const { trace, context, ROOT_CONTEXT } = require('@opentelemetry/api');
+const { setup, waitFor, freshTopic, startConsumer, spansOf } = require('./helpers');
+
+const { exporter, kafka, tracer } = setup();
+const consumers = [];
+test.after(async () => {
+  for (const c of consumers) await c.disconnect().catch(() => {});
+});
+
+function peer(mode, topic) {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [path.join(__dirname, 'peer-child.js'), mode, topic], { timeout: 60000 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`peer ${mode} failed: ${err.message}\n${stderr}`));
+      resolve(JSON.parse(stdout.trim().split('\n').pop()));
+    });
+  });
+}
+
+test('a message produced with @opentelemetry/instrumentation-kafkajs is continued by ours', async () => {
+  const topic = await freshTopic(kafka, 'peer-to-us');
+  const produced = await peer('produce', topic);
+  assert.equal(produced.sendParent, produced.rootSpanId);
+  let received = 0;
+  consumers.push(await startConsumer(kafka, topic, { eachMessage: async () => void received++ }));
+  await waitFor('our process span', () => received === 1 && spansOf(exporter, (s) => s.name === `process ${topic}`).length === 1);
+  const p = spansOf(exporter, (s) => s.name === `process ${topic}`)[0];
+  assert.equal(p.spanContext().traceId, produced.traceId);
+  assert.equal(p.parentSpanContext.spanId, produced.sendSpanId);
+});
+
+test('a message produced with ours is continued by @opentelemetry/instrumentation-kafkajs', async () => {
+  const topic = await freshTopic(kafka, 'us-to-peer');
+  const producer = kafka.producer();
+  await producer.connect();
+  const root = tracer.startSpan('our-root', {}, ROOT_CONTEXT);
+  await context.with(trace.setSpan(ROOT_CONTEXT, root), () => producer.send({ topic, messages: [{ key: 'ours', value: 'y' }] }));
+  root.end();
+  await producer.disconnect();
+  const send = spansOf(exporter, (s) => s.name === `send ${topic}`)[0];
+  const consumed = await peer('consume', topic);
+  assert.equal(consumed.headers.traceparent, `00-${root.spanContext().traceId}-${send.spanContext().spanId}-01`);
+  assert.equal(consumed.traceId, root.spanContext().traceId);
+  assert.equal(consumed.parentSpanId, send.spanContext().spanId);
+});
