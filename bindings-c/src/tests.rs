@@ -1,0 +1,42 @@
+//! Rust-side checks of the ABI; the C-side tests are in bindings-c/tests/.
+
+use crate::*;
+
+/// The checked-in header must be exactly what cbindgen generates from this source
+/// (`KT_BLESS_HEADER=1 cargo test -p kafka-trace-c header` rewrites it).
+#[test]
+fn header_is_up_to_date() {
+    let generated = include_str!(concat!(env!("OUT_DIR"), "/kafka_trace.h"));
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../include/kafka_trace.h");
+    let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+    if generated != checked_in {
+        if std::env::var_os("KT_BLESS_HEADER").is_some_and(|v| v == "1") {
+            std::fs::write(path, generated).expect("write include/kafka_trace.h");
+        } else {
+            panic!("include/kafka_trace.h is stale: run `KT_BLESS_HEADER=1 cargo test -p kafka-trace-c header` and commit it");
+        }
+    }
+}
+
+#[test]
+fn constants_match_the_core() {
+    use kafka_trace::codec::traceparent::TRACEPARENT_LEN;
+    assert_eq!(KT_TRACEPARENT_LEN, TRACEPARENT_LEN);
+    let header = include_str!(concat!(env!("OUT_DIR"), "/kafka_trace.h"));
+    let mut parts = kafka_trace::VERSION.split('.');
+    for name in ["MAJOR", "MINOR", "PATCH"] {
+        let line = format!("#define KT_VERSION_{name} {}", parts.next().unwrap());
+        assert!(header.contains(&line), "{line}");
+    }
+    let v = unsafe { std::ffi::CStr::from_ptr(kt_version()) };
+    assert_eq!(v.to_str().unwrap(), kafka_trace::VERSION);
+}
+
+#[test]
+fn every_core_code_has_the_same_number() {
+    for code in kafka_trace::ErrorCode::ALL {
+        assert_eq!(kt_result::from(code) as u32, code.code(), "{code:?}");
+        let msg = unsafe { std::ffi::CStr::from_ptr(kt_result_message(code.code())) };
+        assert_eq!(msg.to_str().unwrap(), code.message());
+    }
+}
