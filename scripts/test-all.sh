@@ -22,4 +22,4 @@ echo "== shared vectors are up to date with their generator"
 python3 core/testdata/generate_vectors.py --check
 
 echo "== Rust: core (codec, carrier, vectors, properties, allocations, CLI, real broker) and bindings"
-cargo test --workspace --locked --features kafka-trace/rdkafka,kafka-trace/cli
+cargo test --workspace --features kafka-trace/rdkafka,kafka-trace/cli
