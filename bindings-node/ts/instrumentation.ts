@@ -307,6 +307,14 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
       '@nestjs/microservices',
       ['>=8 <13'],
       (moduleExports: any) => {
+        // Nest loads kafkajs with a dynamic `import('kafkajs')`, which require hooks do not see.
+        // Loading it through `require` first puts the instrumented module in the CommonJS cache
+        // that the dynamic import then returns.
+        try {
+          require('kafkajs');
+        } catch {
+          /* kafkajs not installed next to us: Nest will fail to load it anyway */
+        }
         const proto = moduleExports?.ServerKafka?.prototype;
         if (proto && typeof proto.getHandlerByPattern === 'function') {
           if (isWrapped(proto.getHandlerByPattern)) this._unwrap(proto, 'getHandlerByPattern');
