@@ -49,23 +49,36 @@ impl Baggage {
     where
         I: IntoIterator<Item = &'a [u8]>,
     {
-        let mut entries = Vec::new();
-        let mut dropped = 0;
+        // Validate on borrowed slices first: a hostile header with many members costs one
+        // pass and one index vector, and only the members that survive are decoded.
+        let mut raw = Vec::new();
+        let mut malformed = 0;
         for value in values {
-            for raw in value.split(|&b| b == b',') {
-                let raw = trim_ows(raw);
-                if raw.is_empty() {
+            for member in value.split(|&b| b == b',') {
+                let member = trim_ows(member);
+                if member.is_empty() {
                     continue;
                 }
-                match parse_member(raw) {
-                    Some(entry) => entries.push(entry),
-                    None => dropped += 1,
+                match RawMember::parse(member) {
+                    Some(m) => raw.push(m),
+                    None => malformed += 1,
                 }
             }
         }
-        let mut baggage = Self { entries, dropped };
-        baggage.keep_last_of_each_key();
-        baggage.enforce_limits();
+        let survivors = last_of_each_key(&raw);
+        let mut baggage = Self { entries: Vec::new(), dropped: malformed + raw.len() - survivors.len() };
+        let mut bytes = 0usize;
+        for (i, member) in survivors.iter().map(|&i| (i, &raw[i])) {
+            let entry = member.decode();
+            let next = bytes + usize::from(!baggage.entries.is_empty()) + entry.encoded_len();
+            if baggage.entries.len() == MAX_MEMBERS || next > MAX_BYTES {
+                // Limits cut from the end: this member and every later one go.
+                baggage.dropped += survivors.iter().filter(|&&j| j >= i).count();
+                break;
+            }
+            bytes = next;
+            baggage.entries.push(entry);
+        }
         baggage
     }
 
@@ -126,25 +139,6 @@ impl Baggage {
         String::from_utf8(out).unwrap_or_default()
     }
 
-    fn keep_last_of_each_key(&mut self) {
-        let n = self.entries.len();
-        if n < 2 {
-            return;
-        }
-        // Sorting indices keeps this O(n log n) for hostile headers with many members.
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| self.entries[a].key.cmp(&self.entries[b].key).then(a.cmp(&b)));
-        let mut keep = vec![true; n];
-        for pair in order.windows(2) {
-            if self.entries[pair[0]].key == self.entries[pair[1]].key {
-                keep[pair[0]] = false;
-            }
-        }
-        let mut flags = keep.into_iter();
-        self.entries.retain(|_| flags.next().unwrap_or(true));
-        self.dropped += n - self.entries.len();
-    }
-
     fn enforce_limits(&mut self) {
         let mut bytes = 0usize;
         let mut fits = 0usize;
@@ -161,33 +155,72 @@ impl Baggage {
     }
 }
 
-fn parse_member(raw: &[u8]) -> Option<BaggageEntry> {
-    let mut parts = raw.split(|&b| b == b';');
-    let (key, value) = split_pair(parts.next()?)?;
-    if !value.iter().all(|&b| is_baggage_octet(b)) {
-        return None;
-    }
-    let mut properties = Vec::new();
-    for prop in parts {
-        let prop = trim_ows(prop);
-        let normalized = match prop.iter().position(|&b| b == b'=') {
-            Some(_) => {
-                let (pk, pv) = split_pair(prop)?;
-                if !pv.iter().all(|&b| is_baggage_octet(b)) {
-                    return None;
-                }
-                [pk, b"=", pv].concat()
-            }
-            None if is_token(prop) => prop.to_vec(),
-            None => return None,
+/// A member that passed the grammar, still borrowing the header bytes.
+struct RawMember<'a> {
+    key: &'a [u8],
+    value: &'a [u8],
+    /// Everything after the first `;`, when there is one.
+    properties: Option<&'a [u8]>,
+}
+
+impl<'a> RawMember<'a> {
+    fn parse(raw: &'a [u8]) -> Option<Self> {
+        let (pair, properties) = match raw.iter().position(|&b| b == b';') {
+            Some(semi) => (&raw[..semi], Some(&raw[semi + 1..])),
+            None => (raw, None),
         };
-        properties.push(String::from_utf8(normalized).ok()?);
+        let (key, value) = split_pair(pair)?;
+        if !value.iter().all(|&b| is_baggage_octet(b)) {
+            return None;
+        }
+        if let Some(props) = properties {
+            if !props.split(|&b| b == b';').all(|p| property_parts(p).is_some()) {
+                return None;
+            }
+        }
+        Some(Self { key, value, properties })
     }
-    Some(BaggageEntry {
-        key: String::from_utf8(key.to_vec()).ok()?,
-        value: percent_decode(value),
-        properties,
-    })
+
+    fn decode(&self) -> BaggageEntry {
+        let properties = self.properties.map_or_else(Vec::new, |props| props.split(|&b| b == b';').filter_map(normalize_property).collect());
+        BaggageEntry { key: String::from_utf8_lossy(self.key).into_owned(), value: percent_decode(self.value), properties }
+    }
+}
+
+/// The key and optional value of a property, trimmed, or `None` when it is malformed.
+fn property_parts(prop: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let prop = trim_ows(prop);
+    if prop.contains(&b'=') {
+        let (key, value) = split_pair(prop)?;
+        value.iter().all(|&b| is_baggage_octet(b)).then_some((key, Some(value)))
+    } else {
+        is_token(prop).then_some((prop, None))
+    }
+}
+
+/// `p` or `p=v` without white space, or `None` when the property is malformed.
+fn normalize_property(prop: &[u8]) -> Option<String> {
+    let (key, value) = property_parts(prop)?;
+    let mut out = String::from_utf8_lossy(key).into_owned();
+    if let Some(value) = value {
+        out.push('=');
+        out.push_str(&String::from_utf8_lossy(value));
+    }
+    Some(out)
+}
+
+/// Indices of the members to keep, in order: the last of each key.
+fn last_of_each_key(members: &[RawMember<'_>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..members.len()).collect();
+    // Sorting indices keeps this O(n log n) for hostile headers with many members.
+    order.sort_by(|&a, &b| members[a].key.cmp(members[b].key).then(a.cmp(&b)));
+    let mut keep = vec![true; members.len()];
+    for pair in order.windows(2) {
+        if members[pair[0]].key == members[pair[1]].key {
+            keep[pair[0]] = false;
+        }
+    }
+    (0..members.len()).filter(|&i| keep[i]).collect()
 }
 
 /// Splits `key OWS "=" OWS value` and checks the key is a token.
@@ -270,6 +303,15 @@ mod tests {
     fn last_duplicate_wins_at_its_position() {
         let b = Baggage::parse(b"a=1,b=2,a=3");
         assert_eq!(b.to_header_string(), "b=2,a=3");
+    }
+
+    #[test]
+    fn a_hostile_header_keeps_64_members_and_counts_the_rest() {
+        let list: Vec<String> = (0..100_000).map(|i| format!("k{i}=v;p")).collect();
+        let b = Baggage::parse(format!("{},bad key=1", list.join(",")).as_bytes());
+        assert_eq!(b.entries().len(), 64);
+        assert_eq!(b.entries()[63].properties, ["p"]);
+        assert_eq!(b.dropped(), 100_000 - 64 + 1);
     }
 
     #[test]
