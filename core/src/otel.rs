@@ -223,7 +223,7 @@ where
     T::Span: Send + Sync + 'static,
 {
     let parent = sources.parent_context(spec.parent);
-    let links: Vec<Link> = spec.links.iter().filter_map(|s| sources.span_context(*s)).map(|sc| Link::with_context(sc)).collect();
+    let links: Vec<Link> = spec.links.iter().filter_map(|s| sources.span_context(*s)).map(Link::with_context).collect();
     let span = tracer
         .span_builder(Cow::Owned(spec.name.clone()))
         .with_kind(to_kind(spec.kind))

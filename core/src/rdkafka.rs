@@ -20,7 +20,7 @@ use opentelemetry::trace::{TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Message, OwnedHeaders, ToBytes};
+use rdkafka::message::{Message, ToBytes};
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
@@ -144,7 +144,7 @@ where
         let spec = span::send_span(&message, &self.client, &self.config.options);
         let cx = start_span(&self.tracer, &spec, &SpanSources { ambient: Some(parent), ..SpanSources::default() });
         add_hook_attributes(&cx, self.config.producer_hook.as_ref(), &message);
-        let mut headers = record.headers.take().unwrap_or_else(OwnedHeaders::new);
+        let mut headers = record.headers.take().unwrap_or_default();
         inject_context(&cx, &mut headers);
         record.headers = Some(headers);
 

@@ -44,7 +44,7 @@ fn check_case(case: &Value) -> Vec<String> {
                 "span_id": tp.span_id.to_string(),
                 "flags": format!("{:02x}", tp.flags.0),
             });
-            if &have != &Value::Object(want.clone()) {
+            if have != Value::Object(want.clone()) {
                 problems.push(format!("traceparent: got {have}, want {}", Value::Object(want.clone())));
             }
         }
