@@ -151,6 +151,22 @@ enum kt_result
      */
     KT_RESULT_INVALID_ARGUMENT = 106,
     /**
+     * The span was already ended; nothing was recorded.
+     */
+    KT_RESULT_ALREADY_ENDED = 107,
+    /**
+     * The tracer was shut down (kt_tracer_shutdown()); no new spans.
+     */
+    KT_RESULT_SHUT_DOWN = 108,
+    /**
+     * The OTLP exporter could not be set up (e.g. a malformed endpoint).
+     */
+    KT_RESULT_TELEMETRY_SETUP = 109,
+    /**
+     * Flushing failed: the OTLP receiver could not be reached or refused the data.
+     */
+    KT_RESULT_EXPORT_FAILED = 110,
+    /**
      * A core error this version of the ABI has no name for (a newer core).
      */
     KT_RESULT_OTHER = 199,
@@ -170,6 +186,27 @@ typedef uint32_t kt_result;
  * every one of them only calls functions documented as read-only.
  */
 typedef struct kt_context kt_context;
+
+/**
+ * A `send {topic}` (PRODUCER) or `process {topic}` (CONSUMER) span. Ended once by a
+ * kt_span_end*() function, freed by kt_span_free(). It keeps what it needs of its tracer, but a
+ * span ended after kt_tracer_shutdown() is not exported.
+ */
+typedef struct kt_span kt_span;
+
+/**
+ * Exports spans (and the messaging metrics) over OTLP/HTTP from a bounded queue on a background
+ * thread; starting and ending spans never blocks on the network.
+ */
+typedef struct kt_tracer kt_tracer;
+
+/**
+ * Settings of kt_tracer_new(); everything not set comes from the `OTEL_*` environment
+ * (OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TIMEOUT,
+ * OTEL_BSP_MAX_QUEUE_SIZE, OTEL_RESOURCE_ATTRIBUTES, ...). A plain value: the tracer copies what
+ * it needs, so the config may be freed right after kt_tracer_new().
+ */
+typedef struct kt_tracer_config kt_tracer_config;
 
 /**
  * A parsed traceparent: plain data, copy it freely.
@@ -244,6 +281,82 @@ typedef int (*kt_header_setter)(void *userdata,
                                 size_t name_len,
                                 const uint8_t *value,
                                 size_t value_len);
+
+/**
+ * A Kafka message as the span functions see it; fields map to librdkafka's `rd_kafka_message_t`.
+ * Zero-initialize it (`kt_message m = {0};` in C, `kt_message m{};` in C++), then set `partition`
+ * and `offset` to -1 when unknown. Nothing is kept after the call.
+ */
+typedef struct kt_message {
+    /**
+     * Topic name (UTF-8, `topic_len` bytes, need not be NUL-terminated). Required.
+     */
+    const char *topic;
+    /**
+     * Length of `topic`.
+     */
+    size_t topic_len;
+    /**
+     * Partition, or -1 when unknown (RD_KAFKA_PARTITION_UA).
+     */
+    int32_t partition;
+    /**
+     * Offset, or -1 when unknown.
+     */
+    int64_t offset;
+    /**
+     * Message key, or NULL for none (recorded only when it is UTF-8).
+     */
+    const uint8_t *key;
+    /**
+     * Length of `key`.
+     */
+    size_t key_len;
+    /**
+     * Payload pointer, only tested for NULL (a tombstone); the payload is never read.
+     */
+    const void *payload;
+    /**
+     * Payload length (recorded only if enabled in the core's options).
+     */
+    size_t payload_len;
+    /**
+     * Record timestamp in milliseconds since the Unix epoch, or <= 0 when unknown.
+     */
+    int64_t timestamp_ms;
+    /**
+     * The message's headers (kt_tracer_start_process() reads the trace context from them);
+     * NULL with 0 for none.
+     */
+    const struct kt_header *headers;
+    /**
+     * Number of headers.
+     */
+    size_t header_count;
+} kt_message;
+
+/**
+ * What happened to the spans a tracer ended (see kt_tracer_stats()).
+ */
+typedef struct kt_span_stats {
+    /**
+     * Sampled spans that ended.
+     */
+    uint64_t ended;
+    /**
+     * Spans the OTLP receiver accepted.
+     */
+    uint64_t exported;
+    /**
+     * Spans sent that the receiver did not accept (unreachable, timed out, refused).
+     */
+    uint64_t export_failed;
+    /**
+     * Spans never sent: dropped from the full queue (the queue is bounded and never blocks the
+     * caller), or still queued (0 after kt_tracer_shutdown()).
+     */
+    uint64_t dropped;
+} kt_span_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -511,6 +624,215 @@ kt_result kt_context_inject_headers(const struct kt_context *context,
                                     uint8_t *buf,
                                     size_t buf_len,
                                     size_t *buf_used);
+
+/**
+ * A new configuration with nothing set (all from the environment; message keys recorded; parent
+ * strategy `parent`; metrics on). Free with kt_tracer_config_free().
+ *
+ * Thread-safety: may be called from any thread at any time.
+ */
+struct kt_tracer_config *kt_tracer_config_new(void);
+
+/**
+ * Frees a configuration (NULL is ignored).
+ *
+ * Thread-safety: no other thread may be using the handle.
+ */
+void kt_tracer_config_free(struct kt_tracer_config *config);
+
+/**
+ * Sets `service.name` (UTF-8, `len` bytes). Default: OTEL_SERVICE_NAME.
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_set_service_name(struct kt_tracer_config *config, const char *name, size_t len);
+
+/**
+ * Sets the OTLP/HTTP base endpoint, e.g. `http://127.0.0.1:4318` (`/v1/traces` and `/v1/metrics`
+ * are appended). Default: OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318.
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_set_endpoint(struct kt_tracer_config *config, const char *endpoint, size_t len);
+
+/**
+ * Sets the Kafka `bootstrap.servers` list; its first entry gives `server.address`/`server.port`.
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_set_bootstrap_servers(struct kt_tracer_config *config,
+                                                 const char *servers,
+                                                 size_t len);
+
+/**
+ * Sets `client.id` (recorded as `messaging.client.id`).
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_set_client_id(struct kt_tracer_config *config, const char *client_id, size_t len);
+
+/**
+ * Sets the consumer `group.id` (recorded as `messaging.consumer.group.name` on process spans).
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_set_consumer_group(struct kt_tracer_config *config, const char *group, size_t len);
+
+/**
+ * Sets how a process span relates to the producer's context: `parent` (default: the producer's
+ * span is the parent, one trace) or `link` (semconv-strict: a link). KT_RESULT_INVALID_ARGUMENT
+ * for any other name.
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_set_strategy(struct kt_tracer_config *config, const char *name, size_t len);
+
+/**
+ * Whether UTF-8 message keys are recorded as `messaging.kafka.message.key` (default true).
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_set_record_message_key(struct kt_tracer_config *config, bool record);
+
+/**
+ * Whether the messaging metrics are recorded and exported (default true).
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_set_metrics(struct kt_tracer_config *config, bool enabled);
+
+/**
+ * Sets the longest wait for one export request (milliseconds, > 0) and the span queue bound
+ * (> 0); 0 keeps the environment's value (OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_BSP_MAX_QUEUE_SIZE).
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_set_export_limits(struct kt_tracer_config *config,
+                                             uint64_t timeout_ms,
+                                             size_t max_queue_size);
+
+/**
+ * Creates a tracer from `config` (NULL: the `OTEL_*` environment alone) into `*out`. Nothing is
+ * contacted here: an unreachable receiver shows up later as failed exports (kt_tracer_stats()),
+ * never as an error or a wait. KT_RESULT_TELEMETRY_SETUP when the exporter cannot be built
+ * (e.g. a malformed endpoint). Free with kt_tracer_free().
+ *
+ * Thread-safety: may be called from any thread; the config must not be modified meanwhile.
+ */
+kt_result kt_tracer_new(const struct kt_tracer_config *config, struct kt_tracer **out);
+
+/**
+ * Starts the `send {topic}` PRODUCER span for `*message` (topic, partition, key; offset and
+ * headers are ignored). Its parent is `parent_span` (e.g. the process span of the message being
+ * forwarded) or `parent_context` (e.g. a context extracted from an HTTP request), at most one
+ * of them non-NULL (else KT_RESULT_INVALID_ARGUMENT); with neither, the span starts a new trace.
+ * Inject it into the outgoing message with kt_span_inject(), end it with kt_span_end_send() or
+ * kt_span_end_error() from the delivery report, then kt_span_free(). KT_RESULT_SHUT_DOWN after
+ * kt_tracer_shutdown().
+ *
+ * Thread-safety: the tracer may be used by many threads at once; each span by one at a time.
+ */
+kt_result kt_tracer_start_send(const struct kt_tracer *tracer,
+                               const struct kt_message *message,
+                               const struct kt_span *parent_span,
+                               const struct kt_context *parent_context,
+                               struct kt_span **out);
+
+/**
+ * Starts the `process {topic}` CONSUMER span for a consumed `*message` (topic, partition, offset,
+ * key, timestamp and headers; the consumer group comes from the tracer config). With the
+ * default `parent` strategy the producer's context read from the headers is the parent and
+ * `ambient` (an enclosing span of yours, may be NULL) a link; without a usable context in the
+ * headers, `ambient` is the parent (or a new trace starts). The message's baggage is carried on.
+ * Make it the parent of sends made while handling the message (kt_tracer_start_send()); end it
+ * with kt_span_end() or kt_span_end_error(), then kt_span_free().
+ *
+ * Thread-safety: the tracer may be used by many threads at once; each span by one at a time.
+ */
+kt_result kt_tracer_start_process(const struct kt_tracer *tracer,
+                                  const struct kt_message *message,
+                                  const struct kt_span *ambient,
+                                  struct kt_span **out);
+
+/**
+ * Calls `setter` for `traceparent`, `tracestate` and `baggage` with this span's context, exactly
+ * like kt_context_inject() (see kt_header_setter). Works before and after the span ended.
+ *
+ * Thread-safety: read-only on the span.
+ */
+kt_result kt_span_inject(const struct kt_span *span, kt_header_setter setter, void *userdata);
+
+/**
+ * Copies this span's context (trace id, its span id, flags, tracestate, baggage) into `context`,
+ * e.g. for kt_context_inject_headers() or to read ids with kt_context_traceparent().
+ *
+ * Thread-safety: read-only on the span; modifies `context`.
+ */
+kt_result kt_span_context(const struct kt_span *span, struct kt_context *context);
+
+/**
+ * Ends a send span on the broker's acknowledgement: `partition` and `offset` (-1 when unknown)
+ * are recorded. KT_RESULT_ALREADY_ENDED when it was already ended (nothing recorded).
+ *
+ * Thread-safety: modifies the span; one thread at a time.
+ */
+kt_result kt_span_end_send(struct kt_span *span, int32_t partition, int64_t offset);
+
+/**
+ * Ends a span as failed: `error_type` (`len` bytes of UTF-8, e.g. librdkafka's error name from
+ * rd_kafka_err2name(); empty gives `_OTHER`) becomes `error.type` and the span status Error.
+ *
+ * Thread-safety: modifies the span; one thread at a time.
+ */
+kt_result kt_span_end_error(struct kt_span *span, const char *error_type, size_t len);
+
+/**
+ * Ends a span successfully (a process span whose handler succeeded).
+ *
+ * Thread-safety: modifies the span; one thread at a time.
+ */
+kt_result kt_span_end(struct kt_span *span);
+
+/**
+ * Frees a span, ending it successfully first if it was not ended. NULL is ignored.
+ *
+ * Thread-safety: no other thread may be using the span.
+ */
+void kt_span_free(struct kt_span *span);
+
+/**
+ * Exports everything queued so far and waits for it (blocks; for tests and before exit).
+ * KT_RESULT_EXPORT_FAILED when the receiver could not be reached or refused.
+ *
+ * Thread-safety: may be called while other threads use the tracer.
+ */
+kt_result kt_tracer_flush(const struct kt_tracer *tracer);
+
+/**
+ * The span counters so far into `*out`.
+ *
+ * Thread-safety: may be called while other threads use the tracer.
+ */
+kt_result kt_tracer_stats(const struct kt_tracer *tracer, struct kt_span_stats *out);
+
+/**
+ * Exports what is queued (waiting at most `timeout_ms` per signal) and stops exporting; the final
+ * counts go to `*stats` (may be NULL). Later kt_tracer_start_*() calls return KT_RESULT_SHUT_DOWN;
+ * a second shutdown returns KT_RESULT_SHUT_DOWN and does nothing. Still free the tracer.
+ *
+ * Thread-safety: may be called while other threads use the tracer (their later calls fail).
+ */
+kt_result kt_tracer_shutdown(const struct kt_tracer *tracer,
+                             uint64_t timeout_ms,
+                             struct kt_span_stats *stats);
+
+/**
+ * Frees a tracer, shutting it down first (up to 5 s) if kt_tracer_shutdown() was not called.
+ * NULL is ignored.
+ *
+ * Thread-safety: no other thread may be using the tracer.
+ */
+void kt_tracer_free(struct kt_tracer *tracer);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -16,10 +16,12 @@ use std::sync::OnceLock;
 use kafka_trace::ErrorCode;
 
 mod codec;
+mod spans;
 #[cfg(test)]
 mod tests;
 
 pub use codec::*;
+pub use spans::*;
 
 /// The result of every fallible function. `KT_RESULT_OK` is 0. Values 1 to 99 are the core's
 /// stable `ErrorCode` values (the same codes the shared test vectors name); values from 100 on
@@ -77,6 +79,14 @@ pub enum kt_result {
     CallbackFailed = 105,
     /// An argument is out of range (e.g. a length above `PTRDIFF_MAX`).
     InvalidArgument = 106,
+    /// The span was already ended; nothing was recorded.
+    AlreadyEnded = 107,
+    /// The tracer was shut down (kt_tracer_shutdown()); no new spans.
+    ShutDown = 108,
+    /// The OTLP exporter could not be set up (e.g. a malformed endpoint).
+    TelemetrySetup = 109,
+    /// Flushing failed: the OTLP receiver could not be reached or refused the data.
+    ExportFailed = 110,
     /// A core error this version of the ABI has no name for (a newer core).
     Other = 199,
 }
@@ -183,9 +193,15 @@ fn result_message(result: u32) -> &'static CStr {
     table.iter().find(|(code, _)| *code == result).map_or(c"unknown kt_result", |(_, m)| m.as_c_str())
 }
 
-/// Messages of the span part (none yet in the codec-only build).
-fn span_result_message(_result: u32) -> Option<&'static CStr> {
-    None
+/// Messages of the span part.
+fn span_result_message(result: u32) -> Option<&'static CStr> {
+    match result {
+        107 => Some(c"the span was already ended"),
+        108 => Some(c"the tracer was shut down"),
+        109 => Some(c"the OTLP exporter could not be set up"),
+        110 => Some(c"export failed: the OTLP receiver could not be reached or refused the data"),
+        _ => None,
+    }
 }
 
 /// The first field of every handle allocation: a per-type tag, checked on every call and cleared
