@@ -1,0 +1,143 @@
+"""Traced confluent-kafka producer and consumer.
+
+Wrap instances, not classes, so it does not matter when ``confluent_kafka`` was imported::
+
+    from confluent_kafka import Consumer, Producer
+    tracing = KafkaTracing()
+    producer = TracedProducer(Producer(conf), tracing, conf)   # or traced_producer(conf, tracing)
+    consumer = TracedConsumer(Consumer(conf), tracing, conf)
+
+    producer.produce("orders", b"v", headers=msg.headers())   # trace headers replaced, not appended
+    msg = consumer.poll(1.0)
+    with consumer.process(msg):                                # `process orders` is current here
+        handle(msg)
+
+``send {topic}`` ends in the delivery callback (partition and offset, or the error), so call
+``poll()``/``flush()`` as usual. ``consume(num_messages=...)`` records a ``poll`` span per batch;
+``process(msg)`` of a message from that batch parents/links to it as the core's strategy says.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional
+
+import time
+
+from .tracing import KafkaTracing, PendingSend
+
+__all__ = ["TracedProducer", "TracedConsumer", "traced_producer", "traced_consumer"]
+
+DeliveryCallback = Callable[[Any, Any], None]
+
+
+def _delivery(pending: PendingSend, user_cb: Optional[DeliveryCallback]) -> DeliveryCallback:
+    def on_delivery(err: Any, msg: Any) -> None:
+        if err is None:
+            pending.delivered(msg.partition(), msg.offset())
+        else:
+            pending.failed(err.name())
+        if user_cb is not None:
+            user_cb(err, msg)
+
+    return on_delivery
+
+
+class TracedProducer:
+    """A confluent-kafka ``Producer`` (or ``SerializingProducer``-like object with the same
+    ``produce``) whose ``produce`` starts ``send {topic}`` and injects it into the headers."""
+
+    def __init__(self, producer: Any, tracing: Optional[KafkaTracing] = None, config: Optional[Dict[str, Any]] = None) -> None:
+        self._producer = producer
+        self._tracing = tracing or KafkaTracing()
+        self._model = self._tracing.model_for(config)
+
+    def produce(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: int = -1,
+        on_delivery: Optional[DeliveryCallback] = None,
+        timestamp: int = 0,
+        headers: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        user_cb = on_delivery if on_delivery is not None else kwargs.pop("callback", None)
+        try:
+            pending, headers = self._tracing.start_send(
+                self._model, topic, partition if partition >= 0 else None, key, value, headers
+            )
+        except Exception:  # tracing never stops a message
+            pending = None
+        if pending is None:
+            self._producer.produce(topic, value, key, partition, user_cb, timestamp, headers, **kwargs)
+            return
+        try:
+            self._producer.produce(topic, value, key, partition, _delivery(pending, user_cb), timestamp, headers, **kwargs)
+        except BaseException as exc:
+            pending.failed(type(exc).__qualname__)
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._producer, name)
+
+    def __len__(self) -> int:
+        return len(self._producer)
+
+
+class TracedConsumer:
+    """A confluent-kafka ``Consumer`` with ``process(msg)`` and ``handler`` helpers; ``poll``
+    returns the message unchanged, ``consume`` records a ``poll`` span for the batch."""
+
+    def __init__(self, consumer: Any, tracing: Optional[KafkaTracing] = None, config: Optional[Dict[str, Any]] = None) -> None:
+        self._consumer = consumer
+        self._tracing = tracing or KafkaTracing()
+        self._model = self._tracing.model_for(config)
+        self._batch: Dict[int, Any] = {}
+        self._batch_messages: List[Any] = []
+
+    def consume(self, num_messages: int = 1, timeout: float = -1, **kwargs: Any) -> List[Any]:
+        start_ns, t0 = time.time_ns(), time.perf_counter()
+        messages = self._consumer.consume(num_messages=num_messages, timeout=timeout, **kwargs)
+        try:
+            real = [m for m in messages if m.error() is None]
+            ctx = self._tracing.record_poll(self._model, real, start_ns, time.perf_counter() - t0)
+            # ids are only unique while the objects live: keep the batch alive with its map.
+            self._batch_messages = real
+            self._batch = {id(m): ctx for m in real} if ctx is not None else {}
+        except Exception:
+            self._batch, self._batch_messages = {}, []
+        return messages
+
+    def process(self, message: Any) -> Any:
+        """Context manager making ``process {topic}`` current (see module docs)."""
+        poll_ctx = self._batch.get(id(message)) if message is not None else None
+        return self._tracing.process(message, self._model, poll_ctx)
+
+    def handler(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator running ``func(message, ...)`` inside :meth:`process`."""
+        import functools
+
+        @functools.wraps(func)
+        def wrapper(message: Any, *args: Any, **kwargs: Any) -> Any:
+            with self.process(message):
+                return func(message, *args, **kwargs)
+
+        return wrapper
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._consumer, name)
+
+
+def traced_producer(config: Dict[str, Any], tracing: Optional[KafkaTracing] = None) -> TracedProducer:
+    """``TracedProducer(confluent_kafka.Producer(config), tracing, config)``."""
+    from confluent_kafka import Producer
+
+    return TracedProducer(Producer(config), tracing, config)
+
+
+def traced_consumer(config: Dict[str, Any], tracing: Optional[KafkaTracing] = None) -> TracedConsumer:
+    """``TracedConsumer(confluent_kafka.Consumer(config), tracing, config)``."""
+    from confluent_kafka import Consumer
+
+    return TracedConsumer(Consumer(config), tracing, config)

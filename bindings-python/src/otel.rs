@@ -1,0 +1,312 @@
+//! The core's contexts as `opentelemetry-api` objects and back.
+//!
+//! `_init` receives the API's classes and context keys once (from `kafka_trace/_otel.py`), so
+//! this file never imports or names them. Extract builds `Context({span_key: NonRecordingSpan(
+//! SpanContext(...)), baggage_key: {...}})` directly; inject reads the span context and trace
+//! state and lets the core write the headers.
+
+use std::borrow::Cow;
+
+use kafka_trace::carrier::{extract_parts, inject_values, HeadersMut};
+use kafka_trace::codec::traceparent::{SpanId, TraceFlags, TraceId, TraceParent};
+use kafka_trace::encode::{baggage_from_pairs, tracestate_from_pairs};
+use kafka_trace::Baggage;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use crate::headers::{DictWriter, ListWriter, RawHeaders};
+use crate::tracestate::NativeTraceState;
+
+struct Api {
+    context_cls: Py<PyAny>,
+    tuple_new: Py<PyAny>,
+    span_context_cls: Py<PyAny>,
+    empty_trace_state: Py<PyAny>,
+    non_recording_span_cls: Py<PyAny>,
+    object_new: Py<PyAny>,
+    /// `object.__new__(NonRecordingSpan)` + `_context` gives the same span as the constructor
+    /// (checked once in `_init`), without running Python code per message.
+    span_fast_path: bool,
+    flags: Vec<Py<PyAny>>,
+    span_key: Py<PyString>,
+    baggage_key: Py<PyString>,
+    raw_baggage_key: Py<PyString>,
+    get_current: Py<PyAny>,
+}
+
+static API: PyOnceLock<Api> = PyOnceLock::new();
+
+/// The last `TraceState` object injected and the value the core made of it.
+static LAST_TRACESTATE: std::sync::Mutex<Option<(Py<PyAny>, Vec<u8>)>> = std::sync::Mutex::new(None);
+
+fn api(py: Python<'_>) -> PyResult<&Api> {
+    API.get(py).ok_or_else(|| PyRuntimeError::new_err("kafka_trace._native._init was not called"))
+}
+
+/// The core's decoded baggage (with properties) next to the dict it was turned into, so a
+/// context that still carries that very dict re-injects the properties too.
+#[pyclass(frozen, module = "kafka_trace._native")]
+pub struct RawBaggage {
+    baggage: Baggage,
+    source: Py<PyAny>,
+}
+
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn _init(
+    py: Python<'_>,
+    context_cls: Py<PyAny>,
+    span_context_cls: Py<PyAny>,
+    trace_state_cls: Py<PyAny>,
+    non_recording_span_cls: Py<PyAny>,
+    trace_flags_cls: Bound<'_, PyAny>,
+    span_key: Py<PyString>,
+    baggage_key: Py<PyString>,
+    raw_baggage_key: Py<PyString>,
+    get_current: Py<PyAny>,
+) -> PyResult<()> {
+    let builtins = py.import("builtins")?;
+    let tuple_new = builtins.getattr("tuple")?.getattr("__new__")?.unbind();
+    let object_new = builtins.getattr("object")?.getattr("__new__")?;
+    let empty_trace_state = trace_state_cls.bind(py).call0()?.unbind();
+    let flags = (0u8..=255).map(|f| trace_flags_cls.call1((f,)).map(Bound::unbind)).collect::<PyResult<Vec<_>>>()?;
+    let span_fast_path = {
+        let probe = PyTuple::new(py, [1u8, 2u8])?;
+        let span = object_new.call1((non_recording_span_cls.bind(py),))?;
+        span.setattr(intern!(py, "_context"), &probe)?;
+        span.call_method0(intern!(py, "get_span_context")).map(|sc| sc.is(&probe)).unwrap_or(false)
+    };
+    let api = Api {
+        context_cls,
+        tuple_new,
+        span_context_cls,
+        empty_trace_state,
+        non_recording_span_cls,
+        object_new: object_new.unbind(),
+        span_fast_path,
+        flags,
+        span_key,
+        baggage_key,
+        raw_baggage_key,
+        get_current,
+    };
+    let _ = API.set(py, api);
+    Ok(())
+}
+
+/// extract(headers, context=None) -> Context
+/// --
+///
+/// Reads Kafka headers (a list of `(name, value)` pairs, a dict or None; values bytes, str or
+/// None) and returns an `opentelemetry.context.Context`: `context` (default: an empty one) with
+/// the remote span when the traceparent is valid, and the message's baggage. Missing, invalid,
+/// duplicated or unreadable trace headers give no span (a new root); they never raise.
+#[pyfunction]
+#[pyo3(signature = (headers, context = None))]
+fn extract<'py>(py: Python<'py>, headers: &Bound<'py, PyAny>, context: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    let api = api(py)?;
+    let raw = RawHeaders::collect(headers);
+    let view = raw.view();
+    let parts = extract_parts(&view);
+    // PyDict_SetItem on the Context (a dict subclass) bypasses its read-only Python methods.
+    let result = match context {
+        Some(base) if !base.is_none() => api.context_cls.bind(py).call1((base,))?,
+        _ => api.context_cls.bind(py).call0()?,
+    };
+    let values = result.cast::<PyDict>()?;
+    if let Ok(parent) = &parts.parent {
+        let trace_state = match &parts.tracestate {
+            Ok(ts) if !ts.is_empty() => Bound::new(py, NativeTraceState::new(ts))?.into_any(),
+            _ => api.empty_trace_state.bind(py).clone(),
+        };
+        let yes = pyo3::types::PyBool::new(py, true).to_owned().into_any();
+        let fields = PyTuple::new(
+            py,
+            [
+                crate::fast::int_from_hex(py, &parent.trace_id.to_hex())?,
+                u64::from_be_bytes(parent.span_id.0).into_pyobject(py)?.into_any(),
+                yes.clone(),
+                api.flags[usize::from(parent.flags.0)].bind(py).clone(),
+                trace_state,
+                yes,
+            ],
+        )?;
+        let span_context = api.tuple_new.bind(py).call1((api.span_context_cls.bind(py), fields))?;
+        let span = if api.span_fast_path {
+            let span = api.object_new.bind(py).call1((api.non_recording_span_cls.bind(py),))?;
+            span.setattr(intern!(py, "_context"), span_context)?;
+            span
+        } else {
+            api.non_recording_span_cls.bind(py).call1((span_context,))?
+        };
+        values.set_item(api.span_key.bind(py), span)?;
+    }
+    if !parts.baggage.is_empty() {
+        let entries = PyDict::new(py);
+        for e in parts.baggage.entries() {
+            entries.set_item(&e.key, &e.value)?;
+        }
+        let raw = RawBaggage { baggage: parts.baggage.clone(), source: entries.clone().into_any().unbind() };
+        values.set_item(api.baggage_key.bind(py), &entries)?;
+        values.set_item(api.raw_baggage_key.bind(py), Py::new(py, raw)?)?;
+    }
+    Ok(result)
+}
+
+fn str_of<'a>(obj: &'a Bound<'_, PyAny>) -> Option<Cow<'a, str>> {
+    obj.cast::<PyString>().ok()?.to_cow().ok()
+}
+
+fn utf8_of<'py>(obj: &Bound<'py, PyAny>) -> Option<Bound<'py, PyBytes>> {
+    obj.cast::<PyString>().ok()?.encode_utf8().ok()
+}
+
+/// The pieces inject needs from an OpenTelemetry context, or `None` when it holds no valid span.
+struct Outgoing {
+    traceparent: TraceParent,
+    tracestate: Vec<u8>,
+    baggage: Vec<u8>,
+}
+
+fn outgoing<'py>(py: Python<'py>, api: &Api, context: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Outgoing>> {
+    let current;
+    let context = match context {
+        Some(c) if !c.is_none() => c,
+        _ => {
+            current = api.get_current.bind(py).call0()?;
+            &current
+        }
+    };
+    let Ok(values) = context.cast::<PyDict>() else { return Ok(None) };
+    let Some(span) = values.get_item(api.span_key.bind(py))? else { return Ok(None) };
+    // NonRecordingSpan (what extract makes) keeps its context in `_context` (checked in `_init`);
+    // any other span is asked through the API.
+    let sc = if api.span_fast_path && span.get_type().is(api.non_recording_span_cls.bind(py)) {
+        span.getattr(intern!(py, "_context"))
+    } else {
+        span.call_method0(intern!(py, "get_span_context"))
+    };
+    let Ok(sc) = sc else { return Ok(None) };
+    let field = |name: &Bound<'py, PyString>, index: usize| -> PyResult<Bound<'py, PyAny>> {
+        match sc.cast::<PyTuple>() {
+            Ok(t) if t.len() >= 6 => t.get_item(index),
+            _ => sc.getattr(name),
+        }
+    };
+    if !field(intern!(py, "is_valid"), 5)?.is_truthy()? {
+        return Ok(None);
+    }
+    let (Some(trace_id), Ok(span_id)) =
+        (crate::fast::u128_of(&field(intern!(py, "trace_id"), 0)?), field(intern!(py, "span_id"), 1)?.extract::<u64>())
+    else {
+        return Ok(None);
+    };
+    let flags = field(intern!(py, "trace_flags"), 3)?.extract::<u64>().unwrap_or(0) as u8;
+    let traceparent = TraceParent::new(TraceId(trace_id.to_be_bytes()), SpanId(span_id.to_be_bytes()), TraceFlags(flags));
+
+    let state = field(intern!(py, "trace_state"), 4)?;
+    let tracestate = if state.is_none() {
+        Vec::new()
+    } else if let Ok(native) = state.cast::<NativeTraceState>() {
+        native.get().buf.header_value().as_bytes().to_vec()
+    } else if let Some(value) = LAST_TRACESTATE.lock().ok().and_then(|last| last.as_ref().filter(|(o, _)| o.bind(py).is(&state)).map(|(_, v)| v.clone())) {
+        // The API's TraceState is immutable and every span of a trace shares its parent's
+        // object, so the value written for the last one is reused (held, so its id stays unique).
+        value
+    } else {
+        let items: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> =
+            match state.getattr(intern!(py, "_dict")).ok().and_then(|d| d.cast_into::<PyDict>().ok()) {
+                Some(d) => d.iter().collect(),
+                None => state
+                    .call_method0(intern!(py, "items"))?
+                    .try_iter()?
+                    .filter_map(|item| item.ok()?.extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>)>().ok())
+                    .collect(),
+            };
+        let encoded: Option<Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>> =
+            items.iter().map(|(k, v)| Some((utf8_of(k)?, utf8_of(v)?))).collect();
+        let pairs: Option<Vec<(&str, &str)>> = encoded.as_ref().and_then(|e| {
+            e.iter().map(|(k, v)| Some((std::str::from_utf8(k.as_bytes()).ok()?, std::str::from_utf8(v.as_bytes()).ok()?))).collect()
+        });
+        let value = match pairs.map(tracestate_from_pairs) {
+            Some(Ok(value)) => value.as_bytes().to_vec(),
+            _ => Vec::new(),
+        };
+        if let Ok(mut last) = LAST_TRACESTATE.lock() {
+            *last = Some((state.clone().unbind(), value.clone()));
+        }
+        value
+    };
+
+    let baggage = match values.get_item(api.baggage_key.bind(py))? {
+        None => Vec::new(),
+        Some(entries) => {
+            let raw = values.get_item(api.raw_baggage_key.bind(py))?;
+            let same = raw.as_ref().and_then(|r| r.cast::<RawBaggage>().ok()).filter(|r| r.get().source.bind(py).is(&entries));
+            match same {
+                Some(raw) => raw.get().baggage.to_header_string().into_bytes(),
+                None => {
+                    let mut pairs = Vec::new();
+                    if let Ok(d) = entries.cast::<PyDict>() {
+                        for (k, v) in d.iter() {
+                            if let (Some(k), Ok(v)) = (str_of(&k).map(Cow::into_owned), v.str()) {
+                                pairs.push((k, v.to_cow()?.into_owned()));
+                            }
+                        }
+                    }
+                    baggage_from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).into_bytes()
+                }
+            }
+        }
+    };
+    Ok(Some(Outgoing { traceparent, tracestate, baggage }))
+}
+
+fn write<H: HeadersMut>(headers: &mut H, out: &Outgoing) {
+    inject_values(headers, &out.traceparent, &out.tracestate, &out.baggage);
+}
+
+/// inject(headers=None, context=None)
+/// --
+///
+/// Writes the span of `context` (default: the current context) into `headers`, replacing any
+/// trace headers already there. Lists and dicts are edited in place and returned; `None`, tuples
+/// and other iterables give a new list. Without a valid span the headers are returned unchanged.
+#[pyfunction]
+#[pyo3(signature = (headers = None, context = None))]
+fn inject<'py>(
+    py: Python<'py>,
+    headers: Option<&Bound<'py, PyAny>>,
+    context: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let api = api(py)?;
+    let out = outgoing(py, api, context)?;
+    let headers = match headers {
+        Some(h) if !h.is_none() => h.clone(),
+        _ => PyList::empty(py).into_any(),
+    };
+    let Some(out) = out else { return Ok(headers) };
+    if let Ok(dict) = headers.cast::<PyDict>() {
+        let mut writer = DictWriter::new(dict.clone());
+        write(&mut writer, &out);
+        return writer.error.map_or(Ok(headers), Err);
+    }
+    let list = match headers.cast::<PyList>() {
+        Ok(list) => list.clone(),
+        Err(_) => PyList::new(py, headers.try_iter()?.collect::<PyResult<Vec<_>>>()?)?,
+    };
+    let mut writer = ListWriter::new(list.clone());
+    write(&mut writer, &out);
+    writer.error.map_or(Ok(list.into_any()), Err)
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<RawBaggage>()?;
+    m.add_function(wrap_pyfunction!(_init, m)?)?;
+    m.add_function(wrap_pyfunction!(extract, m)?)?;
+    m.add_function(wrap_pyfunction!(inject, m)?)?;
+    Ok(())
+}
