@@ -304,6 +304,163 @@ pub fn extract_buffers(traceparent: BufferSlice<'_>, tracestate: BufferSlice<'_>
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The scratch buffer: a per-thread block of Rust memory that JavaScript sees as a Uint8Array.
+// Copying a header value into it from JavaScript (`TypedArray#set`) and passing lengths is much
+// cheaper than passing Buffers through napi, and results come back the same way.
+
+const SCRATCH_LEN: usize = 16 * 1024;
+/// Inputs go below this offset, outputs at and above it.
+const SCRATCH_OUT: usize = 8 * 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<*mut u8> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// The scratch memory of this thread as a Uint8Array (the first call only; later calls return
+/// null, since two ArrayBuffers must not share one backing store). `scratchLayout()` gives the
+/// offsets.
+#[napi]
+pub fn scratch(env: &Env) -> Result<Option<Uint8ArraySlice<'_>>> {
+    SCRATCH.with(|cell| {
+        if !cell.get().is_null() {
+            return Ok(None);
+        }
+        let memory: &'static mut [u8] = Box::leak(vec![0u8; SCRATCH_LEN].into_boxed_slice());
+        let ptr = memory.as_mut_ptr();
+        cell.set(ptr);
+        // SAFETY: the memory is leaked (lives as long as the thread's JavaScript environment), is
+        // used by one thread, and only inside calls from that thread's JavaScript.
+        unsafe { Uint8ArraySlice::from_external(env, ptr, SCRATCH_LEN, (), |_, _| {}) }.map(Some)
+    })
+}
+
+/// `[length, output offset]` of the scratch memory.
+#[napi]
+pub fn scratch_layout() -> Vec<u32> {
+    vec![SCRATCH_LEN as u32, SCRATCH_OUT as u32]
+}
+
+fn with_scratch<R>(f: impl FnOnce(&mut [u8], &mut [u8]) -> R) -> Option<R> {
+    SCRATCH.with(|cell| {
+        let ptr = cell.get();
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: see `scratch`; JavaScript is not running while this call does.
+        let memory = unsafe { std::slice::from_raw_parts_mut(ptr, SCRATCH_LEN) };
+        let (input, output) = memory.split_at_mut(SCRATCH_OUT);
+        Some(f(input, output))
+    })
+}
+
+/// [`extract_buffers`] over the scratch memory: the traceparent value is at `0..tp_len`, the
+/// tracestate value right after it (`ts_len` bytes, 0 = absent). Writes the compact context at
+/// the output offset and returns its length, or returns `-code` for a new root.
+#[napi]
+pub fn extract_scratch(tp_len: u32, ts_len: u32) -> i32 {
+    let too_small = -(ErrorCode::BufferTooSmall.code() as i32);
+    with_scratch(|input, output| {
+        let (tp_len, ts_len) = (tp_len as usize, ts_len as usize);
+        if tp_len + ts_len > input.len() {
+            return too_small;
+        }
+        let tp = &input[..tp_len];
+        let ts = &input[tp_len..tp_len + ts_len];
+        let view = View {
+            items: if ts.is_empty() {
+                vec![(TRACEPARENT, Bytes::Borrowed(tp))]
+            } else {
+                vec![(TRACEPARENT, Bytes::Borrowed(tp)), (TRACESTATE, Bytes::Borrowed(ts))]
+            },
+        };
+        let got = carrier::extract_parts(&view);
+        match &got.parent {
+            Ok(parent) => {
+                let compact = compact_fast(parent, &got.tracestate, ts);
+                match output.get_mut(..compact.len()) {
+                    Some(slot) => {
+                        slot.copy_from_slice(compact.as_bytes());
+                        compact.len() as i32
+                    }
+                    None => too_small,
+                }
+            }
+            Err(code) => -(code.code() as i32),
+        }
+    })
+    .unwrap_or(too_small)
+}
+
+/// Many messages in one call over the scratch memory (an `eachBatch`): the input holds, back to
+/// back, each message's traceparent then tracestate bytes; `lengths[2i]`, `lengths[2i+1]` are
+/// their lengths (`-1` = header absent). On return `lengths[2i]..lengths[2i+1]` is message i's
+/// compact context in the output region, or `lengths[2i]` is `-code` and `lengths[2i+1]` 0.
+/// Returns how many messages were read (fewer than asked when the output region is full).
+#[napi]
+pub fn extract_scratch_batch(mut lengths: Int32ArraySlice<'_>, count: u32) -> u32 {
+    // SAFETY: JavaScript does not run while this call does.
+    let lengths = unsafe { lengths.as_mut() };
+    with_scratch(|input, output| {
+        let mut at = 0usize;
+        let mut written = 0usize;
+        let count = (count as usize).min(lengths.len() / 2);
+        for i in 0..count {
+            let (tp_len, ts_len) = (lengths[2 * i], lengths[2 * i + 1]);
+            let take = |len: i32, at: &mut usize| -> Option<Option<&[u8]>> {
+                if len < 0 {
+                    return Some(None);
+                }
+                let end = at.checked_add(len as usize)?;
+                let bytes = input.get(*at..end)?;
+                *at = end;
+                Some(Some(bytes))
+            };
+            let (Some(tp), Some(ts)) = (take(tp_len, &mut at), take(ts_len, &mut at)) else { return i as u32 };
+            let mut items = Vec::with_capacity(2);
+            if let Some(tp) = tp {
+                items.push((TRACEPARENT, Bytes::Borrowed(tp)));
+            }
+            if let Some(ts) = ts {
+                items.push((TRACESTATE, Bytes::Borrowed(ts)));
+            }
+            let view = View { items };
+            let got = carrier::extract_parts(&view);
+            match &got.parent {
+                Ok(parent) => {
+                    let compact = compact_fast(parent, &got.tracestate, ts.unwrap_or_default());
+                    let Some(slot) = output.get_mut(written..written + compact.len()) else { return i as u32 };
+                    slot.copy_from_slice(compact.as_bytes());
+                    lengths[2 * i] = written as i32;
+                    written += compact.len();
+                    lengths[2 * i + 1] = written as i32;
+                }
+                Err(code) => {
+                    lengths[2 * i] = -(code.code() as i32);
+                    lengths[2 * i + 1] = 0;
+                }
+            }
+        }
+        count as u32
+    })
+    .unwrap_or(0)
+}
+
+/// [`traceparent_header`] over the scratch memory: the trace id hex at `0..32`, the span id hex
+/// at `32..48`. Writes the traceparent at the output offset and returns its length (0 = invalid).
+#[napi]
+pub fn traceparent_scratch(flags: u32) -> u32 {
+    with_scratch(|input, output| {
+        let trace_id = std::str::from_utf8(&input[..TRACE_ID_HEX]).unwrap_or_default();
+        let span_id = std::str::from_utf8(&input[TRACE_ID_HEX..TRACE_ID_HEX + SPAN_ID_HEX]).unwrap_or_default();
+        match parent_of(trace_id, span_id, flags) {
+            Some(tp) => tp.write_to(output).map(|n| n as u32).unwrap_or(0),
+            None => 0,
+        }
+    })
+    .unwrap_or(0)
+}
+
 /// Reads the contexts of a whole batch in one call. `values` holds two entries per message
 /// (traceparent value, tracestate value; `undefined` when absent). Returns the compact contexts
 /// joined in one string; `bounds[2i]..bounds[2i+1]` is message i's slice, or `bounds[2i]` is

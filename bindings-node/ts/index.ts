@@ -14,6 +14,7 @@ export {
   KafkaTracePropagator,
   KafkaTraceState,
   extractKafka,
+  extractKafkaBatch,
   injectKafka,
   headerKind,
   NAMES,

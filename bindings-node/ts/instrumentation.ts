@@ -28,7 +28,7 @@ import {
   isWrapped,
 } from '@opentelemetry/instrumentation';
 import native = require('./native');
-import { extractKafka, injectKafka, KafkaHeaders, lastRemoteValid, NAMES } from './propagator';
+import { extractKafka, extractKafkaBatch, injectKafka, KafkaHeaders, lastRemoteValid, NAMES } from './propagator';
 
 const VERSION = '0.1.0';
 const DELTA_KEYS = NAMES.deltaKeys;
@@ -585,26 +585,25 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
       const partition = Number(batch.partition ?? -1);
       const n = messages.length;
       // One native call for every message's context, one for every message's attributes.
-      const values: unknown[] = new Array(2 * n);
       const nums = new Float64Array(4 * n);
       const keys: unknown[] = new Array(n);
       const contexts: Context[] = new Array(n);
       const valid: boolean[] = new Array(n);
+      try {
+        extractKafkaBatch(ambient, messages.map((m) => m.headers), contexts, valid);
+      } catch {
+        for (let i = 0; i < n; i++) {
+          contexts[i] ??= ambient;
+          valid[i] ??= false;
+        }
+      }
       for (let i = 0; i < n; i++) {
         const m = messages[i];
-        try {
-          contexts[i] = extractKafka(ambient, m.headers);
-          valid[i] = lastRemoteValid;
-        } catch {
-          contexts[i] = ambient;
-          valid[i] = false;
-        }
         nums[4 * i] = Number(m.offset);
         nums[4 * i + 1] = payloadLength(m.value);
         nums[4 * i + 2] = Number(m.timestamp);
         keys[i] = m.key ?? null;
       }
-      void values;
       const out = new Float64Array(DELTA_COUNT * n);
       const bits = new Uint32Array(n);
       model.core.processBatchDelta(topic, partition, nums, keys, Date.now(), out, bits);

@@ -25,6 +25,11 @@ const SID = NAMES.compactSpanIdLen;
 const HEAD = TID + SID + NAMES.compactFlagsLen;
 const SAME_TRACESTATE = NAMES.compactSameTracestate.charCodeAt(0);
 const EMPTY = Buffer.alloc(0);
+// Scratch memory shared with the addon (see the addon's `scratch`): header bytes are copied in
+// with TypedArray#set and results read back, instead of passing Buffers through napi.
+const SCRATCH_VIEW = native.scratch();
+const SCRATCH: Buffer | null = SCRATCH_VIEW ? Buffer.from(SCRATCH_VIEW.buffer, SCRATCH_VIEW.byteOffset, SCRATCH_VIEW.byteLength) : null;
+const [, SCRATCH_OUT] = native.scratchLayout();
 const KIND_OTHER = 0;
 const KIND_TRACEPARENT = 1;
 const KIND_TRACESTATE = 2;
@@ -151,7 +156,15 @@ function extractValues(ctx: Context, tp: HeaderValue, ts: HeaderValue, bg: Heade
   }
   let r: string | number;
   if (Buffer.isBuffer(tp) && (ts === undefined || Buffer.isBuffer(ts))) {
-    r = native.extractBuffers(tp, ts === undefined ? EMPTY : ts);
+    const tsLen = ts === undefined ? 0 : ts.length;
+    if (SCRATCH !== null && tp.length + tsLen <= SCRATCH_OUT) {
+      SCRATCH.set(tp, 0);
+      if (tsLen > 0) SCRATCH.set(ts as Buffer, tp.length);
+      const n = native.extractScratch(tp.length, tsLen);
+      r = n < 0 ? -n : SCRATCH.latin1Slice(SCRATCH_OUT, SCRATCH_OUT + n);
+    } else {
+      r = native.extractBuffers(tp, ts === undefined ? EMPTY : ts);
+    }
   } else {
     r = native.extract(tp, ts);
   }
@@ -181,6 +194,94 @@ export function extractKafka(ctx: Context, headers: KafkaHeaders | undefined | n
   return extractValues(ctx, tp, ts, bg, any);
 }
 
+const BATCH_MAX = 256;
+const batchLengths = new Int32Array(2 * BATCH_MAX);
+const batchIndex: number[] = new Array(BATCH_MAX);
+const batchTs: HeaderValue[] = new Array(BATCH_MAX);
+const batchBg: HeaderValue[] = new Array(BATCH_MAX);
+
+function flushBatch(ctx: Context, count: number, contexts: Context[], valid: boolean[]): void {
+  if (count === 0) return;
+  const read = native.extractScratchBatch(batchLengths, count);
+  let maxEnd = 0;
+  for (let j = 0; j < read; j++) if (batchLengths[2 * j] >= 0 && batchLengths[2 * j + 1] > maxEnd) maxEnd = batchLengths[2 * j + 1];
+  const all = maxEnd > 0 ? (SCRATCH as Buffer).latin1Slice(SCRATCH_OUT, SCRATCH_OUT + maxEnd) : '';
+  for (let j = 0; j < count; j++) {
+    const k = batchIndex[j];
+    if (j >= read) {
+      // The output region was full (rare: 8 KiB holds ~80 contexts): one call for this one.
+      contexts[k] = extractValues(ctx, pendingTp[j], batchTs[j], batchBg[j], true);
+    } else {
+      const a = batchLengths[2 * j];
+      const out = fromCompact(ctx, a < 0 ? -a : all.substring(a, batchLengths[2 * j + 1]), batchTs[j]);
+      contexts[k] = batchBg[j] === undefined ? out : withBaggage(out, batchBg[j]);
+    }
+    valid[k] = lastRemoteValid;
+  }
+}
+const pendingTp: HeaderValue[] = new Array(BATCH_MAX);
+
+/**
+ * `extractKafka` for a whole batch (an `eachBatch`): the common shape (Buffer values) is read by
+ * the core in one native call per up to 256 messages / 8 KiB of headers. Fills `contexts[i]` and
+ * `valid[i]` (whether message i had a usable parent).
+ */
+export function extractKafkaBatch(ctx: Context, headersList: (KafkaHeaders | undefined | null)[], contexts: Context[], valid: boolean[]): void {
+  let count = 0;
+  let at = 0;
+  for (let i = 0; i < headersList.length; i++) {
+    const headers = headersList[i];
+    let tp: HeaderValue, ts: HeaderValue, bg: HeaderValue;
+    let any = false;
+    if (headers != null) {
+      for (const name in headers) {
+        const kind = headerKind(name);
+        if (kind === KIND_OTHER) continue;
+        any = true;
+        let v = headers[name];
+        if (v === undefined) v = null;
+        if (kind === KIND_TRACEPARENT) tp = tp === undefined ? v : concatValues(tp, v);
+        else if (kind === KIND_TRACESTATE) ts = ts === undefined ? v : concatValues(ts, v);
+        else if (kind === KIND_BAGGAGE) bg = bg === undefined ? v : concatValues(bg, v);
+      }
+    }
+    if (!any) {
+      contexts[i] = ctx;
+      valid[i] = false;
+      continue;
+    }
+    const tpLen = tp === undefined ? 0 : Buffer.isBuffer(tp) ? tp.length : -2;
+    const tsLen = ts === undefined ? 0 : Buffer.isBuffer(ts) ? ts.length : -2;
+    if (SCRATCH === null || tpLen < 0 || tsLen < 0 || tpLen + tsLen > SCRATCH_OUT) {
+      contexts[i] = extractValues(ctx, tp, ts, bg, true);
+      valid[i] = lastRemoteValid;
+      continue;
+    }
+    if (count === BATCH_MAX || at + tpLen + tsLen > SCRATCH_OUT) {
+      flushBatch(ctx, count, contexts, valid);
+      count = 0;
+      at = 0;
+    }
+    if (tp !== undefined) SCRATCH.set(tp as Buffer, at);
+    at += tpLen;
+    if (ts !== undefined) SCRATCH.set(ts as Buffer, at);
+    at += tsLen;
+    batchLengths[2 * count] = tp === undefined ? -1 : tpLen;
+    batchLengths[2 * count + 1] = ts === undefined ? -1 : tsLen;
+    batchIndex[count] = i;
+    pendingTp[count] = tp;
+    batchTs[count] = ts;
+    batchBg[count] = bg;
+    count++;
+  }
+  flushBatch(ctx, count, contexts, valid);
+  for (let j = 0; j < count; j++) {
+    pendingTp[j] = undefined;
+    batchTs[j] = undefined;
+    batchBg[j] = undefined;
+  }
+}
+
 /** The three header values the core writes for the span context and baggage in `ctx`. */
 export interface Outgoing {
   traceparent: string;
@@ -194,7 +295,7 @@ const outgoing: Outgoing = { traceparent: '', tracestate: '', baggage: '' };
 function outgoingOf(ctx: Context): Outgoing | undefined {
   const sc = trace.getSpanContext(ctx);
   if (sc === undefined) return undefined;
-  const tp = native.traceparentHeader(sc.traceId, sc.spanId, sc.traceFlags);
+  const tp = traceparentOf(sc.traceId, sc.spanId, sc.traceFlags);
   if (tp === '') return undefined;
   outgoing.traceparent = tp;
   const ts = sc.traceState;
@@ -203,6 +304,17 @@ function outgoingOf(ctx: Context): Outgoing | undefined {
   const bag = propagation.getBaggage(ctx);
   outgoing.baggage = bag === undefined ? '' : baggageHeader(bag.getAllEntries());
   return outgoing;
+}
+
+function traceparentOf(traceId: string, spanId: string, flags: number): string {
+  if (SCRATCH !== null && traceId.length === TID && spanId.length === SID) {
+    // utf8Write never writes part of a character: a short count means non-ASCII input.
+    if (SCRATCH.utf8Write(traceId, 0, TID) === TID && SCRATCH.utf8Write(spanId, TID, SID) === SID) {
+      const n = native.traceparentScratch(flags);
+      return n === 0 ? '' : SCRATCH.latin1Slice(SCRATCH_OUT, SCRATCH_OUT + n);
+    }
+  }
+  return native.traceparentHeader(traceId, spanId, flags);
 }
 
 function baggageHeader(entries: [string, BaggageEntry][]): string {

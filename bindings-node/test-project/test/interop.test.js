@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const { execFile } = require('node:child_process');
 const { trace, context, ROOT_CONTEXT } = require('@opentelemetry/api');
-const { setup, waitFor, freshTopic, startConsumer, spansOf } = require('./helpers');
+const { setup, waitFor, freshTopic, startConsumer, spansOf } = require('../support/helpers');
 
 const { exporter, kafka, tracer } = setup();
 const consumers = [];
@@ -16,7 +16,7 @@ test.after(async () => {
 
 function peer(mode, topic) {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [path.join(__dirname, 'peer-child.js'), mode, topic], { timeout: 60000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [path.join(__dirname, '..', 'support', 'peer-child.js'), mode, topic], { timeout: 60000 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`peer ${mode} failed: ${err.message}\n${stderr}`));
       resolve(JSON.parse(stdout.trim().split('\n').pop()));
     });

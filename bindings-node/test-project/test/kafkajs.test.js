@@ -4,7 +4,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { trace, context, SpanKind, ROOT_CONTEXT } = require('@opentelemetry/api');
-const { setup, waitFor, freshTopic, startConsumer, spansOf, metricPoints, BOOTSTRAP } = require('./helpers');
+const { setup, waitFor, freshTopic, startConsumer, spansOf, metricPoints, BOOTSTRAP } = require('../support/helpers');
 const kt = require('kafka-trace');
 
 const { exporter, reader, kafka, tracer, instrumentation } = setup();

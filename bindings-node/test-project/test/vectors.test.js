@@ -204,3 +204,21 @@ test('every header shape KafkaJS hands over reads without throwing', () => {
 test('propagator fields come from the core', () => {
   assert.deepEqual(new kt.KafkaTracePropagator().fields(), ['traceparent', 'tracestate', 'baggage']);
 });
+
+test('extractKafkaBatch (one native call per chunk) agrees with extractKafka on every vector', () => {
+  const objects = doc.cases.filter((c) => objectIsLossless(c.headers)).map((c) => asKafkaObject(c.headers));
+  // several times over, so chunking by count and by scratch space is exercised too
+  const list = [...objects, ...objects, ...objects];
+  const contexts = [];
+  const valid = [];
+  kt.extractKafkaBatch(ROOT_CONTEXT, list, contexts, valid);
+  assert.equal(contexts.length, list.length);
+  list.forEach((headers, i) => {
+    const one = kt.extractKafka(ROOT_CONTEXT, headers);
+    const a = trace.getSpanContext(one);
+    const b = trace.getSpanContext(contexts[i]);
+    assert.deepEqual(b && [b.traceId, b.spanId, b.traceFlags, b.traceState ? b.traceState.serialize() : ''], a && [a.traceId, a.spanId, a.traceFlags, a.traceState ? a.traceState.serialize() : ''], `case ${i}`);
+    assert.equal(valid[i], a !== undefined);
+    assert.deepEqual(baggageOfContext(contexts[i]), baggageOfContext(one));
+  });
+});

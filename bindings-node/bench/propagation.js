@@ -1,0 +1,74 @@
+// Extract and inject on KafkaJS headers, side by side in one process:
+// kafka-trace (native core) vs @opentelemetry/core's W3CTraceContextPropagator with a
+// Buffer-decoding getter. Rounds alternate between the contenders; the median of the rounds is
+// reported. Usage: node bench/propagation.js [iterations-per-round] [rounds]
+'use strict';
+const { ROOT_CONTEXT, trace, defaultTextMapSetter } = require('@opentelemetry/api');
+const { W3CTraceContextPropagator } = require('@opentelemetry/core');
+const kt = require('..');
+
+const N = Number(process.argv[2] || 200000);
+const ROUNDS = Number(process.argv[3] || 7);
+
+// What a KafkaJS consumer hands over: Buffer values.
+const headers = {
+  traceparent: Buffer.from('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'),
+  tracestate: Buffer.from('rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,vendor3=abc123'),
+  'content-type': Buffer.from('application/json'),
+};
+const bufferGetter = {
+  keys: (carrier) => Object.keys(carrier),
+  get: (carrier, key) => {
+    const v = carrier[key];
+    if (v === undefined || v === null) return undefined;
+    return Array.isArray(v) ? v.map((x) => x.toString()) : v.toString();
+  },
+};
+const w3c = new W3CTraceContextPropagator();
+const ours = new kt.KafkaTracePropagator();
+
+// Contexts to inject: each side continues the trace it extracted (own TraceState objects), as a
+// producer span of a consumer that forwards would.
+const child = (ctx) => {
+  const sc = trace.getSpanContext(ctx);
+  return trace.setSpanContext(ROOT_CONTEXT, { ...sc, spanId: 'b7ad6b7169203331', isRemote: false });
+};
+const oursCtx = child(kt.extractKafka(ROOT_CONTEXT, headers));
+const w3cCtx = child(w3c.extract(ROOT_CONTEXT, headers, bufferGetter));
+
+// Both sides must read and write the same thing.
+const a = trace.getSpanContext(kt.extractKafka(ROOT_CONTEXT, headers));
+const b = trace.getSpanContext(w3c.extract(ROOT_CONTEXT, headers, bufferGetter));
+if (a.traceId !== b.traceId || a.spanId !== b.spanId || a.traceState.serialize() !== b.traceState.serialize()) throw new Error('extract disagrees');
+const ha = {};
+kt.injectKafka(oursCtx, ha);
+const hb = {};
+w3c.inject(w3cCtx, hb, defaultTextMapSetter);
+if (JSON.stringify(ha) !== JSON.stringify(hb)) throw new Error(`inject disagrees: ${JSON.stringify(ha)} vs ${JSON.stringify(hb)}`);
+
+const cases = {
+  'extract: kafka-trace extractKafka (KafkaJS headers)': () => kt.extractKafka(ROOT_CONTEXT, headers),
+  'extract: kafka-trace KafkaTracePropagator (Buffer getter)': () => ours.extract(ROOT_CONTEXT, headers, bufferGetter),
+  'extract: @opentelemetry/core W3CTraceContextPropagator (Buffer getter)': () => w3c.extract(ROOT_CONTEXT, headers, bufferGetter),
+  'inject: kafka-trace injectKafka (KafkaJS headers)': () => kt.injectKafka(oursCtx, {}),
+  'inject: kafka-trace KafkaTracePropagator': () => ours.inject(oursCtx, {}, defaultTextMapSetter),
+  'inject: @opentelemetry/core W3CTraceContextPropagator': () => w3c.inject(w3cCtx, {}, defaultTextMapSetter),
+};
+
+let sink = 0;
+function round(fn) {
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < N; i++) sink ^= fn() ? 1 : 0;
+  return Number(process.hrtime.bigint() - t0) / N;
+}
+for (const fn of Object.values(cases)) round(fn); // warm up
+const samples = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+for (let r = 0; r < ROUNDS; r++) for (const [k, fn] of Object.entries(cases)) samples[k].push(round(fn));
+const median = (xs) => xs.slice().sort((x, y) => x - y)[xs.length >> 1];
+const result = Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, median(xs)]));
+console.log(`node ${process.version}, ${N} iterations x ${ROUNDS} rounds, median ns/op`);
+for (const [k, v] of Object.entries(result)) console.log(`${v.toFixed(0).padStart(7)}  ${k}`);
+const keys = Object.keys(result);
+console.log(`extract speed-up vs W3CTraceContextPropagator: ${(result[keys[2]] / result[keys[0]]).toFixed(2)}x (extractKafka), ${(result[keys[2]] / result[keys[1]]).toFixed(2)}x (propagator)`);
+console.log(`inject  speed-up vs W3CTraceContextPropagator: ${(result[keys[5]] / result[keys[3]]).toFixed(2)}x (injectKafka), ${(result[keys[5]] / result[keys[4]]).toFixed(2)}x (propagator)`);
+if (sink === 42) console.log('');
