@@ -69,11 +69,16 @@ class TracedProducer:
             )
         except Exception:  # tracing never stops a message
             pending = None
+        args = dict(value=value, key=key, partition=partition, timestamp=timestamp, **kwargs)
+        if headers is not None:
+            args["headers"] = headers
         if pending is None:
-            self._producer.produce(topic, value, key, partition, user_cb, timestamp, headers, **kwargs)
+            if user_cb is not None:
+                args["on_delivery"] = user_cb
+            self._producer.produce(topic, **args)
             return
         try:
-            self._producer.produce(topic, value, key, partition, _delivery(pending, user_cb), timestamp, headers, **kwargs)
+            self._producer.produce(topic, on_delivery=_delivery(pending, user_cb), **args)
         except BaseException as exc:
             pending.failed(type(exc).__qualname__)
             raise
