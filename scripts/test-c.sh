@@ -19,6 +19,7 @@ need=()
 for pkg in gcc g++ make pkg-config valgrind librdkafka-dev python3; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
@@ -44,6 +45,35 @@ step "C tests + shared vectors with ASan + UBSan"
 make -C bindings-c sanitize
 step "header as C++17"
 make -C bindings-c cxx
+
+step "install into a scratch prefix (pkg-config) and build the librdkafka examples"
+prefix="$root/target/c-install"
+make -C bindings-c install PREFIX="$prefix" >/dev/null
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+pkg-config --modversion kafka-trace
+bin="$root/target/c-examples"
+mkdir -p "$bin/asan"
+make -C examples/c BUILD="$bin" --always-make
+
+if [ "${KT_C_SKIP_E2E:-0}" = 1 ]; then
+    echo "skipping the end-to-end test (KT_C_SKIP_E2E=1)"
+else
+    step "end-to-end: C producer -> broker ($KAFKA_BOOTSTRAP) -> C forwarder -> C consumer, spans at an OTLP receiver"
+    venv="$root/target/c-e2e-venv"
+    if ! "$venv/bin/python" -c 'import opentelemetry.proto' 2>/dev/null; then
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q opentelemetry-proto
+    fi
+    "$venv/bin/python" examples/c/e2e_test.py "$bin"
+    step "end-to-end again with the examples built with ASan + UBSan"
+    make -s -C examples/c BUILD="$bin/asan" --always-make \
+        CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        "$venv/bin/python" examples/c/e2e_test.py "$bin/asan"
+    step "end-to-end again with the examples under valgrind"
+    "$venv/bin/python" examples/c/e2e_test.py "$bin" \
+        valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
+fi
 
 echo
 echo "test-c: PASS"
