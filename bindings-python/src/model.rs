@@ -59,7 +59,8 @@ fn len_of(obj: Option<&Bound<'_, PyAny>>) -> Option<usize> {
     } else if let Ok(s) = obj.cast::<PyString>() {
         s.to_cow().ok().map(|s| s.len())
     } else {
-        obj.len().ok()
+        // A value a serializer will encode later: not a tombstone, size unknown.
+        Some(obj.len().unwrap_or(0))
     }
 }
 

@@ -1,0 +1,169 @@
+"""Traced aiokafka producer and consumer.
+
+::
+
+    producer = TracedAIOKafkaProducer(AIOKafkaProducer(**pconf), tracing, pconf)
+    await producer.send_and_wait("orders", b"v", headers=record.headers)   # trace headers replaced
+    fut = await producer.send("orders", b"v")          # `send orders` ends when `fut` resolves
+
+    consumer = TracedAIOKafkaConsumer(AIOKafkaConsumer("orders", **cconf), tracing, cconf)
+    record = await consumer.getone()
+    with consumer.process(record):                     # `process orders` is current here
+        ...
+    batches = await consumer.getmany(timeout_ms=500)   # records a `poll` span per call
+    async for record in consumer:                      # `process` current in the loop body, ended
+        ...                                            # at the next iteration or stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+from .tracing import KafkaTracing, PendingSend, ProcessScope
+
+__all__ = ["TracedAIOKafkaProducer", "TracedAIOKafkaConsumer"]
+
+
+def _on_done(pending: PendingSend) -> Callable[["asyncio.Future[Any]"], None]:
+    def done(fut: "asyncio.Future[Any]") -> None:
+        if fut.cancelled():
+            pending.failed("CancelledError")
+            return
+        exc = fut.exception()
+        if exc is not None:
+            pending.failed(type(exc).__qualname__)
+        else:
+            metadata = fut.result()
+            pending.delivered(metadata.partition, metadata.offset)
+
+    return done
+
+
+class TracedAIOKafkaProducer:
+    """An ``aiokafka.AIOKafkaProducer`` whose sends are ``send {topic}`` spans ending on the
+    broker's acknowledgement."""
+
+    def __init__(self, producer: Any, tracing: Optional[KafkaTracing] = None, config: Optional[Dict[str, Any]] = None) -> None:
+        self._producer = producer
+        self._tracing = tracing or KafkaTracing()
+        self._model = self._tracing.model_for(config)
+
+    async def send(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: Optional[int] = None,
+        timestamp_ms: Optional[int] = None,
+        headers: Any = None,
+    ) -> "asyncio.Future[Any]":
+        try:
+            pending, out_headers = self._tracing.start_send(self._model, topic, partition, key, value, headers)
+        except Exception:  # tracing never stops a message
+            pending, out_headers = None, headers
+        if pending is not None and isinstance(out_headers, dict):
+            out_headers = list(out_headers.items())
+        try:
+            fut = await self._producer.send(
+                topic, value=value, key=key, partition=partition, timestamp_ms=timestamp_ms, headers=out_headers
+            )
+        except BaseException as exc:
+            if pending is not None:
+                pending.failed(type(exc).__qualname__)
+            raise
+        if pending is not None:
+            fut.add_done_callback(_on_done(pending))
+        return fut
+
+    async def send_and_wait(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: Optional[int] = None,
+        timestamp_ms: Optional[int] = None,
+        headers: Any = None,
+    ) -> Any:
+        fut = await self.send(topic, value, key, partition, timestamp_ms, headers)
+        return await fut
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._producer, name)
+
+
+class TracedAIOKafkaConsumer:
+    """An ``aiokafka.AIOKafkaConsumer`` with ``process(record)``, batch ``poll`` spans for
+    ``getmany`` and a current ``process`` span in ``async for`` loops."""
+
+    def __init__(self, consumer: Any, tracing: Optional[KafkaTracing] = None, config: Optional[Dict[str, Any]] = None) -> None:
+        self._consumer = consumer
+        self._tracing = tracing or KafkaTracing()
+        self._model = self._tracing.model_for(config)
+        self._batch: Dict[int, Any] = {}
+        self._batch_records: List[Any] = []
+        self._open: Optional[ProcessScope] = None
+
+    def process(self, record: Any) -> Any:
+        """Context manager making ``process {topic}`` current (works with ``with`` in coroutines)."""
+        poll_ctx = self._batch.get(id(record)) if record is not None else None
+        return self._tracing.process(record, self._model, poll_ctx)
+
+    def handler(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorator for ``async def handle(record, ...)`` (or a plain function)."""
+        if asyncio.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(record: Any, *args: Any, **kwargs: Any) -> Any:
+                with self.process(record):
+                    return await func(record, *args, **kwargs)
+
+            return async_wrapper
+
+        @functools.wraps(func)
+        def wrapper(record: Any, *args: Any, **kwargs: Any) -> Any:
+            with self.process(record):
+                return func(record, *args, **kwargs)
+
+        return wrapper
+
+    async def getone(self, *partitions: Any) -> Any:
+        return await self._consumer.getone(*partitions)
+
+    async def getmany(self, *partitions: Any, timeout_ms: int = 0, max_records: Optional[int] = None) -> Dict[Any, List[Any]]:
+        start_ns, t0 = time.time_ns(), time.perf_counter()
+        batches = await self._consumer.getmany(*partitions, timeout_ms=timeout_ms, max_records=max_records)
+        try:
+            records = [r for rs in batches.values() for r in rs]
+            ctx = self._tracing.record_poll(self._model, records, start_ns, time.perf_counter() - t0)
+            self._batch_records = records
+            self._batch = {id(r): ctx for r in records} if ctx is not None else {}
+        except Exception:
+            self._batch, self._batch_records = {}, []
+        return batches
+
+    def _close_open(self) -> None:
+        scope, self._open = self._open, None
+        if scope is not None:
+            scope.__exit__(None, None, None)
+
+    def __aiter__(self) -> "TracedAIOKafkaConsumer":
+        return self
+
+    async def __anext__(self) -> Any:
+        self._close_open()
+        record = await self._consumer.__anext__()
+        scope = self.process(record)
+        if isinstance(scope, ProcessScope):
+            scope.__enter__()
+            self._open = scope
+        return record
+
+    async def stop(self) -> None:
+        self._close_open()
+        await self._consumer.stop()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._consumer, name)
