@@ -3,6 +3,31 @@
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from opentelemetry.context import Context
+from typing_extensions import final
+
+__all__ = [
+    "__version__",
+    "CORE_VERSION",
+    "KafkaTraceError",
+    "TRACEPARENT",
+    "TRACESTATE",
+    "BAGGAGE",
+    "FIELDS",
+    "ERROR_CODES",
+    "SpanModel",
+    "Extracted",
+    "TraceParentInfo",
+    "extract_parts",
+    "CONTEXT_AMBIENT",
+    "CONTEXT_REMOTE",
+    "CONTEXT_POLL",
+    "METRICS",
+    "RawBaggage",
+    "_init",
+    "extract",
+    "inject",
+    "NativeTraceState",
+]
 
 __version__: str
 CORE_VERSION: str
@@ -16,16 +41,16 @@ CONTEXT_REMOTE: int
 CONTEXT_POLL: int
 METRICS: Dict[str, str]
 
-HeaderValue = Union[bytes, bytearray, str, None]
-Headers = Union[
+_HeaderValue = Union[bytes, bytearray, str, None]
+_Headers = Union[
     None,
-    Sequence[Tuple[Union[str, bytes], HeaderValue]],
-    Mapping[str, Union[HeaderValue, Sequence[HeaderValue]]],
+    Sequence[Tuple[Union[str, bytes], _HeaderValue]],
+    Mapping[str, Union[_HeaderValue, Sequence[_HeaderValue]]],
 ]
 
-Attributes = Dict[str, Union[str, int, float, bool]]
+_Attributes = Dict[str, Union[str, int, float, bool]]
 # (name, kind, attributes, metric_attributes, parent, links, e2e_latency_ms)
-SpanSpec = Tuple[str, Any, Attributes, Attributes, int, Tuple[int, ...], Optional[float]]
+_SpanSpec = Tuple[str, Any, _Attributes, _Attributes, int, Tuple[int, ...], Optional[float]]
 
 class KafkaTraceError(ValueError): ...
 
@@ -44,6 +69,7 @@ def extract(headers: Any, context: Optional[Context] = None) -> Context: ...
 def inject(headers: Any = None, context: Optional[Context] = None) -> Any: ...
 def extract_parts(headers: Any) -> Extracted: ...
 
+@final
 class TraceParentInfo:
     @property
     def version(self) -> int: ...
@@ -54,6 +80,7 @@ class TraceParentInfo:
     @property
     def flags(self) -> int: ...
 
+@final
 class Extracted:
     @property
     def traceparent(self) -> Optional[TraceParentInfo]: ...
@@ -66,13 +93,15 @@ class Extracted:
     @property
     def baggage(self) -> List[Tuple[str, str, List[str]]]: ...
 
+@final
 class RawBaggage: ...
 
+@final
 class NativeTraceState:
     def __len__(self) -> int: ...
     def __bool__(self) -> bool: ...
-    def __contains__(self, key: object) -> bool: ...
-    def __getitem__(self, key: str) -> str: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def __getitem__(self, key: str, /) -> str: ...
     def get(self, key: str, default: Any = None) -> Any: ...
     def __iter__(self) -> Any: ...
     def keys(self) -> List[str]: ...
@@ -83,6 +112,7 @@ class NativeTraceState:
     def update(self, key: str, value: str) -> Any: ...
     def delete(self, key: str) -> Any: ...
 
+@final
 class SpanModel:
     def __new__(
         cls,
@@ -103,9 +133,9 @@ class SpanModel:
     @property
     def strategy(self) -> str: ...
     def allows(self, topic: str) -> bool: ...
-    def send(self, topic: str, partition: Optional[int] = None, key: Any = None, value: Any = None) -> SpanSpec: ...
-    def send_outcome(self, partition: int, offset: int) -> Tuple[Attributes, Optional[str]]: ...
-    def error_outcome(self, error_type: str) -> Tuple[Attributes, Optional[str]]: ...
+    def send(self, topic: str, partition: Optional[int] = None, key: Any = None, value: Any = None) -> _SpanSpec: ...
+    def send_outcome(self, partition: int, offset: int) -> Tuple[_Attributes, Optional[str]]: ...
+    def error_outcome(self, error_type: str) -> Tuple[_Attributes, Optional[str]]: ...
     def process(
         self,
         topic: str,
@@ -118,5 +148,5 @@ class SpanModel:
         ambient_valid: bool,
         batch: bool = False,
         now_ms: Optional[int] = None,
-    ) -> SpanSpec: ...
-    def poll(self, topics: List[str], message_count: int) -> SpanSpec: ...
+    ) -> _SpanSpec: ...
+    def poll(self, topics: List[str], message_count: int) -> _SpanSpec: ...

@@ -13,6 +13,10 @@
     batches = await consumer.getmany(timeout_ms=500)   # records a `poll` span per call
     async for record in consumer:                      # `process` current in the loop body, ended
         ...                                            # at the next iteration or stop()
+
+The ``async for`` span is made current by ``__anext__`` in the calling task, so iterate the
+consumer directly: wrapping ``__anext__`` in a task (``asyncio.wait_for``, ``create_task``) runs it
+in a copy of the context, where the span is not visible; use ``getone`` + ``process`` there.
 """
 
 from __future__ import annotations
