@@ -12,19 +12,22 @@ start=$SECONDS
 
 echo "== node: build the addon and the facade (bindings-node)"
 cd "$root/bindings-node"
-npm ci --no-audit --no-fund --loglevel=error
+# npm 11 leaves the other platforms' optional packages of @napi-rs/cli's lzma out of the lock
+# file, which `npm ci` then rejects; `npm install` keeps the locked versions.
+npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
 npm run --silent build:native
 npm run --silent build:ts
 
 echo "== node: pack"
 rm -f kafka-trace-*.tgz
 tarball="$(npm pack --silent | tail -n 1)"
-if ! tar tzf "$tarball" | grep -qx 'package/kafka-trace.linux-x64-gnu.node'; then
+listing="$(tar tzf "$tarball")"
+if ! grep -qx 'package/kafka-trace.linux-x64-gnu.node' <<<"$listing"; then
     echo "the tarball $tarball has no prebuilt linux-x64-gnu binary" >&2
     exit 1
 fi
 for f in package/dist/index.js package/dist/index.mjs package/dist/index.d.ts package/native.js package/native.d.ts; do
-    tar tzf "$tarball" | grep -qx "$f" || { echo "the tarball lacks $f" >&2; exit 1; }
+    grep -qx "$f" <<<"$listing" || { echo "the tarball lacks $f" >&2; exit 1; }
 done
 echo "packed $tarball ($(du -h "$tarball" | cut -f1))"
 

@@ -444,18 +444,27 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
   ): void {
     const out = this._out;
     const seconds = (performance.now() - start) / 1000;
+    // KafkaJS answers per topic-partition: index the answer once per send.
+    const byTopic = new Map<string, any[]>();
+    if (Array.isArray(meta)) {
+      for (const m of meta) {
+        const list = byTopic.get(m?.topicName);
+        if (list === undefined) byTopic.set(m?.topicName, [m]);
+        else list.push(m);
+      }
+    }
     for (const s of started) {
       if (err !== undefined) {
         markError(s.span, err);
       } else if (Array.isArray(meta)) {
-        // KafkaJS answers per topic-partition; a message's own partition is known when the
-        // caller chose it or when the topic went to a single partition.
-        const forTopic = meta.filter((m) => m?.topicName === s.topic);
+        // A message's own partition is known when the caller chose it or when the topic went to
+        // a single partition (then offsets follow the order of the messages).
+        const forTopic = byTopic.get(s.topic) ?? [];
         const hit =
           s.partition >= 0 ? forTopic.find((m) => m.partition === s.partition) : forTopic.length === 1 ? forTopic[0] : undefined;
         if (hit !== undefined && Number(hit.errorCode ?? 0) === 0) {
           const base = Number(hit.baseOffset ?? hit.offset);
-          const offset = Number.isFinite(base) && (s.partition >= 0 || forTopic.length === 1) ? base + s.index : -1;
+          const offset = Number.isFinite(base) ? base + s.index : -1;
           const bits = model.core.sendOutcomeDelta(hit.partition, offset, out);
           const attrs: Attributes = {};
           applyDelta(attrs, bits, out, 0, hit.partition, undefined);
