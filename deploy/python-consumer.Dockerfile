@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The Python service of examples/python (confluent-kafka), with the `kafka-trace` wheel built from
+# The Python service of examples/python (confluent_forwarder.py, confluent-kafka), with the `kafka-trace` wheel built from
 # bindings-python by maturin, installed like `pip install kafka-trace`. Build context: repository root.
 FROM rust:1-bookworm AS wheel
 RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv && rm -rf /var/lib/apt/lists/*
@@ -21,4 +21,4 @@ RUN pip install --no-cache-dir /wheels/*.whl -r requirements.txt
 COPY examples/python/ ./
 USER nobody
 ENV PYTHONUNBUFFERED=1
-CMD ["python", "consumer.py"]
+CMD ["python", "confluent_forwarder.py"]
