@@ -392,6 +392,45 @@ pub fn extract_scratch(tp_len: u32, ts_len: u32) -> i32 {
     .unwrap_or(too_small)
 }
 
+/// The parent alone over the scratch memory (the traceparent value at `0..tp_len`): writes the
+/// 50 hex digits of trace id, span id and flags at the output offset and returns 50, or returns
+/// `-code`. The facade reads the tracestate lazily with [`tracestate_of`], only when it is used,
+/// which gives the same result as reading both at once (the tracestate never changes the parent).
+#[napi]
+pub fn extract_scratch_parent(tp_len: u32) -> i32 {
+    let too_small = -(ErrorCode::BufferTooSmall.code() as i32);
+    with_scratch(|input, output| {
+        let Some(tp) = input.get(..tp_len as usize) else { return too_small };
+        let view = View { items: vec![(TRACEPARENT, Bytes::Borrowed(tp))] };
+        let parent = carrier::extract_parts(&view).parent;
+        match parent {
+            Ok(parent) => {
+                let encoded = parent.encode();
+                let head = TRACE_ID_HEX + SPAN_ID_HEX + FLAGS_HEX;
+                output[..TRACE_ID_HEX].copy_from_slice(&encoded[3..3 + TRACE_ID_HEX]);
+                output[TRACE_ID_HEX..TRACE_ID_HEX + SPAN_ID_HEX].copy_from_slice(&encoded[36..36 + SPAN_ID_HEX]);
+                output[TRACE_ID_HEX + SPAN_ID_HEX..head].copy_from_slice(&encoded[53..53 + FLAGS_HEX]);
+                head as i32
+            }
+            Err(code) => -(code.code() as i32),
+        }
+    })
+    .unwrap_or(too_small)
+}
+
+/// The normalized tracestate of a message whose parent is valid, from its `tracestate` header
+/// value(s) (Buffer, string or arrays of them); "" when absent or discarded.
+#[napi]
+pub fn tracestate_of(values: Unknown<'_>) -> Result<String> {
+    let mut list = Vec::new();
+    push_values(&values, &mut list, 0)?;
+    let normalized = match kafka_trace::TraceState::parse_values(list.iter().filter_map(Bytes::get)) {
+        Ok(state) => TraceStateBuf::from_state(&state).as_str().to_owned(),
+        Err(_) => String::new(),
+    };
+    Ok(normalized)
+}
+
 /// Many messages in one call over the scratch memory (an `eachBatch`): the input holds, back to
 /// back, each message's traceparent then tracestate bytes; `lengths[2i]`, `lengths[2i+1]` are
 /// their lengths (`-1` = header absent). On return `lengths[2i]..lengths[2i+1]` is message i's
@@ -439,6 +478,32 @@ pub fn extract_scratch_batch(mut lengths: Int32ArraySlice<'_>, count: u32) -> u3
                     lengths[2 * i] = -(code.code() as i32);
                     lengths[2 * i + 1] = 0;
                 }
+            }
+        }
+        count as u32
+    })
+    .unwrap_or(0)
+}
+
+/// Offset in the scratch input of the flag bytes of [`traceparent_scratch_batch`].
+const BATCH_FLAGS_AT: usize = 4096;
+
+/// Many traceparents in one call (a `send`/`sendBatch`): message i's trace id and span id hex
+/// are at `48*i..48*i+48` of the input, its flags byte at `4096+i`. Writes each traceparent at
+/// `55*i` of the output (a first byte 0 marks invalid ids) and returns how many were written.
+#[napi]
+pub fn traceparent_scratch_batch(count: u32) -> u32 {
+    with_scratch(|input, output| {
+        let ids = TRACE_ID_HEX + SPAN_ID_HEX;
+        let count = (count as usize).min(BATCH_FLAGS_AT / ids).min(output.len() / TRACEPARENT_LEN);
+        for i in 0..count {
+            let hex = &input[ids * i..ids * (i + 1)];
+            let trace_id = std::str::from_utf8(&hex[..TRACE_ID_HEX]).unwrap_or_default();
+            let span_id = std::str::from_utf8(&hex[TRACE_ID_HEX..]).unwrap_or_default();
+            let slot = &mut output[TRACEPARENT_LEN * i..TRACEPARENT_LEN * (i + 1)];
+            match parent_of(trace_id, span_id, u32::from(input[BATCH_FLAGS_AT + i])) {
+                Some(tp) => slot.copy_from_slice(&tp.encode()),
+                None => slot[0] = 0,
             }
         }
         count as u32
@@ -1042,3 +1107,48 @@ mod tests {
     }
 }
 
+
+#[cfg(test)]
+mod perf {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn rust_side_cost() {
+        let tp = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let ts = b"rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,vendor3=abc123";
+        let n = 1_000_000;
+        let t = std::time::Instant::now();
+        let mut total = 0usize;
+        for _ in 0..n {
+            let view = View { items: vec![(TRACEPARENT, Bytes::Borrowed(tp)), (TRACESTATE, Bytes::Borrowed(ts))] };
+            let got = carrier::extract_parts(&view);
+            if let Ok(parent) = &got.parent {
+                total += compact_fast(parent, &got.tracestate, ts).len();
+            }
+        }
+        println!("extract+compact: {:?}/op ({total})", t.elapsed() / n);
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            total += usize::from(std::hint::black_box(TraceParent::parse(std::hint::black_box(tp))).is_ok());
+        }
+        println!("traceparent parse: {:?}/op", t.elapsed() / n);
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            total += std::hint::black_box(kafka_trace::TraceState::parse(std::hint::black_box(ts))).map(|s| s.members().len()).unwrap_or(0);
+        }
+        println!("tracestate parse: {:?}/op", t.elapsed() / n);
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let view = View { items: vec![(TRACEPARENT, Bytes::Borrowed(tp))] };
+            total += usize::from(std::hint::black_box(carrier::extract_parts(&view)).parent.is_ok());
+        }
+        println!("extract_parts tp only: {:?}/op", t.elapsed() / n);
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let view = View { items: vec![(TRACEPARENT, Bytes::Borrowed(tp)), (TRACESTATE, Bytes::Borrowed(ts))] };
+            total += usize::from(std::hint::black_box(carrier::extract_parts(&view)).parent.is_ok());
+        }
+        println!("extract_parts tp+ts: {:?}/op {total}", t.elapsed() / n);
+    }
+}

@@ -16,6 +16,7 @@ export {
   extractKafka,
   extractKafkaBatch,
   injectKafka,
+  traceparentsOf,
   headerKind,
   NAMES,
   type KafkaHeaders,

@@ -28,7 +28,7 @@ import {
   isWrapped,
 } from '@opentelemetry/instrumentation';
 import native = require('./native');
-import { extractKafka, extractKafkaBatch, injectKafka, KafkaHeaders, lastRemoteValid, NAMES } from './propagator';
+import { extractKafka, extractKafkaBatch, injectKafka, KafkaHeaders, lastRemoteValid, NAMES, traceparentsOf } from './propagator';
 
 const VERSION = '0.1.0';
 const DELTA_KEYS = NAMES.deltaKeys;
@@ -381,7 +381,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
     const config = this.getConfig();
     const out = this._out;
     const active = context.active();
-    const started: { span: Span; topic: string; partition: number; index: number; spec: Spec; bits: number }[] = [];
+    const started: { span: Span; topic: string; partition: number; index: number; spec: Spec; bits: number; message: KafkaMessageLike }[] = [];
     const perPartitionIndex = new Map<string, number>();
     const start = performance.now();
     for (const record of records) {
@@ -396,12 +396,6 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
         const attrs: Attributes = { ...spec.attributes };
         applyDelta(attrs, bits, out, 0, partition, message.key);
         const span = tracer.startSpan(spec.name, { kind: spec.kind as SpanKind, attributes: attrs }, active);
-        try {
-          if (message.headers == null) message.headers = {};
-          injectKafka(trace.setSpan(active, span), message.headers);
-        } catch {
-          /* headers of an unexpected shape: send untraced rather than fail */
-        }
         if (config.producerHook) {
           try {
             config.producerHook(span, { topic, message });
@@ -412,10 +406,27 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
         const pkey = `${topic}\u0000${partition}`;
         const index = perPartitionIndex.get(pkey) ?? 0;
         perPartitionIndex.set(pkey, index + 1);
-        started.push({ span, topic, partition, index, spec, bits });
+        started.push({ span, topic, partition, index, spec, bits, message });
       }
     }
     if (started.length === 0) return send();
+    // One native call for every traceparent of this send, then the headers.
+    const contexts = started.map((s) => s.span.spanContext());
+    const traceparents: string[] = new Array(started.length);
+    try {
+      traceparentsOf(contexts, traceparents);
+    } catch {
+      traceparents.fill('');
+    }
+    for (let i = 0; i < started.length; i++) {
+      const message = started[i].message;
+      try {
+        if (message.headers == null) message.headers = {};
+        if (traceparents[i] !== '') injectKafka(trace.setSpan(active, started[i].span), message.headers, traceparents[i]);
+      } catch {
+        /* headers of an unexpected shape: send untraced rather than fail */
+      }
+    }
     let result: Promise<any[]>;
     try {
       result = send();

@@ -59,20 +59,29 @@ export function headerKind(name: string): number {
 export class KafkaTraceState implements TraceState {
   private _serialized: string | undefined;
   private _raw: Buffer | undefined;
+  private _values: HeaderValue;
   private _members: string[] | undefined;
   private _header: string | undefined;
 
-  constructor(serialized?: string, raw?: Buffer) {
+  /**
+   * @param serialized a normalized tracestate
+   * @param raw a header value the core found byte-identical to its normalized form
+   * @param values header value(s) of a message with a valid parent, read by the core on first use
+   */
+  constructor(serialized?: string, raw?: Buffer, values?: HeaderValue) {
     this._serialized = serialized;
     this._raw = raw;
+    this._values = values;
   }
 
   serialize(): string {
     if (this._serialized === undefined) {
-      this._serialized = this._raw === undefined ? '' : this._raw.toString('latin1');
+      if (this._values !== undefined) this._serialized = native.tracestateOf(this._values);
+      else this._serialized = this._raw === undefined ? '' : this._raw.toString('latin1');
       this._raw = undefined;
+      this._values = undefined;
     }
-    return this._serialized;
+    return this._serialized as string;
   }
 
   set(key: string, value: string): TraceState {
@@ -110,7 +119,7 @@ export let lastRemoteValid = false;
 /** The error code of the last `extractKafka` that started a new root (0 when valid). */
 export let lastErrorCode = 0;
 
-function fromCompact(ctx: Context, r: string | number, rawTracestate: HeaderValue): Context {
+function fromCompact(ctx: Context, r: string | number, rawTracestate: HeaderValue, lazyTracestate?: HeaderValue): Context {
   if (typeof r === 'number') {
     lastRemoteValid = false;
     lastErrorCode = r;
@@ -119,7 +128,9 @@ function fromCompact(ctx: Context, r: string | number, rawTracestate: HeaderValu
   lastRemoteValid = true;
   lastErrorCode = 0;
   let traceState: TraceState | undefined;
-  if (r.length > HEAD) {
+  if (lazyTracestate !== undefined) {
+    traceState = new KafkaTraceState(undefined, undefined, lazyTracestate);
+  } else if (r.length > HEAD) {
     traceState =
       r.charCodeAt(HEAD) === SAME_TRACESTATE
         ? new KafkaTraceState(undefined, rawTracestate as Buffer)
@@ -156,14 +167,27 @@ function extractValues(ctx: Context, tp: HeaderValue, ts: HeaderValue, bg: Heade
   }
   let r: string | number;
   if (Buffer.isBuffer(tp) && (ts === undefined || Buffer.isBuffer(ts))) {
-    const tsLen = ts === undefined ? 0 : ts.length;
-    if (SCRATCH !== null && tp.length + tsLen <= SCRATCH_OUT) {
+    if (SCRATCH !== null && tp.length <= SCRATCH_OUT) {
+      // The parent now; the tracestate only if something reads it (KafkaTraceState).
       SCRATCH.set(tp, 0);
-      if (tsLen > 0) SCRATCH.set(ts as Buffer, tp.length);
-      const n = native.extractScratch(tp.length, tsLen);
-      r = n < 0 ? -n : SCRATCH.latin1Slice(SCRATCH_OUT, SCRATCH_OUT + n);
+      const n = native.extractScratchParent(tp.length);
+      if (n < 0) {
+        r = -n;
+      } else {
+        const out = fromCompact(ctx, SCRATCH.latin1Slice(SCRATCH_OUT, SCRATCH_OUT + n), undefined, ts);
+        return bg === undefined ? out : withBaggage(out, bg);
+      }
     } else {
       r = native.extractBuffers(tp, ts === undefined ? EMPTY : ts);
+    }
+  } else if (typeof tp === 'string' && SCRATCH !== null && tp.length * 3 <= SCRATCH_OUT) {
+    // A getter that decodes to strings: same scratch path, the tracestate read lazily.
+    const n = native.extractScratchParent(SCRATCH.utf8Write(tp, 0, SCRATCH_OUT));
+    if (n < 0) {
+      r = -n;
+    } else {
+      const out = fromCompact(ctx, SCRATCH.latin1Slice(SCRATCH_OUT, SCRATCH_OUT + n), undefined, ts);
+      return bg === undefined ? out : withBaggage(out, bg);
     }
   } else {
     r = native.extract(tp, ts);
@@ -291,11 +315,11 @@ export interface Outgoing {
 
 const outgoing: Outgoing = { traceparent: '', tracestate: '', baggage: '' };
 
-/** Fills the reused `outgoing` object; false when there is no valid span context to write. */
-function outgoingOf(ctx: Context): Outgoing | undefined {
+/** Fills the reused `outgoing` object; undefined when there is no valid span context to write. */
+function outgoingOf(ctx: Context, traceparent?: string): Outgoing | undefined {
   const sc = trace.getSpanContext(ctx);
   if (sc === undefined) return undefined;
-  const tp = traceparentOf(sc.traceId, sc.spanId, sc.traceFlags);
+  const tp = traceparent ?? traceparentOf(sc.traceId, sc.spanId, sc.traceFlags);
   if (tp === '') return undefined;
   outgoing.traceparent = tp;
   const ts = sc.traceState;
@@ -317,6 +341,42 @@ function traceparentOf(traceId: string, spanId: string, flags: number): string {
   return native.traceparentHeader(traceId, spanId, flags);
 }
 
+const TP_LEN = NAMES.traceparentLen;
+const IDS = TID + SID;
+const FLAGS_AT = 4096;
+const TP_BATCH = Math.min(Math.floor(FLAGS_AT / IDS), Math.floor(SCRATCH_OUT / TP_LEN));
+
+/**
+ * The traceparent header values of many span contexts, one native call per chunk of messages
+ * (a `send`/`sendBatch`). `out[i]` is "" for an invalid span context.
+ */
+export function traceparentsOf(contexts: { traceId: string; spanId: string; traceFlags: number }[], out: string[]): void {
+  for (let start = 0; start < contexts.length; start += TP_BATCH) {
+    const end = Math.min(contexts.length, start + TP_BATCH);
+    let ids = '';
+    let ok = SCRATCH !== null;
+    for (let i = start; ok && i < end; i++) {
+      const sc = contexts[i];
+      if (sc.traceId.length !== TID || sc.spanId.length !== SID) ok = false;
+      ids += sc.traceId + sc.spanId;
+    }
+    const count = end - start;
+    // utf8Write never writes part of a character: a short count means non-ASCII input.
+    if (!ok || (SCRATCH as Buffer).utf8Write(ids, 0, IDS * count) !== IDS * count) {
+      for (let i = start; i < end; i++) out[i] = traceparentOf(contexts[i].traceId, contexts[i].spanId, contexts[i].traceFlags);
+      continue;
+    }
+    const S = SCRATCH as Buffer;
+    for (let i = 0; i < count; i++) S[FLAGS_AT + i] = contexts[start + i].traceFlags & 0xff;
+    const written = native.traceparentScratchBatch(count);
+    const all = S.latin1Slice(SCRATCH_OUT, SCRATCH_OUT + TP_LEN * written);
+    for (let i = 0; i < count; i++) {
+      if (i >= written) out[start + i] = traceparentOf(contexts[start + i].traceId, contexts[start + i].spanId, contexts[start + i].traceFlags);
+      else out[start + i] = all.charCodeAt(TP_LEN * i) === 0 ? '' : all.substring(TP_LEN * i, TP_LEN * (i + 1));
+    }
+  }
+}
+
 function baggageHeader(entries: [string, BaggageEntry][]): string {
   if (entries.length === 0) return '';
   const flat: string[] = [];
@@ -329,8 +389,8 @@ function baggageHeader(entries: [string, BaggageEntry][]): string {
  * our headers are replaced (any case, repeated values dropped), never appended twice, so a
  * forwarded or retried message carries one context. Returns false when `ctx` has no valid span.
  */
-export function injectKafka(ctx: Context, headers: KafkaHeaders): boolean {
-  const out = outgoingOf(ctx);
+export function injectKafka(ctx: Context, headers: KafkaHeaders, traceparent?: string): boolean {
+  const out = outgoingOf(ctx, traceparent);
   if (out === undefined) return false;
   let existing = false;
   for (const name in headers) {

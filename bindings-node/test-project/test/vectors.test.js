@@ -222,3 +222,24 @@ test('extractKafkaBatch (one native call per chunk) agrees with extractKafka on 
     assert.deepEqual(baggageOfContext(contexts[i]), baggageOfContext(one));
   });
 });
+
+test('traceparentsOf (one native call per chunk) writes what the propagator writes, invalid ids give ""', () => {
+  const contexts = [];
+  for (let i = 0; i < 300; i++) {
+    const spanId = (i + 1).toString(16).padStart(16, '0');
+    contexts.push({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId, traceFlags: i % 4 });
+  }
+  contexts.push({ traceId: '0'.repeat(32), spanId: 'b7ad6b7169203331', traceFlags: 1 });
+  contexts.push({ traceId: '4BF92F3577B34DA6A3CE929D0E0E4736', spanId: 'b7ad6b7169203331', traceFlags: 1 });
+  contexts.push({ traceId: '4bf92f3577b34da6a3ce929d0e0e473\u0161', spanId: 'b7ad6b7169203331', traceFlags: 1 });
+  contexts.push({ traceId: 'short', spanId: 'b7ad6b7169203331', traceFlags: 1 });
+  const out = [];
+  kt.traceparentsOf(contexts, out);
+  contexts.forEach((sc, i) => {
+    const carrier = {};
+    new kt.KafkaTracePropagator().inject(trace.setSpanContext(ROOT_CONTEXT, sc), carrier, { set: (c, k, v) => (c[k] = v) });
+    assert.equal(out[i], carrier.traceparent ?? '', `context ${i}`);
+  });
+  assert.equal(out[0], '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000001-00');
+  assert.deepEqual(out.slice(300), ['', '', '', '']);
+});
