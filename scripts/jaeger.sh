@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# scripts/jaeger.sh — Jaeger v2 all-in-one (in-memory storage) as a native process on 127.0.0.1,
+# built from source through the Go module proxy (no Docker, no release tarball).
+#
+#   install   build the pinned Jaeger into .cache/jaeger/<version>/jaeger (idempotent; slow the first
+#             time: the module graph is large — see JAEGER_BUILD_NOTE below)
+#   start     install if needed, write the config, start in the background, wait until the query API
+#             (/api/services) answers; no-op if already running
+#   stop      TERM by PID, then KILL after JAEGER_STOP_TIMEOUT s; exit 0 if it was not running
+#   restart   stop + start
+#   status    exit 0 if running and answering, 3 if stopped, 4 if running but not answering
+#   paths     binary, config, log, pid file
+#   endpoint  print the OTLP/HTTP endpoint (for OTEL_EXPORTER_OTLP_ENDPOINT)
+#
+# Ports (env): JAEGER_OTLP_GRPC_PORT 4317, JAEGER_OTLP_HTTP_PORT 4318, JAEGER_UI_PORT 16686 (UI + HTTP
+# query API), JAEGER_QUERY_GRPC_PORT 16685, JAEGER_HEALTH_PORT 13133. Everything binds 127.0.0.1.
+# JAEGER_BIN=/path/to/jaeger uses a prebuilt binary instead of building one.
+#
+# JAEGER_BUILD_NOTE: Jaeger v2 is `github.com/jaegertracing/jaeger/cmd/jaeger`. Its Go module is
+# tagged v1.x (v1.76.0 is the Jaeger v2.13.0 release: the repository tags both, and the module path
+# has no /v2 suffix), and its go.mod has a `replace` directive, so `go install ...@version` refuses
+# it. We therefore `go mod download` the module, copy it out of the read-only module cache and
+# `go build ./cmd/jaeger` inside it with GOFLAGS=-mod=mod. The UI is the placeholder page (the real
+# UI assets are a separate npm build that is not in the Go module); the HTTP query API is complete.
+set -euo pipefail
+
+JAEGER_MODULE="github.com/jaegertracing/jaeger"
+JAEGER_MODULE_VERSION="${JAEGER_MODULE_VERSION:-v1.76.0}"   # = Jaeger v2.13.0
+JAEGER_RELEASE="v2.13.0"
+
+SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
+REPO_ROOT="$(cd -- "$SCRIPT_DIR/.." && pwd -P)"
+CACHE="${JAEGER_CACHE:-$REPO_ROOT/.cache/jaeger}"
+BUILD_DIR="$CACHE/$JAEGER_MODULE_VERSION"
+BIN="${JAEGER_BIN:-$BUILD_DIR/jaeger}"
+
+GRPC_PORT="${JAEGER_OTLP_GRPC_PORT:-4317}"
+HTTP_PORT="${JAEGER_OTLP_HTTP_PORT:-4318}"
+UI_PORT="${JAEGER_UI_PORT:-16686}"
+QUERY_GRPC_PORT="${JAEGER_QUERY_GRPC_PORT:-16685}"
+HEALTH_PORT="${JAEGER_HEALTH_PORT:-13133}"
+RUN_DIR="$CACHE/run-$UI_PORT"
+START_TIMEOUT="${JAEGER_START_TIMEOUT:-60}"
+STOP_TIMEOUT="${JAEGER_STOP_TIMEOUT:-10}"
+MAX_TRACES="${JAEGER_MAX_TRACES:-100000}"
+
+log() { printf '[jaeger.sh] %s\n' "$*" >&2; }
+die() { printf '[jaeger.sh] ERROR: %s\n' "$*" >&2; exit 1; }
+now() { date +%s; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pid_alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
+
+lock() {  # exclusive lock on fd 9
+  mkdir -p "$CACHE"
+  command -v flock >/dev/null 2>&1 || return 0
+  exec 9>"$CACHE/$1.lock"
+  flock -w "${2:-3600}" 9 || die "timed out waiting for $CACHE/$1.lock"
+}
+
+# A machine-wide copy of the built binary, so fresh clones on the same machine (CI) skip the build.
+SHARED_BIN="${JAEGER_SHARED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kafka-trace/jaeger}/$JAEGER_MODULE_VERSION/jaeger"
+
+cmd_install() {
+  if [[ -x "$BIN" ]]; then log "Jaeger $JAEGER_RELEASE ready: $BIN"; return 0; fi
+  if [[ -z "${JAEGER_BIN:-}" && -x "$SHARED_BIN" ]]; then
+    mkdir -p "$BUILD_DIR" && cp "$SHARED_BIN" "$BIN.tmp" && mv "$BIN.tmp" "$BIN"
+    log "Jaeger $JAEGER_RELEASE copied from the machine cache $SHARED_BIN"; return 0
+  fi
+  [[ -z "${JAEGER_BIN:-}" ]] || die "JAEGER_BIN=$JAEGER_BIN is not executable"
+  command -v go >/dev/null 2>&1 || die "go not found (need Go >= 1.24; apt-get install golang or https://go.dev/dl)"
+  lock install
+  if [[ -x "$BIN" ]]; then log "Jaeger $JAEGER_RELEASE ready: $BIN"; return 0; fi
+  local t0=$SECONDS src="$CACHE/src-$JAEGER_MODULE_VERSION" blog="$CACHE/build-$JAEGER_MODULE_VERSION.log"
+  log "building Jaeger $JAEGER_RELEASE ($JAEGER_MODULE@$JAEGER_MODULE_VERSION) from the Go module proxy; log $blog"
+  export GOFLAGS=-mod=mod GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+  local dir
+  dir="$(go mod download -json "$JAEGER_MODULE@$JAEGER_MODULE_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [[ -n "$dir" && -d "$dir" ]] || die "go mod download $JAEGER_MODULE@$JAEGER_MODULE_VERSION failed"
+  rm -rf "$src"; cp -r "$dir" "$src"; chmod -R u+w "$src"
+  mkdir -p "$BUILD_DIR"
+  if ! (cd "$src" && go build -p "${JAEGER_BUILD_JOBS:-2}" -trimpath -ldflags="-s -w" -o "$BIN.tmp" ./cmd/jaeger) >"$blog" 2>&1; then
+    tail -n 30 "$blog" >&2
+    die "go build of Jaeger failed (log: $blog)"
+  fi
+  mv "$BIN.tmp" "$BIN"
+  rm -rf "$src"
+  mkdir -p "$(dirname "$SHARED_BIN")" && cp "$BIN" "$SHARED_BIN.tmp.$$" && mv "$SHARED_BIN.tmp.$$" "$SHARED_BIN" || true
+  log "built $BIN in $((SECONDS - t0))s (copy kept in $SHARED_BIN)"
+}
+
+write_config() {
+  mkdir -p "$RUN_DIR"
+  cat >"$RUN_DIR/config.yaml" <<EOF
+# generated by scripts/jaeger.sh: all-in-one, in-memory storage, everything on 127.0.0.1
+service:
+  extensions: [jaeger_storage, jaeger_query, healthcheckv2]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    resource:
+      service.name: jaeger
+    metrics:
+      level: none
+    logs:
+      level: info
+extensions:
+  jaeger_query:
+    storage:
+      traces: memstore
+    http:
+      endpoint: 127.0.0.1:$UI_PORT
+    grpc:
+      endpoint: 127.0.0.1:$QUERY_GRPC_PORT
+  jaeger_storage:
+    backends:
+      memstore:
+        memory:
+          max_traces: $MAX_TRACES
+  healthcheckv2:
+    use_v2: true
+    http:
+      endpoint: 127.0.0.1:$HEALTH_PORT
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:$GRPC_PORT
+      http:
+        endpoint: 127.0.0.1:$HTTP_PORT
+processors:
+  batch:
+    timeout: 200ms
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+EOF
+}
+
+running_pid() {  # prints the PID if our Jaeger runs for RUN_DIR
+  local pid
+  [[ -f "$RUN_DIR/jaeger.pid" ]] || return 1
+  pid="$(cat "$RUN_DIR/jaeger.pid" 2>/dev/null || true)"
+  if pid_alive "$pid" && { [[ ! -r /proc/$pid/cmdline ]] || tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$RUN_DIR/config.yaml"; }; then
+    echo "$pid"; return 0
+  fi
+  rm -f "$RUN_DIR/jaeger.pid"
+  return 1
+}
+
+answers() { curl -fsS -m 3 "http://127.0.0.1:$UI_PORT/api/services" >/dev/null 2>&1; }
+
+cmd_start() {
+  cmd_install
+  lock "run-$UI_PORT" 120
+  local pid
+  if pid="$(running_pid)"; then
+    if answers; then log "Jaeger already running (pid $pid), query API http://127.0.0.1:$UI_PORT"; return 0; fi
+  else
+    local p
+    for p in "$GRPC_PORT" "$HTTP_PORT" "$UI_PORT" "$QUERY_GRPC_PORT" "$HEALTH_PORT"; do
+      port_open "$p" && die "port $p on 127.0.0.1 is in use by another process (set JAEGER_*_PORT)"
+    done
+    write_config
+    [[ -f "$RUN_DIR/jaeger.log" ]] && mv -f "$RUN_DIR/jaeger.log" "$RUN_DIR/jaeger.log.1"
+    setsid "$BIN" --config "$RUN_DIR/config.yaml" >"$RUN_DIR/jaeger.log" 2>&1 </dev/null 9>&- &
+    pid=$!
+    echo "$pid" >"$RUN_DIR/jaeger.pid"
+    log "started Jaeger $JAEGER_RELEASE pid $pid, log $RUN_DIR/jaeger.log"
+  fi
+  local start; start="$(now)"
+  until answers; do
+    if ! pid_alive "$pid"; then
+      tail -n 30 "$RUN_DIR/jaeger.log" >&2 || true
+      rm -f "$RUN_DIR/jaeger.pid"
+      die "Jaeger exited during startup"
+    fi
+    (( $(now) < start + START_TIMEOUT )) || { tail -n 30 "$RUN_DIR/jaeger.log" >&2; cmd_stop_locked; die "Jaeger did not answer within ${START_TIMEOUT}s"; }
+    sleep 0.5
+  done
+  log "Jaeger ready after $(( $(now) - start ))s: OTLP grpc 127.0.0.1:$GRPC_PORT http 127.0.0.1:$HTTP_PORT, UI/API http://127.0.0.1:$UI_PORT"
+}
+
+cmd_stop_locked() {
+  local pid
+  if ! pid="$(running_pid)"; then log "Jaeger is not running"; return 0; fi
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$(( $(now) + STOP_TIMEOUT ))
+  while pid_alive "$pid" && (( $(now) < deadline )); do sleep 0.2; done
+  if pid_alive "$pid"; then log "pid $pid still alive after ${STOP_TIMEOUT}s; KILL"; kill -KILL "$pid" 2>/dev/null || true; sleep 0.5; fi
+  rm -f "$RUN_DIR/jaeger.pid"
+  log "Jaeger (pid $pid) stopped"
+}
+
+cmd_stop() { lock "run-$UI_PORT" 120; cmd_stop_locked; }
+
+cmd_status() {
+  local pid
+  if pid="$(running_pid)"; then
+    if answers; then echo "running pid=$pid otlp_grpc=$GRPC_PORT otlp_http=$HTTP_PORT ui=http://127.0.0.1:$UI_PORT log=$RUN_DIR/jaeger.log"; return 0; fi
+    echo "running pid=$pid but the query API on $UI_PORT does not answer (log=$RUN_DIR/jaeger.log)"; return 4
+  fi
+  echo "stopped (ui port $UI_PORT)"
+  return 3
+}
+
+case "${1:-}" in
+  install)  cmd_install ;;
+  start)    cmd_start ;;
+  stop)     cmd_stop ;;
+  restart)  cmd_stop; cmd_start ;;
+  status)   cmd_status ;;
+  endpoint) echo "http://127.0.0.1:$HTTP_PORT" ;;
+  paths)    echo "bin=$BIN"; echo "config=$RUN_DIR/config.yaml"; echo "log=$RUN_DIR/jaeger.log"; echo "pid_file=$RUN_DIR/jaeger.pid" ;;
+  -h|--help|"") sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; [[ -n "${1:-}" ]] ;;
+  *) die "unknown command: $1 (install|start|stop|restart|status|endpoint|paths)" ;;
+esac
