@@ -25,14 +25,10 @@ pub(crate) fn int_from_hex<'py>(py: Python<'py>, hex: &[u8; 32]) -> PyResult<Bou
 /// A non-negative Python int below 2**128 as `u128`, with one temporary object (pyo3's abi3
 /// conversion makes several). `None` for anything else.
 pub(crate) fn u128_of(obj: &Bound<'_, PyAny>) -> Option<u128> {
-    let py = obj.py();
     let int = obj.cast::<pyo3::types::PyInt>().ok()?;
-    if int.lt(0).ok()? {
-        return None;
-    }
+    // A negative int stays negative when shifted, so this also rejects negative ids.
     let high = int.rshift(64).ok()?.extract::<u64>().ok()?;
     // SAFETY: `int` is a live int object; the call cannot fail for an int and sets no error.
     let low = unsafe { pyo3::ffi::PyLong_AsUnsignedLongLongMask(int.as_ptr()) };
-    let _ = py;
     Some((u128::from(high) << 64) | u128::from(low))
 }

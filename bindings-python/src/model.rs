@@ -1,6 +1,10 @@
 //! The core's span model (`kafka_trace::span`) and header reading results as Python values.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use pyo3::sync::PyOnceLock;
 
 use kafka_trace::carrier::extract_parts as core_extract_parts;
 use kafka_trace::semconv::metrics;
@@ -24,10 +28,20 @@ fn source(s: ContextSource) -> u8 {
     }
 }
 
+/// One shared `str` per attribute key of the core (keys are `&'static str` constants).
+fn key_object<'py>(py: Python<'py>, key: &'static str) -> Bound<'py, PyString> {
+    static KEYS: PyOnceLock<Mutex<HashMap<&'static str, Py<PyString>>>> = PyOnceLock::new();
+    let keys = KEYS.get_or_init(py, || Mutex::new(HashMap::new()));
+    match keys.lock() {
+        Ok(mut map) => map.entry(key).or_insert_with(|| PyString::intern(py, key).unbind()).bind(py).clone(),
+        Err(_) => PyString::intern(py, key),
+    }
+}
+
 fn attributes<'py>(py: Python<'py>, attrs: &[Attribute]) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     for (key, value) in attrs {
-        let key = PyString::intern(py, key);
+        let key = key_object(py, key);
         match value {
             AttributeValue::String(s) => dict.set_item(key, s)?,
             AttributeValue::Int(i) => dict.set_item(key, i)?,

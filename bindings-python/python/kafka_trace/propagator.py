@@ -45,6 +45,8 @@ class KafkaTracePropagator(TextMapPropagator):
                 values = getter.get(carrier, name)
             except Exception:  # a getter failing on a bad carrier means: nothing to read
                 values = None
+            if isinstance(values, (str, bytes)):  # some getters return one value, not a list
+                values = [values]
             if values:
                 headers.extend((name, value) for value in values)
         return _native.extract(headers, context)
