@@ -975,6 +975,53 @@ impl SpanModel {
         delta(&spec, out) & 0xffff
     }
 
+    /// The per-message parts of every `send` span of one `send`/`sendBatch` call for `topic`, in
+    /// one call: `nums` holds 2 numbers per message (partition or -1, payload length or -1 for a
+    /// tombstone), `keys` the keys. Writes 6 slots per message into `out`, the bit sets into `bits`.
+    #[napi]
+    pub fn send_batch_delta(&self, topic: String, nums: &[f64], keys: Array<'_>, mut out: Float64ArraySlice<'_>, mut bits: Uint32ArraySlice<'_>) -> Result<()> {
+        // SAFETY: JavaScript does not run while this call does.
+        let (out, bits) = unsafe { (out.as_mut(), bits.as_mut()) };
+        let count = bits.len().min(nums.len() / 2).min(out.len() / DELTA_KEYS.len());
+        for i in 0..count {
+            let key: Unknown<'_> = keys.get(i as u32)?.ok_or_else(|| Error::from_reason("missing key"))?;
+            let mut holder = Vec::new();
+            let key = optional_key(&key, &mut holder)?;
+            let message = MessageInfo {
+                topic: &topic,
+                partition: opt_i32(nums[2 * i]),
+                key,
+                payload_len: (nums[2 * i + 1] >= 0.0).then_some(nums[2 * i + 1] as usize),
+                ..MessageInfo::default()
+            };
+            let spec = span::send_span(&message, &self.client, &self.options);
+            bits[i] = delta(&spec, &mut out[DELTA_KEYS.len() * i..DELTA_KEYS.len() * (i + 1)]);
+        }
+        Ok(())
+    }
+
+    /// [`Self::send_outcome_delta`] for many acknowledged messages in one call: `nums` holds
+    /// 2 numbers per message (partition, offset or -1).
+    #[napi]
+    pub fn send_outcome_batch_delta(&self, nums: &[f64], mut out: Float64ArraySlice<'_>, mut bits: Uint32ArraySlice<'_>) {
+        // SAFETY: JavaScript does not run while this call does.
+        let (out, bits) = unsafe { (out.as_mut(), bits.as_mut()) };
+        let count = bits.len().min(nums.len() / 2).min(out.len() / DELTA_KEYS.len());
+        for i in 0..count {
+            let partition = opt_i32(nums[2 * i]).unwrap_or(-1);
+            let outcome = span::send_outcome(Ok((partition, opt_i64(nums[2 * i + 1]).unwrap_or(-1))));
+            let spec = SpanSpec {
+                name: String::new(),
+                kind: SpanKind::Producer,
+                attributes: outcome.attributes,
+                parent: ContextSource::Ambient,
+                links: Vec::new(),
+                e2e_latency_ms: None,
+            };
+            bits[i] = delta(&spec, &mut out[DELTA_KEYS.len() * i..DELTA_KEYS.len() * (i + 1)]) & 0xffff;
+        }
+    }
+
     /// Attributes and status description of a failed operation.
     #[napi]
     pub fn error_outcome(&self, env: &Env, error_type: String) -> Result<JsSpanSpec> {

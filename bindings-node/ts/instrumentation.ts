@@ -379,7 +379,6 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
     if (!this.isEnabled()) return send();
     const tracer = this.tracer;
     const config = this.getConfig();
-    const out = this._out;
     const active = context.active();
     const started: { span: Span; topic: string; partition: number; index: number; spec: Spec; bits: number; message: KafkaMessageLike }[] = [];
     const perPartitionIndex = new Map<string, number>();
@@ -389,12 +388,26 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
       const messages: KafkaMessageLike[] | undefined = record?.messages;
       if (typeof topic !== 'string' || !Array.isArray(messages) || !model.allows(topic)) continue;
       const spec = model.sendTemplate(topic);
-      for (const message of messages) {
-        if (message === null || typeof message !== 'object') continue;
-        const partition = typeof message.partition === 'number' ? message.partition : -1;
-        const bits = model.core.sendDelta(topic, partition, message.key, payloadLength(message.value), out);
+      // One native call for the per-message attributes of every message to this topic.
+      const list = messages.filter((m) => m !== null && typeof m === 'object');
+      const n = list.length;
+      const nums = new Float64Array(2 * n);
+      const keys: unknown[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const m = list[i];
+        nums[2 * i] = typeof m.partition === 'number' ? m.partition : -1;
+        nums[2 * i + 1] = payloadLength(m.value);
+        keys[i] = m.key ?? null;
+      }
+      const deltas = new Float64Array(DELTA_COUNT * n);
+      const bitsOf = new Uint32Array(n);
+      model.core.sendBatchDelta(topic, nums, keys, deltas, bitsOf);
+      for (let i = 0; i < n; i++) {
+        const message = list[i];
+        const partition = nums[2 * i];
+        const bits = bitsOf[i];
         const attrs: Attributes = { ...spec.attributes };
-        applyDelta(attrs, bits, out, 0, partition, message.key);
+        applyDelta(attrs, bits, deltas, DELTA_COUNT * i, partition, message.key);
         const span = tracer.startSpan(spec.name, { kind: spec.kind as SpanKind, attributes: attrs }, active);
         if (config.producerHook) {
           try {
@@ -453,7 +466,6 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
     err: unknown,
     start: number,
   ): void {
-    const out = this._out;
     const seconds = (performance.now() - start) / 1000;
     // KafkaJS answers per topic-partition: index the answer once per send.
     const byTopic = new Map<string, any[]>();
@@ -464,23 +476,35 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
         else list.push(m);
       }
     }
-    for (const s of started) {
-      if (err !== undefined) {
-        markError(s.span, err);
-      } else if (Array.isArray(meta)) {
+    // The acknowledged partition and offset of each message, then one native call for all.
+    const acked = new Float64Array(2 * started.length).fill(-1);
+    const hasAck: boolean[] = new Array(started.length).fill(false);
+    if (err === undefined && Array.isArray(meta)) {
+      for (let i = 0; i < started.length; i++) {
+        const s = started[i];
         // A message's own partition is known when the caller chose it or when the topic went to
         // a single partition (then offsets follow the order of the messages).
         const forTopic = byTopic.get(s.topic) ?? [];
-        const hit =
-          s.partition >= 0 ? forTopic.find((m) => m.partition === s.partition) : forTopic.length === 1 ? forTopic[0] : undefined;
+        const hit = s.partition >= 0 ? forTopic.find((m) => m.partition === s.partition) : forTopic.length === 1 ? forTopic[0] : undefined;
         if (hit !== undefined && Number(hit.errorCode ?? 0) === 0) {
           const base = Number(hit.baseOffset ?? hit.offset);
-          const offset = Number.isFinite(base) ? base + s.index : -1;
-          const bits = model.core.sendOutcomeDelta(hit.partition, offset, out);
-          const attrs: Attributes = {};
-          applyDelta(attrs, bits, out, 0, hit.partition, undefined);
-          s.span.setAttributes(attrs);
+          acked[2 * i] = hit.partition;
+          acked[2 * i + 1] = Number.isFinite(base) ? base + s.index : -1;
+          hasAck[i] = true;
         }
+      }
+    }
+    const outs = new Float64Array(DELTA_COUNT * started.length);
+    const outBits = new Uint32Array(started.length);
+    if (hasAck.includes(true)) model.core.sendOutcomeBatchDelta(acked, outs, outBits);
+    for (let i = 0; i < started.length; i++) {
+      const s = started[i];
+      if (err !== undefined) {
+        markError(s.span, err);
+      } else if (hasAck[i]) {
+        const attrs: Attributes = {};
+        applyDelta(attrs, outBits[i], outs, DELTA_COUNT * i, acked[2 * i], undefined);
+        s.span.setAttributes(attrs);
       }
       s.span.end();
       if (this.metricsOn) {
