@@ -2,6 +2,9 @@
 export const prefix = process.env.TOPIC_PREFIX ?? '';
 export const ORDER_CREATED = `${prefix}order.created`;
 export const ORDER_SHIPPED = `${prefix}order.shipped`;
+/** Request-reply (`@MessagePattern`): nest1 asks nest2 for a quote; Nest replies on `<topic>.reply`. */
+export const ORDER_QUOTE = `${prefix}order.quote`;
+export const groupPrefix = process.env.GROUP_PREFIX ?? '';
 export const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',');
 
 /** Creates the topics a service consumes (the broker from scripts/kafka.sh has no auto-create guarantee). */

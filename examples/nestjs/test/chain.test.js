@@ -66,12 +66,22 @@ function start(name, env) {
   return { child, ready, output: () => out };
 }
 
+function get(url) {
+  return new Promise((resolve, reject) => {
+    http.get(url, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    }).on('error', reject);
+  });
+}
+
 const attr = (span, key) => {
   const a = (span.attributes || []).find((x) => x.key === key);
   return a && (a.value.stringValue ?? a.value.intValue ?? a.value.boolValue ?? a.value.doubleValue);
 };
 
-test('HTTP -> nest1 -> Kafka -> nest2 -> Kafka -> nest3 is one trace with the exact parent chain', async () => {
+test('HTTP -> nest1 -> Kafka -> nest2 -> Kafka -> nest3 is one trace with the exact parent chain; request-reply too', async () => {
   const { spans, server } = otlpReceiver();
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const run = `kt-nest-${process.pid}-${Date.now()}.`;
@@ -90,13 +100,7 @@ test('HTTP -> nest1 -> Kafka -> nest2 -> Kafka -> nest3 is one trace with the ex
   const services = [start('nest3', env(2)), start('nest2', env(1)), start('nest1', env(0))];
   try {
     await Promise.all(services.map((s) => s.ready));
-    const body = await new Promise((resolve, reject) => {
-      http.get(`http://127.0.0.1:${ports[0]}/kafka`, (res) => {
-        let b = '';
-        res.on('data', (c) => (b += c));
-        res.on('end', () => resolve(b));
-      }).on('error', reject);
-    });
+    const { body } = await get(`http://127.0.0.1:${ports[0]}/kafka`);
     const { traceId } = JSON.parse(body);
     assert.match(traceId, /^[0-9a-f]{32}$/);
     const created = `${run}order.created`;
@@ -130,6 +134,37 @@ test('HTTP -> nest1 -> Kafka -> nest2 -> Kafka -> nest3 is one trace with the ex
     assert.equal(attr(proc2, 'messaging.consumer.group.name'), `${run}nest2-server`);
     assert.equal(attr(send1, 'messaging.destination.name'), created);
     assert.equal(attr(proc3, 'messaging.system'), 'kafka');
+
+    // Request-reply: GET /quote -> ClientKafka.send -> @MessagePattern in nest2 -> reply -> nest1.
+    // nest1's reply consumer must own its partition first: until then Nest refuses to send (500).
+    const quote = `${run}order.quote`;
+    const reply = await waitFor('nest1 ready to send a request (reply partition assigned)', async () => {
+      const { status, body } = await get(`http://127.0.0.1:${ports[0]}/quote`);
+      return status === 200 ? JSON.parse(body) : undefined;
+    }, 60000);
+    assert.deepEqual(reply.quote, { item: 'book', price: 12 });
+    await waitFor('the reply processed in nest1', () => spans.some((s) => s.traceId === reply.traceId && s.name === `process ${quote}.reply`), 30000);
+    const q = spans.filter((s) => s.traceId === reply.traceId);
+    const only = (pred, what) => {
+      const found = q.filter(pred);
+      assert.equal(found.length, 1, `exactly one ${what} (got ${found.map((s) => s.name).join(', ')})`);
+      return found[0];
+    };
+    const qHttp = only((s) => s.service === 'nest1' && s.kind === KIND.SERVER, 'GET /quote span');
+    const qSend = only((s) => s.name === `send ${quote}`, 'request send');
+    const qProc = only((s) => s.name === `process ${quote}`, 'nest2 @MessagePattern process');
+    const rSend = only((s) => s.name === `send ${quote}.reply`, 'reply send');
+    const rProc = only((s) => s.name === `process ${quote}.reply`, 'reply process');
+    assert.deepEqual(
+      [qSend, qProc, rSend, rProc].map((s) => [s.service, s.kind, s.parentSpanId]),
+      [
+        ['nest1', KIND.PRODUCER, qHttp.spanId],
+        ['nest2', KIND.CONSUMER, qSend.spanId],
+        ['nest2', KIND.PRODUCER, qProc.spanId],
+        ['nest1', KIND.CONSUMER, rSend.spanId],
+      ],
+    );
+    assert.equal(attr(qProc, 'kafka_trace.nestjs.pattern'), quote);
   } catch (e) {
     for (const s of services) console.error(s.output());
     console.error(JSON.stringify(spans.map((s) => [s.service, s.name, s.kind, s.traceId, s.spanId, s.parentSpanId])));

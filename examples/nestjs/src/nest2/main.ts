@@ -1,11 +1,12 @@
-// nest2: handles "order created" from Kafka and emits "order shipped" (HTTP + Kafka hybrid app).
+// nest2: handles "order created" from Kafka and emits "order shipped"; answers quote requests
+// (`@MessagePattern`, request-reply). HTTP + Kafka hybrid app.
 import './tracer';
 import 'reflect-metadata';
 import { Controller, Inject, Module, OnModuleInit } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ClientKafka, ClientsModule, EventPattern, Payload, Transport, MicroserviceOptions } from '@nestjs/microservices';
+import { ClientKafka, ClientsModule, EventPattern, MessagePattern, Payload, Transport, MicroserviceOptions } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
-import { ORDER_CREATED, ORDER_SHIPPED, brokers, ensureTopics } from '../topics';
+import { ORDER_CREATED, ORDER_QUOTE, ORDER_SHIPPED, brokers, ensureTopics } from '../topics';
 
 @Controller()
 class OrdersController implements OnModuleInit {
@@ -18,6 +19,12 @@ class OrdersController implements OnModuleInit {
   @EventPattern(ORDER_CREATED)
   async created(@Payload() order: { id?: number; item?: string }) {
     await lastValueFrom(this.kafka.emit(ORDER_SHIPPED, { ...order, carrier: 'post' }));
+  }
+
+  @MessagePattern(ORDER_QUOTE)
+  quote(@Payload() request: { item?: string }) {
+    // The reply Nest produces runs in this handler's process span.
+    return { item: request.item, price: 12 };
   }
 }
 
@@ -32,7 +39,7 @@ class OrdersController implements OnModuleInit {
 class AppModule {}
 
 async function bootstrap() {
-  await ensureTopics([ORDER_CREATED]);
+  await ensureTopics([ORDER_CREATED, ORDER_QUOTE]);
   const app = await NestFactory.create(AppModule, { logger: ['error', 'warn'] });
   app.connectMicroservice<MicroserviceOptions>({
     transport: Transport.KAFKA,
