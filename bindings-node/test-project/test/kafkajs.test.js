@@ -272,3 +272,24 @@ test('topic filter and key option', async () => {
   assert.equal(model.sendTemplate('orders').attributes['messaging.kafka.message.key'], undefined);
   assert.throws(() => new kt.KafkaJsInstrumentation({ strategy: 'sideways' }), /strategy/);
 });
+
+test('strategy link: the process span starts its own trace and links to the producer', async () => {
+  const topic = await freshTopic(kafka, 'link');
+  const before = instrumentation.getConfig();
+  instrumentation.setConfig({ ...before, strategy: 'link' });
+  let got = 0;
+  try {
+    consumers.push(await startConsumer(kafka, topic, { eachMessage: async () => void got++ }));
+  } finally {
+    instrumentation.setConfig(before);
+  }
+  const root = tracer.startSpan('link-root', {}, ROOT_CONTEXT);
+  await context.with(trace.setSpan(ROOT_CONTEXT, root), () => producer.send({ topic, messages: [{ value: 'l' }] }));
+  root.end();
+  await waitFor('the linked process span', () => got === 1 && spansOf(exporter, (s) => s.name === `process ${topic}`).length === 1);
+  const send = spansOf(exporter, (s) => s.name === `send ${topic}`)[0];
+  const p = spansOf(exporter, (s) => s.name === `process ${topic}`)[0];
+  assert.equal(p.parentSpanContext, undefined, 'no ambient span: a new root');
+  assert.notEqual(p.spanContext().traceId, root.spanContext().traceId);
+  assert.deepEqual(p.links.map((l) => [l.context.traceId, l.context.spanId]), [[send.spanContext().traceId, send.spanContext().spanId]]);
+});
