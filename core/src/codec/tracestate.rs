@@ -62,6 +62,10 @@ impl<'a> TraceState<'a> {
         let mut members = ArrayVec::new();
         let mut seen = 0usize;
         for value in values {
+            // One UTF-8 check per header value lets members be sliced as `&str` directly; a value
+            // that is not UTF-8 takes the per-member path so the first bad member still decides
+            // the error.
+            let text = core::str::from_utf8(value).ok();
             for raw in value.split(|&b| b == b',') {
                 let raw = trim_ows(raw);
                 if raw.is_empty() {
@@ -71,7 +75,10 @@ impl<'a> TraceState<'a> {
                 if seen > MAX_MEMBERS {
                     return Err(ErrorCode::TracestateTooManyMembers);
                 }
-                let member = parse_member(raw)?;
+                let member = match text {
+                    Some(text) => member_of(text, value, raw)?,
+                    None => parse_member(raw)?,
+                };
                 // Duplicate keys are not allowed on the wire; the first one is the vendor's latest.
                 if !members.iter().any(|m: &Member<'_>| m.key == member.key) {
                     members.push(member);
@@ -179,7 +186,8 @@ pub struct TraceStateBuf(String);
 impl TraceStateBuf {
     /// Copies a parsed tracestate.
     pub fn from_state(state: &TraceState<'_>) -> Self {
-        let mut out = String::new();
+        let len = state.members().iter().map(|m| m.encoded_len() + 1).sum::<usize>();
+        let mut out = String::with_capacity(len.saturating_sub(1));
         for m in state.members() {
             if !out.is_empty() {
                 out.push(',');
@@ -230,19 +238,42 @@ impl TraceStateBuf {
 
     /// The truncated value to inject.
     pub fn header_value(&self) -> HeaderValue {
+        // The stored list is already normalized, so when it fits it is written as it is;
+        // re-parsing it would cost more than the whole carrier write.
+        if self.0.len() <= MAX_HEADER_LEN {
+            let mut out = HeaderValue::default();
+            out.push(self.0.as_bytes());
+            return out;
+        }
         self.view().header_value(None)
     }
 }
 
-fn parse_member(raw: &[u8]) -> Result<Member<'_>, ErrorCode> {
+/// Validates `key=value` and returns the position of the `=`.
+fn validate_member(raw: &[u8]) -> Result<usize, ErrorCode> {
     let eq = raw.iter().position(|&b| b == b'=').ok_or(ErrorCode::TracestateMember)?;
-    let (key, value) = (&raw[..eq], &raw[eq + 1..]);
-    if !is_valid_key(key) {
+    if !is_valid_key(&raw[..eq]) {
         return Err(ErrorCode::TracestateKey);
     }
-    if !is_valid_value(value) {
+    if !is_valid_value(&raw[eq + 1..]) {
         return Err(ErrorCode::TracestateValue);
     }
+    Ok(eq)
+}
+
+/// The member at `raw` (a sub-slice of `bytes`, whose text is `text`), sliced without copying.
+fn member_of<'a>(text: &'a str, bytes: &[u8], raw: &[u8]) -> Result<Member<'a>, ErrorCode> {
+    let eq = validate_member(raw)?;
+    let start = raw.as_ptr() as usize - bytes.as_ptr() as usize;
+    // Validated members are ASCII, so these offsets are character boundaries.
+    let key = text.get(start..start + eq).ok_or(ErrorCode::TracestateKey)?;
+    let value = text.get(start + eq + 1..start + raw.len()).ok_or(ErrorCode::TracestateValue)?;
+    Ok(Member { key, value })
+}
+
+fn parse_member(raw: &[u8]) -> Result<Member<'_>, ErrorCode> {
+    let eq = validate_member(raw)?;
+    let (key, value) = (&raw[..eq], &raw[eq + 1..]);
     // Both were just checked to be ASCII, so these conversions cannot fail.
     let key = core::str::from_utf8(key).map_err(|_| ErrorCode::TracestateKey)?;
     let value = core::str::from_utf8(value).map_err(|_| ErrorCode::TracestateValue)?;
