@@ -5,6 +5,10 @@
 #   scripts/bench.sh                 # everything
 #   scripts/bench.sh extract         # any extra arguments go to criterion (filter, --save-baseline ...)
 #   BENCH_SKIP_RUN=1 scripts/bench.sh  # only re-print the table from the last results
+#   BENCH_NICE=-10 scripts/bench.sh    # run the measurement (not the build) at this niceness, to
+#                                      # keep a busy shared machine from preempting it (needs root)
+#   KT_BENCH_CLOCK=cpu scripts/bench.sh  # measure thread CPU time instead of wall time (Linux), for
+#                                        # a machine where other jobs keep the cores busy
 #
 # Only results written by this run are shown (a filtered run shows only what it measured), unless
 # BENCH_SKIP_RUN=1, which shows every result found for the groups below.
@@ -17,11 +21,22 @@ target_dir=$(cargo metadata --format-version 1 --no-deps |
 criterion_dir="$target_dir/criterion"
 
 since=0
+load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
 if [[ "${BENCH_SKIP_RUN:-0}" != 1 ]]; then
+  # Build first so compile time and the build's CPU use stay out of the measurement window.
+  cargo bench -p kafka-trace --bench codec --no-run 1>&2
+  nice=()
+  if [[ -n "${BENCH_NICE:-}" ]]; then
+    nice=(nice -n "$BENCH_NICE")
+  fi
   since=$(date +%s)
   # Keep cargo/criterion progress on stderr so stdout is just the markdown.
-  cargo bench -p kafka-trace --bench codec -- --noplot "$@" 1>&2
+  "${nice[@]}" cargo bench -p kafka-trace --bench codec -- --noplot "$@" 1>&2
 fi
+
+load_after=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
+echo "_clock: ${KT_BENCH_CLOCK:-wall}; load average (1/5/15 min) before: ${load_before}, after: ${load_after}; $(nproc) CPUs_"
+echo
 
 python3 - "$criterion_dir" "$since" <<'PY'
 import json
