@@ -158,8 +158,13 @@ class ProcessScope:
                 mattrs = {**mattrs, **attrs}
             self._tracing._process_duration.record(time.perf_counter() - self._start, mattrs)
             span.end()
+        except Exception:  # tracing never raises into the application
+            _log.exception("kafka_trace could not end a process span")
         finally:
-            otel_context.detach(self._token)
+            try:
+                otel_context.detach(self._token)
+            except Exception:
+                _log.exception("kafka_trace could not restore the context")
         return False
 
 
