@@ -87,9 +87,22 @@ pub type kt_header_setter = Option<
     unsafe extern "C" fn(userdata: *mut c_void, name: *const c_char, name_len: usize, value: *const u8, value_len: usize) -> c_int,
 >;
 
-/// A header array checked for NULL pointers, readable by the core's carrier.
-#[derive(Copy, Clone)]
-pub(crate) struct CHeaders<'a>(&'a [kt_header]);
+/// A header array checked for NULL pointers, readable by the core's carrier. A name that is not
+/// UTF-8 is reported as absent, so it never matches one of ours.
+pub(crate) struct CHeaders<'a> {
+    list: &'a [kt_header],
+}
+
+/// UTF-8 view of a name, with a fast path for ASCII (every name the carrier can match is ASCII).
+#[inline]
+fn name_str(name: &[u8]) -> Option<&str> {
+    if name.is_ascii() {
+        // SAFETY: ASCII bytes are valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(name) })
+    } else {
+        std::str::from_utf8(name).ok()
+    }
+}
 
 impl<'a> CHeaders<'a> {
     /// # Safety
@@ -98,13 +111,13 @@ impl<'a> CHeaders<'a> {
         if count > isize::MAX as usize / std::mem::size_of::<kt_header>() {
             return Err(kt_result::InvalidArgument);
         }
-        // SAFETY: as documented above.
-        let list = unsafe { bytes(ptr.cast(), count * std::mem::size_of::<kt_header>()) }?;
         let list: &[kt_header] = if count == 0 {
             &[]
+        } else if ptr.is_null() {
+            return Err(kt_result::NullArgument);
         } else {
-            // SAFETY: ptr is non-null (checked by `bytes`) and valid for `count` headers.
-            unsafe { std::slice::from_raw_parts(list.as_ptr().cast(), count) }
+            // SAFETY: non-null and valid for `count` headers by contract.
+            unsafe { std::slice::from_raw_parts(ptr, count) }
         };
         for h in list {
             if (h.name.is_null() && h.name_len != 0) || h.name_len > isize::MAX as usize {
@@ -114,32 +127,33 @@ impl<'a> CHeaders<'a> {
                 return Err(kt_result::InvalidArgument);
             }
         }
-        Ok(Self(list))
+        Ok(Self { list })
     }
 
-    fn name(&self, index: usize) -> Option<&'a [u8]> {
-        let h = self.0.get(index)?;
-        // SAFETY: checked in `new`: non-null or zero length, valid per the caller's contract.
-        unsafe { bytes(h.name.cast(), h.name_len) }.ok()
-    }
-
-    fn value(&self, index: usize) -> Option<&'a [u8]> {
-        let h = self.0.get(index)?;
-        if h.value.is_null() {
-            return None;
-        }
-        // SAFETY: checked in `new`; valid per the caller's contract.
-        unsafe { bytes(h.value, h.value_len) }.ok()
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
     }
 }
 
 impl Headers for CHeaders<'_> {
     fn header_count(&self) -> usize {
-        self.0.len()
+        self.list.len()
     }
+    #[inline]
     fn header(&self, index: usize) -> Option<(&str, Option<&[u8]>)> {
-        let name = std::str::from_utf8(self.name(index)?).ok()?;
-        Some((name, self.value(index)))
+        let h = self.list.get(index)?;
+        // SAFETY: checked in `new`: each pointer is non-null or has length 0, and is valid for
+        // its length per the caller's contract for the duration of the call.
+        let name = if h.name_len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(h.name.cast::<u8>(), h.name_len) } };
+        let value = if h.value.is_null() {
+            None
+        } else if h.value_len == 0 {
+            Some(&[][..])
+        } else {
+            // SAFETY: as above.
+            Some(unsafe { std::slice::from_raw_parts(h.value, h.value_len) })
+        };
+        Some((name_str(name)?, value))
     }
 }
 
@@ -206,12 +220,16 @@ impl Default for Context {
 impl Context {
     /// Replaces everything with what the core reads from `headers`.
     pub(crate) fn extract<H: Headers + ?Sized>(&mut self, headers: &H) -> kt_result {
+        // Release the previous message's buffers first, so the allocator hands them straight back.
+        self.inner.tracestate = TraceStateBuf::default();
+        self.inner.baggage = Baggage::default();
         let mut got = carrier::extract_parts(headers);
         self.parent = got.parent.map(|_| ());
         self.tracestate = got.tracestate.as_ref().map(|_| ()).map_err(|e| *e);
         let baggage = if self.parent.is_err() { std::mem::take(&mut got.baggage) } else { Baggage::default() };
         self.inner = match got.into_context() {
             Some(context) => context,
+            // No parent: keep the baggage (independent of the trace) under a placeholder parent.
             None => TraceContext::new_root(TraceId::default(), SpanId::default(), TraceFlags::default(), baggage),
         };
         self.parent.into()
@@ -745,7 +763,8 @@ pub unsafe extern "C" fn kt_context_inject_headers(
             return kt_result::NullArgument;
         }
         let trace = try_ffi!(ctx.valid());
-        let mut edited = EditedHeaders { input, slots: (0..input.0.len()).map(Slot::Input).collect() };
+        let slots = (0..input.len()).map(Slot::Input).collect();
+        let mut edited = EditedHeaders { input, slots };
         carrier::inject(trace, &mut edited);
         let needed: usize =
             edited.slots.iter().map(|s| if let Slot::New(n, v) = s { n.len() + 1 + v.len() } else { 0 }).sum();
@@ -760,7 +779,7 @@ pub unsafe extern "C" fn kt_context_inject_headers(
         let mut at = 0usize;
         for (i, slot) in edited.slots.iter().enumerate() {
             let header = match slot {
-                Slot::Input(j) => input.0[*j],
+                Slot::Input(j) => edited.input.list[*j],
                 Slot::New(name, value) => {
                     // SAFETY: buf is valid for buf_len >= needed bytes; the pieces do not overlap.
                     unsafe {
