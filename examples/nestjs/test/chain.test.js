@@ -105,7 +105,11 @@ test('HTTP -> nest1 -> Kafka -> nest2 -> Kafka -> nest3 is one trace with the ex
     assert.match(traceId, /^[0-9a-f]{32}$/);
     const created = `${run}order.created`;
     const shipped = `${run}order.shipped`;
-    await waitFor('the whole chain at the OTLP receiver', () => spans.some((s) => s.name === 'record-shipment' && s.traceId === traceId) && spans.some((s) => s.name === `process ${shipped}`), 30000);
+    // Each service exports on its own schedule (and a process span ends after its handler's own
+    // emit): wait until every expected span of the trace has arrived, then check the exact chain.
+    const expected = [`send ${created}`, `process ${created}`, `send ${shipped}`, `process ${shipped}`, 'record-shipment'];
+    await waitFor('the whole chain at the OTLP receiver', () =>
+      expected.every((name) => spans.some((s) => s.traceId === traceId && s.name === name)) && spans.some((s) => s.traceId === traceId && s.kind === KIND.SERVER), 30000);
     const inTrace = spans.filter((s) => s.traceId === traceId);
     const one = (pred, what) => {
       const found = inTrace.filter(pred);
@@ -143,7 +147,9 @@ test('HTTP -> nest1 -> Kafka -> nest2 -> Kafka -> nest3 is one trace with the ex
       return status === 200 ? JSON.parse(body) : undefined;
     }, 60000);
     assert.deepEqual(reply.quote, { item: 'book', price: 12 });
-    await waitFor('the reply processed in nest1', () => spans.some((s) => s.traceId === reply.traceId && s.name === `process ${quote}.reply`), 30000);
+    const expectedQ = [`send ${quote}`, `process ${quote}`, `send ${quote}.reply`, `process ${quote}.reply`];
+    await waitFor('the request-reply spans at the OTLP receiver', () =>
+      expectedQ.every((name) => spans.some((s) => s.traceId === reply.traceId && s.name === name)) && spans.some((s) => s.traceId === reply.traceId && s.kind === KIND.SERVER), 30000);
     const q = spans.filter((s) => s.traceId === reply.traceId);
     const only = (pred, what) => {
       const found = q.filter(pred);
