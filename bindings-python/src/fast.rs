@@ -9,7 +9,9 @@ use pyo3::types::PyString;
 pub(crate) fn str_equals(s: &Bound<'_, PyString>, ascii_nul_terminated: &std::ffi::CStr) -> bool {
     // SAFETY: `s` is a live str object (the GIL is held through `Bound`), the C string is
     // NUL-terminated; the function does not fail or set an exception for a str argument.
-    unsafe { pyo3::ffi::PyUnicode_CompareWithASCIIString(s.as_ptr(), ascii_nul_terminated.as_ptr()) == 0 }
+    unsafe {
+        pyo3::ffi::PyUnicode_CompareWithASCIIString(s.as_ptr(), ascii_nul_terminated.as_ptr()) == 0
+    }
 }
 
 /// The Python int of a 128-bit id from its lowercase hex form, in one object (pyo3's abi3 u128
@@ -19,7 +21,12 @@ pub(crate) fn int_from_hex<'py>(py: Python<'py>, hex: &[u8; 32]) -> PyResult<Bou
     buf[..32].copy_from_slice(hex);
     // SAFETY: `buf` is NUL-terminated and outlives the call; the result is a new reference or
     // NULL with an exception set, which `assume_owned_or_err` turns into a PyErr.
-    unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyLong_FromString(buf.as_ptr().cast(), std::ptr::null_mut(), 16)) }
+    unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            pyo3::ffi::PyLong_FromString(buf.as_ptr().cast(), std::ptr::null_mut(), 16),
+        )
+    }
 }
 
 /// A non-negative Python int below 2**128 as `u128`, with one temporary object (pyo3's abi3

@@ -23,11 +23,13 @@ enum Held<'py> {
 
 /// The core's header names, NUL-terminated for the comparison in [`crate::fast`].
 fn known() -> &'static [(&'static str, std::ffi::CString); 3] {
-    static KNOWN: std::sync::OnceLock<[(&'static str, std::ffi::CString); 3]> = std::sync::OnceLock::new();
+    static KNOWN: std::sync::OnceLock<[(&'static str, std::ffi::CString); 3]> =
+        std::sync::OnceLock::new();
     KNOWN.get_or_init(|| {
         use kafka_trace::carrier::{BAGGAGE, TRACEPARENT, TRACESTATE};
         // The names are NUL-free ASCII constants; an empty CString would simply never match.
-        [TRACEPARENT, TRACESTATE, BAGGAGE].map(|n| (n, std::ffi::CString::new(n).unwrap_or_default()))
+        [TRACEPARENT, TRACESTATE, BAGGAGE]
+            .map(|n| (n, std::ffi::CString::new(n).unwrap_or_default()))
     })
 }
 
@@ -124,12 +126,17 @@ impl<'py> RawHeaders<'py> {
         Self { pairs }
     }
 
-    fn push_dict_value(pairs: &mut Vec<(Held<'py>, Held<'py>)>, name: &Bound<'py, PyAny>, value: &Bound<'py, PyAny>) {
-        let many: Option<Vec<Bound<'py, PyAny>>> = match (value.cast::<PyList>(), value.cast::<PyTuple>()) {
-            (Ok(l), _) => Some(l.iter().collect()),
-            (_, Ok(t)) => Some(t.iter().collect()),
-            _ => None,
-        };
+    fn push_dict_value(
+        pairs: &mut Vec<(Held<'py>, Held<'py>)>,
+        name: &Bound<'py, PyAny>,
+        value: &Bound<'py, PyAny>,
+    ) {
+        let many: Option<Vec<Bound<'py, PyAny>>> =
+            match (value.cast::<PyList>(), value.cast::<PyTuple>()) {
+                (Ok(l), _) => Some(l.iter().collect()),
+                (_, Ok(t)) => Some(t.iter().collect()),
+                _ => None,
+            };
         match many {
             Some(values) => pairs.extend(values.iter().map(|v| (Held::name(name), Held::of(v)))),
             None => pairs.push((Held::name(name), Held::of(value))),
@@ -173,8 +180,14 @@ impl Headers for View<'_> {
 
 /// The `str` object for a header name the core writes (one shared object per core name).
 fn name_object<'py>(py: Python<'py>, name: &str) -> Bound<'py, PyString> {
-    static NAMES: pyo3::sync::PyOnceLock<Vec<(&'static str, Py<PyString>)>> = pyo3::sync::PyOnceLock::new();
-    let names = NAMES.get_or_init(py, || known().iter().map(|(n, _)| (*n, PyString::intern(py, n).unbind())).collect());
+    static NAMES: pyo3::sync::PyOnceLock<Vec<(&'static str, Py<PyString>)>> =
+        pyo3::sync::PyOnceLock::new();
+    let names = NAMES.get_or_init(py, || {
+        known()
+            .iter()
+            .map(|(n, _)| (*n, PyString::intern(py, n).unbind()))
+            .collect()
+    });
     match names.iter().find(|(n, _)| *n == name) {
         Some((_, object)) => object.bind(py).clone(),
         None => PyString::new(py, name),
@@ -203,12 +216,22 @@ fn item_name(item: &Bound<'_, PyAny>) -> Option<String> {
 impl<'py> ListWriter<'py> {
     pub(crate) fn new(list: Bound<'py, PyList>) -> Self {
         let names = list.iter().map(|item| item_name(&item)).collect();
-        Self { list, names, error: None }
+        Self {
+            list,
+            names,
+            error: None,
+        }
     }
 
     fn pair(&self, name: &str, value: &[u8]) -> PyResult<Bound<'py, PyTuple>> {
         let py = self.list.py();
-        PyTuple::new(py, [name_object(py, name).into_any(), PyBytes::new(py, value).into_any()])
+        PyTuple::new(
+            py,
+            [
+                name_object(py, name).into_any(),
+                PyBytes::new(py, value).into_any(),
+            ],
+        )
     }
 
     fn keep(&mut self, result: PyResult<()>) {
@@ -229,7 +252,9 @@ impl Headers for ListWriter<'_> {
 
 impl HeadersMut for ListWriter<'_> {
     fn replace_header(&mut self, index: usize, name: &str, value: &[u8]) {
-        let result = self.pair(name, value).and_then(|p| self.list.set_item(index, p));
+        let result = self
+            .pair(name, value)
+            .and_then(|p| self.list.set_item(index, p));
         self.keep(result);
         if let Some(slot) = self.names.get_mut(index) {
             *slot = Some(name.to_owned());
@@ -261,8 +286,16 @@ pub(crate) struct DictWriter<'py> {
 impl<'py> DictWriter<'py> {
     pub(crate) fn new(dict: Bound<'py, PyDict>) -> Self {
         let keys: Vec<_> = dict.keys().iter().collect();
-        let names = keys.iter().map(|k| name_of(k).map(Cow::into_owned)).collect();
-        Self { dict, keys, names, error: None }
+        let names = keys
+            .iter()
+            .map(|k| name_of(k).map(Cow::into_owned))
+            .collect();
+        Self {
+            dict,
+            keys,
+            names,
+            error: None,
+        }
     }
 
     fn keep(&mut self, result: PyResult<()>) {
@@ -284,14 +317,17 @@ impl Headers for DictWriter<'_> {
 impl HeadersMut for DictWriter<'_> {
     fn replace_header(&mut self, index: usize, name: &str, value: &[u8]) {
         let py = self.dict.py();
-        let Some(old) = self.keys.get(index).cloned() else { return };
+        let Some(old) = self.keys.get(index).cloned() else {
+            return;
+        };
         let same = self.names[index].as_deref() == Some(name);
         let new_key = name_object(py, name).into_any();
         let result = (|| {
             if !same {
                 self.dict.del_item(&old)?;
             }
-            self.dict.set_item(if same { &old } else { &new_key }, PyBytes::new(py, value))
+            self.dict
+                .set_item(if same { &old } else { &new_key }, PyBytes::new(py, value))
         })();
         self.keep(result);
         if !same {

@@ -17,7 +17,12 @@ mod tracestate;
 
 pub use kafka_trace::VERSION as CORE_VERSION;
 
-create_exception!(_native, KafkaTraceError, PyValueError, "Invalid kafka-trace configuration or argument.");
+create_exception!(
+    _native,
+    KafkaTraceError,
+    PyValueError,
+    "Invalid kafka-trace configuration or argument."
+);
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -30,7 +35,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BAGGAGE", kafka_trace::carrier::BAGGAGE)?;
     m.add(
         "FIELDS",
-        (kafka_trace::carrier::TRACEPARENT, kafka_trace::carrier::TRACESTATE, kafka_trace::carrier::BAGGAGE),
+        (
+            kafka_trace::carrier::TRACEPARENT,
+            kafka_trace::carrier::TRACESTATE,
+            kafka_trace::carrier::BAGGAGE,
+        ),
     )?;
     let error_codes = pyo3::types::PyDict::new(py);
     for code in kafka_trace::ErrorCode::ALL {

@@ -9,7 +9,8 @@ use pyo3::sync::PyOnceLock;
 use kafka_trace::carrier::extract_parts as core_extract_parts;
 use kafka_trace::semconv::metrics;
 use kafka_trace::span::{
-    self, AttributeValue, Attribute, ClientInfo, ContextSource, MessageInfo, Options, Outcome, SpanKind, SpanSpec, Strategy, TopicFilter,
+    self, Attribute, AttributeValue, ClientInfo, ContextSource, MessageInfo, Options, Outcome,
+    SpanKind, SpanSpec, Strategy, TopicFilter,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
@@ -33,7 +34,11 @@ fn key_object<'py>(py: Python<'py>, key: &'static str) -> Bound<'py, PyString> {
     static KEYS: PyOnceLock<Mutex<HashMap<&'static str, Py<PyString>>>> = PyOnceLock::new();
     let keys = KEYS.get_or_init(py, || Mutex::new(HashMap::new()));
     match keys.lock() {
-        Ok(mut map) => map.entry(key).or_insert_with(|| PyString::intern(py, key).unbind()).bind(py).clone(),
+        Ok(mut map) => map
+            .entry(key)
+            .or_insert_with(|| PyString::intern(py, key).unbind())
+            .bind(py)
+            .clone(),
         Err(_) => PyString::intern(py, key),
     }
 }
@@ -79,7 +84,10 @@ fn len_of(obj: Option<&Bound<'_, PyAny>>) -> Option<usize> {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Options and client of one traced producer or consumer; returns the core's span specs.
@@ -112,7 +120,10 @@ impl SpanModel {
         )
     }
 
-    fn outcome<'py>(py: Python<'py>, outcome: &Outcome) -> PyResult<(Bound<'py, PyDict>, Option<String>)> {
+    fn outcome<'py>(
+        py: Python<'py>,
+        outcome: &Outcome,
+    ) -> PyResult<(Bound<'py, PyDict>, Option<String>)> {
         Ok((attributes(py, &outcome.attributes)?, outcome.error.clone()))
     }
 }
@@ -135,29 +146,57 @@ impl SpanModel {
         group_id: Option<String>,
         bootstrap_servers: Option<&str>,
     ) -> PyResult<Self> {
-        let strategy = Strategy::parse(strategy)
-            .ok_or_else(|| crate::KafkaTraceError::new_err(format!("unknown strategy {strategy:?} (expected 'parent' or 'link')")))?;
+        let strategy = Strategy::parse(strategy).ok_or_else(|| {
+            crate::KafkaTraceError::new_err(format!(
+                "unknown strategy {strategy:?} (expected 'parent' or 'link')"
+            ))
+        })?;
         let options = Options {
             strategy,
             record_message_key,
             record_body_size,
-            topics: TopicFilter { include: include_topics, exclude: exclude_topics },
+            topics: TopicFilter {
+                include: include_topics,
+                exclude: exclude_topics,
+            },
         };
-        let mut client = ClientInfo { client_id, consumer_group: group_id, ..Default::default() };
+        let mut client = ClientInfo {
+            client_id,
+            consumer_group: group_id,
+            ..Default::default()
+        };
         if let Some(servers) = bootstrap_servers {
             client = client.with_bootstrap(servers);
         }
-        Ok(Self { options, client, kinds: [span_kinds.0, span_kinds.1, span_kinds.2] })
+        Ok(Self {
+            options,
+            client,
+            kinds: [span_kinds.0, span_kinds.1, span_kinds.2],
+        })
     }
 
     /// The same options for another client.
     #[pyo3(signature = (*, client_id = None, group_id = None, bootstrap_servers = None))]
-    fn with_client(&self, py: Python<'_>, client_id: Option<String>, group_id: Option<String>, bootstrap_servers: Option<&str>) -> Self {
-        let mut client = ClientInfo { client_id, consumer_group: group_id, ..Default::default() };
+    fn with_client(
+        &self,
+        py: Python<'_>,
+        client_id: Option<String>,
+        group_id: Option<String>,
+        bootstrap_servers: Option<&str>,
+    ) -> Self {
+        let mut client = ClientInfo {
+            client_id,
+            consumer_group: group_id,
+            ..Default::default()
+        };
         if let Some(servers) = bootstrap_servers {
             client = client.with_bootstrap(servers);
         }
-        Self { options: self.options.clone(), client, kinds: self.kinds.each_ref().map(|k| k.clone_ref(py)) }
+        Self {
+            options: self.options.clone(),
+            client,
+            kinds: self.kinds.each_ref().map(|k| k.clone_ref(py)),
+        }
     }
 
     #[getter]
@@ -184,17 +223,33 @@ impl SpanModel {
         value: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let key = bytes_of(key);
-        let message = MessageInfo { topic, partition, offset: None, key: key.as_deref(), payload_len: len_of(value), timestamp_ms: None };
+        let message = MessageInfo {
+            topic,
+            partition,
+            offset: None,
+            key: key.as_deref(),
+            payload_len: len_of(value),
+            timestamp_ms: None,
+        };
         self.spec(py, &span::send_span(&message, &self.client, &self.options))
     }
 
     /// Attributes and error of a delivered message: `(attributes, None)`.
-    fn send_outcome<'py>(&self, py: Python<'py>, partition: i32, offset: i64) -> PyResult<(Bound<'py, PyDict>, Option<String>)> {
+    fn send_outcome<'py>(
+        &self,
+        py: Python<'py>,
+        partition: i32,
+        offset: i64,
+    ) -> PyResult<(Bound<'py, PyDict>, Option<String>)> {
         Self::outcome(py, &span::send_outcome(Ok((partition, offset))))
     }
 
     /// Attributes and status description of a failed operation: `(attributes, description)`.
-    fn error_outcome<'py>(&self, py: Python<'py>, error_type: &str) -> PyResult<(Bound<'py, PyDict>, Option<String>)> {
+    fn error_outcome<'py>(
+        &self,
+        py: Python<'py>,
+        error_type: &str,
+    ) -> PyResult<(Bound<'py, PyDict>, Option<String>)> {
         Self::outcome(py, &span::error_outcome(error_type))
     }
 
@@ -216,18 +271,37 @@ impl SpanModel {
         now_ms: Option<i64>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let key = bytes_of(key);
-        let message = MessageInfo { topic, partition, offset, key: key.as_deref(), payload_len: len_of(value), timestamp_ms };
+        let message = MessageInfo {
+            topic,
+            partition,
+            offset,
+            key: key.as_deref(),
+            payload_len: len_of(value),
+            timestamp_ms,
+        };
         let now = now_ms.unwrap_or_else(self::now_ms);
         let spec = if batch {
             span::batch_process_span(&message, &self.client, &self.options, remote_valid, now)
         } else {
-            span::process_span(&message, &self.client, &self.options, remote_valid, ambient_valid, now)
+            span::process_span(
+                &message,
+                &self.client,
+                &self.options,
+                remote_valid,
+                ambient_valid,
+                now,
+            )
         };
         self.spec(py, &spec)
     }
 
     /// The `poll {topic}` spec of a received batch.
-    fn poll<'py>(&self, py: Python<'py>, topics: Vec<String>, message_count: usize) -> PyResult<Bound<'py, PyTuple>> {
+    fn poll<'py>(
+        &self,
+        py: Python<'py>,
+        topics: Vec<String>,
+        message_count: usize,
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
         self.spec(py, &span::poll_span(&topics, message_count, &self.client))
     }
@@ -262,18 +336,40 @@ fn extract_parts(py: Python<'_>, headers: &Bound<'_, PyAny>) -> PyResult<Extract
         Ok(tp) => (
             Some(Py::new(
                 py,
-                TraceParentInfo { version: tp.version, trace_id: tp.trace_id.to_string(), span_id: tp.span_id.to_string(), flags: tp.flags.0 },
+                TraceParentInfo {
+                    version: tp.version,
+                    trace_id: tp.trace_id.to_string(),
+                    span_id: tp.span_id.to_string(),
+                    flags: tp.flags.0,
+                },
             )?),
             None,
         ),
         Err(code) => (None, Some(code.as_str())),
     };
     let (tracestate, tracestate_error) = match &parts.tracestate {
-        Ok(ts) => (ts.members().iter().map(|m| (m.key.to_owned(), m.value.to_owned())).collect(), None),
+        Ok(ts) => (
+            ts.members()
+                .iter()
+                .map(|m| (m.key.to_owned(), m.value.to_owned()))
+                .collect(),
+            None,
+        ),
         Err(code) => (Vec::new(), Some(code.as_str())),
     };
-    let baggage = parts.baggage.entries().iter().map(|e| (e.key.clone(), e.value.clone(), e.properties.clone())).collect();
-    Ok(Extracted { traceparent, error, tracestate, tracestate_error, baggage })
+    let baggage = parts
+        .baggage
+        .entries()
+        .iter()
+        .map(|e| (e.key.clone(), e.value.clone(), e.properties.clone()))
+        .collect();
+    Ok(Extracted {
+        traceparent,
+        error,
+        tracestate,
+        tracestate_error,
+        baggage,
+    })
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

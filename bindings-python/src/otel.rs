@@ -40,10 +40,12 @@ struct Api {
 static API: PyOnceLock<Api> = PyOnceLock::new();
 
 /// The last `TraceState` object injected and the value the core made of it.
-static LAST_TRACESTATE: std::sync::Mutex<Option<(Py<PyAny>, Vec<u8>)>> = std::sync::Mutex::new(None);
+static LAST_TRACESTATE: std::sync::Mutex<Option<(Py<PyAny>, Vec<u8>)>> =
+    std::sync::Mutex::new(None);
 
 fn api(py: Python<'_>) -> PyResult<&Api> {
-    API.get(py).ok_or_else(|| PyRuntimeError::new_err("kafka_trace._native._init was not called"))
+    API.get(py)
+        .ok_or_else(|| PyRuntimeError::new_err("kafka_trace._native._init was not called"))
 }
 
 /// The core's decoded baggage (with properties) next to the dict it was turned into, so a
@@ -72,12 +74,16 @@ fn _init(
     let tuple_new = builtins.getattr("tuple")?.getattr("__new__")?.unbind();
     let object_new = builtins.getattr("object")?.getattr("__new__")?;
     let empty_trace_state = trace_state_cls.bind(py).call0()?.unbind();
-    let flags = (0u8..=255).map(|f| trace_flags_cls.call1((f,)).map(Bound::unbind)).collect::<PyResult<Vec<_>>>()?;
+    let flags = (0u8..=255)
+        .map(|f| trace_flags_cls.call1((f,)).map(Bound::unbind))
+        .collect::<PyResult<Vec<_>>>()?;
     let span_fast_path = {
         let probe = PyTuple::new(py, [1u8, 2u8])?;
         let span = object_new.call1((non_recording_span_cls.bind(py),))?;
         span.setattr(intern!(py, "_context"), &probe)?;
-        span.call_method0(intern!(py, "get_span_context")).map(|sc| sc.is(&probe)).unwrap_or(false)
+        span.call_method0(intern!(py, "get_span_context"))
+            .map(|sc| sc.is(&probe))
+            .unwrap_or(false)
     };
     let api = Api {
         context_cls,
@@ -106,7 +112,11 @@ fn _init(
 /// duplicated or unreadable trace headers give no span (a new root); they never raise.
 #[pyfunction]
 #[pyo3(signature = (headers, context = None))]
-fn extract<'py>(py: Python<'py>, headers: &Bound<'py, PyAny>, context: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+fn extract<'py>(
+    py: Python<'py>,
+    headers: &Bound<'py, PyAny>,
+    context: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
     let api = api(py)?;
     let raw = RawHeaders::collect(headers);
     let view = raw.view();
@@ -127,16 +137,24 @@ fn extract<'py>(py: Python<'py>, headers: &Bound<'py, PyAny>, context: Option<&B
             py,
             [
                 crate::fast::int_from_hex(py, &parent.trace_id.to_hex())?,
-                u64::from_be_bytes(parent.span_id.0).into_pyobject(py)?.into_any(),
+                u64::from_be_bytes(parent.span_id.0)
+                    .into_pyobject(py)?
+                    .into_any(),
                 yes.clone(),
                 api.flags[usize::from(parent.flags.0)].bind(py).clone(),
                 trace_state,
                 yes,
             ],
         )?;
-        let span_context = api.tuple_new.bind(py).call1((api.span_context_cls.bind(py), fields))?;
+        let span_context = api
+            .tuple_new
+            .bind(py)
+            .call1((api.span_context_cls.bind(py), fields))?;
         let span = if api.span_fast_path {
-            let span = api.object_new.bind(py).call1((api.non_recording_span_cls.bind(py),))?;
+            let span = api
+                .object_new
+                .bind(py)
+                .call1((api.non_recording_span_cls.bind(py),))?;
             span.setattr(intern!(py, "_context"), span_context)?;
             span
         } else {
@@ -149,11 +167,22 @@ fn extract<'py>(py: Python<'py>, headers: &Bound<'py, PyAny>, context: Option<&B
         for e in parts.baggage.entries() {
             entries.set_item(&e.key, &e.value)?;
         }
-        let raw = RawBaggage { baggage: parts.baggage.clone(), source: entries.clone().into_any().unbind() };
+        let raw = RawBaggage {
+            baggage: parts.baggage.clone(),
+            source: entries.clone().into_any().unbind(),
+        };
         values.set_item(api.baggage_key.bind(py), &entries)?;
         values.set_item(api.raw_baggage_key.bind(py), Py::new(py, raw)?)?;
     }
     Ok(result)
+}
+
+/// The value written for `state` if it is the last `TraceState` object injected.
+fn last_tracestate(py: Python<'_>, state: &Bound<'_, PyAny>) -> Option<Vec<u8>> {
+    let last = LAST_TRACESTATE.lock().ok()?;
+    last.as_ref()
+        .filter(|(object, _)| object.bind(py).is(state))
+        .map(|(_, value)| value.clone())
 }
 
 fn str_of<'a>(obj: &'a Bound<'_, PyAny>) -> Option<Cow<'a, str>> {
@@ -171,7 +200,11 @@ struct Outgoing {
     baggage: Vec<u8>,
 }
 
-fn outgoing<'py>(py: Python<'py>, api: &Api, context: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Outgoing>> {
+fn outgoing<'py>(
+    py: Python<'py>,
+    api: &Api,
+    context: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Option<Outgoing>> {
     let current;
     let context = match context {
         Some(c) if !c.is_none() => c,
@@ -180,8 +213,12 @@ fn outgoing<'py>(py: Python<'py>, api: &Api, context: Option<&Bound<'py, PyAny>>
             &current
         }
     };
-    let Ok(values) = context.cast::<PyDict>() else { return Ok(None) };
-    let Some(span) = values.get_item(api.span_key.bind(py))? else { return Ok(None) };
+    let Ok(values) = context.cast::<PyDict>() else {
+        return Ok(None);
+    };
+    let Some(span) = values.get_item(api.span_key.bind(py))? else {
+        return Ok(None);
+    };
     // NonRecordingSpan (what extract makes) keeps its context in `_context` (checked in `_init`);
     // any other span is asked through the API.
     let sc = if api.span_fast_path && span.get_type().is(api.non_recording_span_cls.bind(py)) {
@@ -199,37 +236,60 @@ fn outgoing<'py>(py: Python<'py>, api: &Api, context: Option<&Bound<'py, PyAny>>
     if !field(intern!(py, "is_valid"), 5)?.is_truthy()? {
         return Ok(None);
     }
-    let (Some(trace_id), Ok(span_id)) =
-        (crate::fast::u128_of(&field(intern!(py, "trace_id"), 0)?), field(intern!(py, "span_id"), 1)?.extract::<u64>())
-    else {
+    let (Some(trace_id), Ok(span_id)) = (
+        crate::fast::u128_of(&field(intern!(py, "trace_id"), 0)?),
+        field(intern!(py, "span_id"), 1)?.extract::<u64>(),
+    ) else {
         return Ok(None);
     };
-    let flags = field(intern!(py, "trace_flags"), 3)?.extract::<u64>().unwrap_or(0) as u8;
-    let traceparent = TraceParent::new(TraceId(trace_id.to_be_bytes()), SpanId(span_id.to_be_bytes()), TraceFlags(flags));
+    let flags = field(intern!(py, "trace_flags"), 3)?
+        .extract::<u64>()
+        .unwrap_or(0) as u8;
+    let traceparent = TraceParent::new(
+        TraceId(trace_id.to_be_bytes()),
+        SpanId(span_id.to_be_bytes()),
+        TraceFlags(flags),
+    );
 
     let state = field(intern!(py, "trace_state"), 4)?;
     let tracestate = if state.is_none() {
         Vec::new()
     } else if let Ok(native) = state.cast::<NativeTraceState>() {
         native.get().buf.header_value().as_bytes().to_vec()
-    } else if let Some(value) = LAST_TRACESTATE.lock().ok().and_then(|last| last.as_ref().filter(|(o, _)| o.bind(py).is(&state)).map(|(_, v)| v.clone())) {
+    } else if let Some(value) = last_tracestate(py, &state) {
         // The API's TraceState is immutable and every span of a trace shares its parent's
         // object, so the value written for the last one is reused (held, so its id stays unique).
         value
     } else {
-        let items: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> =
-            match state.getattr(intern!(py, "_dict")).ok().and_then(|d| d.cast_into::<PyDict>().ok()) {
-                Some(d) => d.iter().collect(),
-                None => state
-                    .call_method0(intern!(py, "items"))?
-                    .try_iter()?
-                    .filter_map(|item| item.ok()?.extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>)>().ok())
-                    .collect(),
-            };
-        let encoded: Option<Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>> =
-            items.iter().map(|(k, v)| Some((utf8_of(k)?, utf8_of(v)?))).collect();
+        let items: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> = match state
+            .getattr(intern!(py, "_dict"))
+            .ok()
+            .and_then(|d| d.cast_into::<PyDict>().ok())
+        {
+            Some(d) => d.iter().collect(),
+            None => state
+                .call_method0(intern!(py, "items"))?
+                .try_iter()?
+                .filter_map(|item| {
+                    item.ok()?
+                        .extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>)>()
+                        .ok()
+                })
+                .collect(),
+        };
+        let encoded: Option<Vec<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)>> = items
+            .iter()
+            .map(|(k, v)| Some((utf8_of(k)?, utf8_of(v)?)))
+            .collect();
         let pairs: Option<Vec<(&str, &str)>> = encoded.as_ref().and_then(|e| {
-            e.iter().map(|(k, v)| Some((std::str::from_utf8(k.as_bytes()).ok()?, std::str::from_utf8(v.as_bytes()).ok()?))).collect()
+            e.iter()
+                .map(|(k, v)| {
+                    Some((
+                        std::str::from_utf8(k.as_bytes()).ok()?,
+                        std::str::from_utf8(v.as_bytes()).ok()?,
+                    ))
+                })
+                .collect()
         });
         let value = match pairs.map(tracestate_from_pairs) {
             Some(Ok(value)) => value.as_bytes().to_vec(),
@@ -245,7 +305,10 @@ fn outgoing<'py>(py: Python<'py>, api: &Api, context: Option<&Bound<'py, PyAny>>
         None => Vec::new(),
         Some(entries) => {
             let raw = values.get_item(api.raw_baggage_key.bind(py))?;
-            let same = raw.as_ref().and_then(|r| r.cast::<RawBaggage>().ok()).filter(|r| r.get().source.bind(py).is(&entries));
+            let same = raw
+                .as_ref()
+                .and_then(|r| r.cast::<RawBaggage>().ok())
+                .filter(|r| r.get().source.bind(py).is(&entries));
             match same {
                 Some(raw) => raw.get().baggage.to_header_string().into_bytes(),
                 None => {
@@ -257,12 +320,17 @@ fn outgoing<'py>(py: Python<'py>, api: &Api, context: Option<&Bound<'py, PyAny>>
                             }
                         }
                     }
-                    baggage_from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).into_bytes()
+                    baggage_from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                        .into_bytes()
                 }
             }
         }
     };
-    Ok(Some(Outgoing { traceparent, tracestate, baggage }))
+    Ok(Some(Outgoing {
+        traceparent,
+        tracestate,
+        baggage,
+    }))
 }
 
 fn write<H: HeadersMut>(headers: &mut H, out: &Outgoing) {

@@ -17,11 +17,19 @@ pub struct NativeTraceState {
 impl NativeTraceState {
     /// `state` is the parsed list `buf` was built from (its member count saves a re-parse).
     pub(crate) fn new(state: &kafka_trace::TraceState<'_>) -> Self {
-        Self { buf: TraceStateBuf::from_state(state), len: state.members().len() }
+        Self {
+            buf: TraceStateBuf::from_state(state),
+            len: state.members().len(),
+        }
     }
 
     fn items_vec(&self) -> Vec<(String, String)> {
-        self.buf.view().members().iter().map(|m| (m.key.to_owned(), m.value.to_owned())).collect()
+        self.buf
+            .view()
+            .members()
+            .iter()
+            .map(|m| (m.key.to_owned(), m.value.to_owned()))
+            .collect()
     }
 
     /// A plain `TraceState` of the API with the same members, for its own add/update/delete.
@@ -42,15 +50,25 @@ impl NativeTraceState {
     }
 
     fn __contains__(&self, key: &Bound<'_, PyAny>) -> bool {
-        key.extract::<String>().is_ok_and(|k| self.buf.view().get(&k).is_some())
+        key.extract::<String>()
+            .is_ok_and(|k| self.buf.view().get(&k).is_some())
     }
 
     fn __getitem__(&self, key: &str) -> PyResult<String> {
-        self.buf.view().get(key).map(str::to_owned).ok_or_else(|| PyKeyError::new_err(key.to_owned()))
+        self.buf
+            .view()
+            .get(key)
+            .map(str::to_owned)
+            .ok_or_else(|| PyKeyError::new_err(key.to_owned()))
     }
 
     #[pyo3(signature = (key, default = None))]
-    fn get<'py>(&self, py: Python<'py>, key: &str, default: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+        default: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         match self.buf.view().get(key) {
             Some(v) => Ok(v.into_pyobject(py)?.into_any()),
             None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
@@ -98,9 +116,14 @@ impl NativeTraceState {
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let Ok(items) = other.call_method0("items") else { return Ok(false) };
+        let Ok(items) = other.call_method0("items") else {
+            return Ok(false);
+        };
         let theirs: Vec<(String, String)> = match items.try_iter() {
-            Ok(iter) => iter.map(|i| i?.extract::<(String, String)>()).collect::<PyResult<_>>().unwrap_or_default(),
+            Ok(iter) => iter
+                .map(|i| i?.extract::<(String, String)>())
+                .collect::<PyResult<_>>()
+                .unwrap_or_default(),
             Err(_) => return Ok(false),
         };
         let mut mine = self.items_vec();
@@ -111,7 +134,13 @@ impl NativeTraceState {
     }
 
     fn __repr__(&self) -> String {
-        let pairs: Vec<String> = self.buf.view().members().iter().map(|m| format!("'{{key={}, value={}}}'", m.key, m.value)).collect();
+        let pairs: Vec<String> = self
+            .buf
+            .view()
+            .members()
+            .iter()
+            .map(|m| format!("'{{key={}, value={}}}'", m.key, m.value))
+            .collect();
         format!("[{}]", pairs.join(", "))
     }
 }
