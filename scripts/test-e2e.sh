@@ -24,6 +24,25 @@ record() {  # record NAME STATUS SECONDS
 want() { [[ -z "$ONLY" || "$ONLY" == "$1" ]]; }
 log() { printf '\n== %s\n' "$*"; }
 
+log "prerequisites"
+apt_need=()
+pkg-config --exists rdkafka 2>/dev/null || apt_need+=(librdkafka-dev)   # the C example links it (2.0.2 is fine for C)
+command -v pkg-config >/dev/null || apt_need+=(pkg-config)
+command -v mvn >/dev/null || apt_need+=(maven)
+command -v curl >/dev/null || apt_need+=(curl)
+if ((${#apt_need[@]})); then
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "installing ${apt_need[*]}"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_need[@]}") >/dev/null || { echo "apt-get install ${apt_need[*]} failed"; exit 1; }
+  else
+    echo "missing: ${apt_need[*]} (install them with your package manager)"; exit 1
+  fi
+fi
+for tool in go node npm java python3 cargo; do
+  command -v "$tool" >/dev/null || { echo "missing: $tool (Go >= 1.24 for Jaeger, Node >= 20, Java 17, Python 3.9+, Rust)"; exit 1; }
+done
+echo "ok: $(go version | cut -d' ' -f3), node $(node --version), $(java -version 2>&1 | head -1), $(python3 --version), $(cargo --version | cut -d' ' -f1-2)"
+
 VENV="$ROOT/.cache/e2e/venv"
 if want e2e; then
   log "pytest venv"
