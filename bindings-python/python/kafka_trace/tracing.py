@@ -114,7 +114,7 @@ class ProcessScope:
         if callable(error) and error() is not None:  # a confluent-kafka event, not a message
             return
         tracing, m = self._tracing, MessageInfo(self._message)
-        if not self._model.allows(m.topic):
+        if not m.topic or not self._model.allows(m.topic):  # no topic: not a Kafka message
             return
         remote = _native.extract(m.headers)
         remote_valid = SPAN_KEY in remote
