@@ -13,7 +13,15 @@ fn header_is_up_to_date() {
         if std::env::var_os("KT_BLESS_HEADER").is_some_and(|v| v == "1") {
             std::fs::write(path, generated).expect("write include/kafka_trace.h");
         } else {
-            panic!("include/kafka_trace.h is stale: run `KT_BLESS_HEADER=1 cargo test -p kafka-trace-c header` and commit it");
+            let first = generated.lines().zip(checked_in.lines()).position(|(a, b)| a != b);
+            let line = first.unwrap_or_else(|| generated.lines().count().min(checked_in.lines().count()));
+            panic!(
+                "include/kafka_trace.h is stale (first difference at line {}):\n  checked in: {:?}\n  generated:  {:?}\n\
+                 run `KT_BLESS_HEADER=1 cargo test -p kafka-trace-c header` and commit it",
+                line + 1,
+                checked_in.lines().nth(line).unwrap_or("<end of file>"),
+                generated.lines().nth(line).unwrap_or("<end of file>"),
+            );
         }
     }
 }
