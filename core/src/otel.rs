@@ -370,4 +370,48 @@ mod tests {
         assert_eq!(process.links.links[0].span_context.span_id(), poll.span_context.span_id());
         assert!(process.attributes.contains(&KeyValue::new("messaging.kafka.offset", 7)));
     }
+
+    #[test]
+    fn metrics_carry_semconv_names_counts_and_attributes() {
+        use opentelemetry::metrics::MeterProvider as _;
+        use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+        use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+        use crate::span::{error_outcome, send_outcome, send_span};
+
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
+        let metrics = KafkaMetrics::new(&provider.meter("test"));
+        let message = MessageInfo { topic: "orders", partition: Some(1), offset: Some(9), timestamp_ms: Some(1_000), ..Default::default() };
+        let send = send_span(&message, &ClientInfo::default(), &Options::default());
+        metrics.record_send(&send, &send_outcome(Ok((1, 9))), Duration::from_millis(3));
+        metrics.record_send(&send, &error_outcome("MsgTimedOut"), Duration::from_millis(5));
+        let process = process_span(&message, &ClientInfo::default(), &Options::default(), true, false, 3_500);
+        metrics.record_process(&process, &Outcome { attributes: vec![], error: None }, Duration::from_millis(2));
+        provider.force_flush().unwrap();
+
+        let exported = exporter.get_finished_metrics().unwrap();
+        let all: Vec<_> = exported.iter().flat_map(|rm| rm.scope_metrics()).flat_map(|sm| sm.metrics()).collect();
+        let find = |name: &str| all.iter().find(|m| m.name() == name).unwrap_or_else(|| panic!("no metric {name}"));
+
+        let AggregatedMetrics::U64(MetricData::Sum(sent)) = find(m::CLIENT_SENT_MESSAGES).data() else { panic!("sent is a u64 sum") };
+        let mut by_error: Vec<(Option<String>, u64)> = sent
+            .data_points()
+            .map(|p| (p.attributes().find(|kv| kv.key.as_str() == "error.type").map(|kv| kv.value.to_string()), p.value()))
+            .collect();
+        by_error.sort();
+        assert_eq!(by_error, vec![(None, 1), (Some("MsgTimedOut".into()), 1)]);
+
+        let AggregatedMetrics::F64(MetricData::Histogram(e2e)) = find(m::E2E_LATENCY).data() else { panic!("e2e is a histogram") };
+        let point = e2e.data_points().next().unwrap();
+        assert_eq!((point.count(), point.sum()), (1, 2.5));
+        assert!(point.attributes().any(|kv| kv.key.as_str() == "messaging.destination.name" && kv.value.as_str() == "orders"));
+
+        let AggregatedMetrics::U64(MetricData::Sum(consumed)) = find(m::CLIENT_CONSUMED_MESSAGES).data() else { panic!("consumed is a u64 sum") };
+        assert_eq!(consumed.data_points().map(|p| p.value()).sum::<u64>(), 1);
+        for name in [m::CLIENT_OPERATION_DURATION, m::PROCESS_DURATION] {
+            let AggregatedMetrics::F64(MetricData::Histogram(h)) = find(name).data() else { panic!("{name} is a histogram") };
+            assert!(h.data_points().all(|p| p.count() >= 1));
+        }
+    }
 }
