@@ -467,6 +467,8 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
     start: number,
   ): void {
     const seconds = (performance.now() - start) / 1000;
+    // The error attributes of a failed send, as the core writes them (e.g. its `_OTHER`).
+    const failed = err === undefined ? undefined : model.core.errorOutcome(errorType(err)).attributes;
     // KafkaJS answers per topic-partition: index the answer once per send.
     const byTopic = new Map<string, any[]>();
     if (Array.isArray(meta)) {
@@ -508,7 +510,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
       }
       s.span.end();
       if (this.metricsOn) {
-        const attrs = err === undefined ? model.metricAttributes(s.spec, s.bits, s.partition) : { ...s.spec.metricAttributes, [NAMES.errorType]: errorType(err) || '_OTHER' };
+        const attrs = err === undefined ? model.metricAttributes(s.spec, s.bits, s.partition) : { ...s.spec.metricAttributes, ...(failed as Attributes) };
         this._sent?.add(1, attrs);
         this._opDuration?.record(seconds, attrs);
       }
