@@ -19,7 +19,7 @@ rm -rf "$venv"
 
 echo "== Python: build the abi3 wheel"
 rm -rf "$wheels"
-"$venv/bin/maturin" build --release --locked -m bindings-python/Cargo.toml -o "$wheels"
+"$venv/bin/maturin" build --release -m bindings-python/Cargo.toml -o "$wheels"
 wheel="$(ls "$wheels"/kafka_trace-*.whl | head -n 1)"
 
 echo "== Python: install $(basename "$wheel") and the test dependencies"
