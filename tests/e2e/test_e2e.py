@@ -17,6 +17,8 @@ import urllib.request
 
 import pytest
 
+from trace_tree import tree
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NEST1_URL = os.environ.get("NEST1_URL", "http://127.0.0.1:3001")
 JAEGER = os.environ.get("JAEGER_QUERY", "http://127.0.0.1:16686")
@@ -115,7 +117,7 @@ def missing_report(trace):
         send, proc = trace.find(p, f"send {t}", "producer"), trace.find(c, f"process {t}", "consumer")
         if not (send and proc):
             lines.append(f"hop {p} -{t}-> {c}: " + ("no send span" if not send else "") + (" no process span" if not proc else ""))
-    lines.append("spans: " + ", ".join(sorted(trace.describe(s) for s in trace.spans)))
+    lines.append(tree(trace.doc))
     return "\n".join(lines)
 
 
