@@ -80,7 +80,7 @@ if want e2e; then
   t=$SECONDS
   eval "$(scripts/dev-stack env | sed 's/^/export /')"
   export KAFKA_TRACE_BIN="$ROOT/target/debug/kafka-trace"
-  if "$VENV/bin/pytest" -v -p no:cacheprovider tests/e2e; then record "e2e (tests/e2e)" PASS $((SECONDS - t)); else record "e2e (tests/e2e)" FAIL $((SECONDS - t)); fi
+  if "$VENV/bin/pytest" -v -s -p no:cacheprovider tests/e2e; then record "e2e (tests/e2e)" PASS $((SECONDS - t)); else record "e2e (tests/e2e)" FAIL $((SECONDS - t)); fi
   if [[ "${KEEP_STACK:-0}" != 1 ]]; then scripts/dev-stack down; fi
 fi
 
