@@ -137,6 +137,30 @@ pub struct Telemetry {
     counters: Arc<SpanCounters>,
 }
 
+/// The OTLP span pipeline alone (bounded batch processor, counted), for callers that build their
+/// own tracer provider, e.g. next to an in-memory exporter. The counters report what happened to
+/// the spans that went through it.
+pub fn span_processor(config: &OtlpConfig) -> Result<(impl SpanProcessor, Arc<SpanCounters>), SetupError> {
+    use opentelemetry_otlp::WithExportConfig;
+    let mut spans = opentelemetry_otlp::SpanExporter::builder().with_http();
+    if let Some(endpoint) = &config.endpoint {
+        spans = spans.with_endpoint(signal_endpoint(endpoint, "traces"));
+    }
+    if let Some(timeout) = config.export_timeout {
+        spans = spans.with_timeout(timeout);
+    }
+    let exporter = spans.build().map_err(|e| SetupError(e.to_string()))?;
+    let counters = Arc::new(SpanCounters::default());
+    let mut batch = BatchConfigBuilder::default();
+    if let Some(size) = config.max_queue_size {
+        batch = batch.with_max_queue_size(size);
+    }
+    let processor = BatchSpanProcessor::builder(CountingExporter { inner: exporter, counters: counters.clone() })
+        .with_batch_config(batch.build())
+        .build();
+    Ok((CountingProcessor { inner: processor, counters: counters.clone() }, counters))
+}
+
 fn signal_endpoint(base: &str, signal: &str) -> String {
     format!("{}/v1/{signal}", base.trim_end_matches('/'))
 }
@@ -157,31 +181,16 @@ impl Telemetry {
         }
         let resource = resource.build();
 
-        let mut spans = opentelemetry_otlp::SpanExporter::builder().with_http();
+        let (processor, counters) = span_processor(config)?;
         let mut metrics = opentelemetry_otlp::MetricExporter::builder().with_http();
         if let Some(endpoint) = &config.endpoint {
-            spans = spans.with_endpoint(signal_endpoint(endpoint, "traces"));
             metrics = metrics.with_endpoint(signal_endpoint(endpoint, "metrics"));
         }
         if let Some(timeout) = config.export_timeout {
-            spans = spans.with_timeout(timeout);
             metrics = metrics.with_timeout(timeout);
         }
-        let span_exporter = spans.build().map_err(|e| SetupError(e.to_string()))?;
         let metric_exporter = metrics.build().map_err(|e| SetupError(e.to_string()))?;
-
-        let counters = Arc::new(SpanCounters::default());
-        let mut batch = BatchConfigBuilder::default();
-        if let Some(size) = config.max_queue_size {
-            batch = batch.with_max_queue_size(size);
-        }
-        let processor = BatchSpanProcessor::builder(CountingExporter { inner: span_exporter, counters: counters.clone() })
-            .with_batch_config(batch.build())
-            .build();
-        let tracer_provider = SdkTracerProvider::builder()
-            .with_resource(resource.clone())
-            .with_span_processor(CountingProcessor { inner: processor, counters: counters.clone() })
-            .build();
+        let tracer_provider = SdkTracerProvider::builder().with_resource(resource.clone()).with_span_processor(processor).build();
         let meter_provider = SdkMeterProvider::builder()
             .with_resource(resource)
             .with_reader(PeriodicReader::builder(metric_exporter).build())

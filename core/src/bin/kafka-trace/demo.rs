@@ -13,12 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kafka_trace::otlp::{span_processor, OtlpConfig, SpanCounters};
 use kafka_trace::rdkafka::{TraceConfig, TracedConsumer, TracedProducer};
 use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, InMemorySpanExporter, SdkTracer, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, Headers as _, Message, OwnedHeaders};
@@ -38,62 +38,25 @@ struct Service {
     name: &'static str,
     provider: SdkTracerProvider,
     spans: InMemorySpanExporter,
-    otlp: Arc<OtlpCounts>,
-}
-
-/// Spans the OTLP exporter got accepted by the collector, or not.
-#[derive(Debug, Default)]
-struct OtlpCounts {
-    exported: AtomicUsize,
-    failed: AtomicUsize,
-}
-
-/// Counts what the OTLP exporter achieved, so the demo can say it instead of assuming it.
-#[derive(Debug)]
-struct Counted<E> {
-    inner: E,
-    counts: Arc<OtlpCounts>,
-}
-
-impl<E: SpanExporter> SpanExporter for Counted<E> {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let n = batch.len();
-        let result = self.inner.export(batch).await;
-        let counter = if result.is_ok() { &self.counts.exported } else { &self.counts.failed };
-        counter.fetch_add(n, Ordering::AcqRel);
-        result
-    }
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
+    otlp: Option<Arc<SpanCounters>>,
 }
 
 impl Service {
     fn new(name: &'static str, otlp: bool) -> Result<Self, String> {
         let spans = InMemorySpanExporter::default();
-        let counts = Arc::new(OtlpCounts::default());
         let mut builder = SdkTracerProvider::builder()
             .with_resource(Resource::builder().with_service_name(name).build())
             .with_simple_exporter(spans.clone());
+        let mut counters = None;
         if otlp {
-            use opentelemetry_otlp::WithExportConfig as _;
             // The endpoint and headers come from the OTEL_EXPORTER_OTLP_* environment; the batch
             // processor's queue is bounded, so a dead collector costs spans, never messages.
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_timeout(Duration::from_secs(5))
-                .build()
-                .map_err(|e| format!("cannot set up OTLP export: {e}"))?;
-            let exporter = Counted { inner: exporter, counts: counts.clone() };
-            builder = builder.with_span_processor(BatchSpanProcessor::builder(exporter).build());
+            let config = OtlpConfig { export_timeout: Some(Duration::from_secs(5)), ..OtlpConfig::default() };
+            let (processor, counts) = span_processor(&config).map_err(|e| e.to_string())?;
+            builder = builder.with_span_processor(processor);
+            counters = Some(counts);
         }
-        Ok(Self { name, provider: builder.build(), spans, otlp: counts })
+        Ok(Self { name, provider: builder.build(), spans, otlp: counters })
     }
 
     fn tracer(&self) -> SdkTracer {
@@ -204,8 +167,10 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     for service in &services {
         // Flushes OTLP (each export bounded by its timeout); the in-memory spans are already read.
         let _ = service.provider.shutdown_with_timeout(Duration::from_secs(10));
-        exported += service.otlp.exported.load(Ordering::Acquire);
-        failed += service.otlp.failed.load(Ordering::Acquire);
+        if let Some(stats) = service.otlp.as_ref().map(|c| c.stats()) {
+            exported += stats.exported as usize;
+            failed += stats.export_failed as usize;
+        }
     }
     if let Some(endpoint) = &otlp_endpoint {
         let total = rows.len();
