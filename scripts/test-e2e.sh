@@ -88,18 +88,20 @@ if want fault; then
   log "fault tests on a three-broker KRaft cluster"
   t=$SECONDS
   cluster_ok=1
-  KAFKA_BROKERS=3 bash scripts/kafka.sh start || cluster_ok=0
+  # The cluster has its own base port: KAFKA_PORT belongs to the caller's single broker.
+  cluster() { KAFKA_PORT="${KT_CLUSTER_PORT:-9192}" KAFKA_BROKERS=3 bash scripts/kafka.sh "$@"; }
+  cluster start || cluster_ok=0
   bash scripts/jaeger.sh start || cluster_ok=0
   record "3-broker cluster + Jaeger up" "$([[ $cluster_ok == 1 ]] && echo PASS || echo FAIL)" $((SECONDS - t))
   t=$SECONDS
-  if KAFKA_BROKERS=3 KAFKA_CLUSTER_BOOTSTRAP="$(KAFKA_BROKERS=3 bash scripts/kafka.sh bootstrap)" \
+  if KAFKA_PORT="${KT_CLUSTER_PORT:-9192}" KAFKA_BROKERS=3 KAFKA_CLUSTER_BOOTSTRAP="$(cluster bootstrap)" \
      KT_OTLP_ENDPOINT="$(bash scripts/jaeger.sh endpoint)" \
      cargo test -p kafka-trace --features rdkafka,otlp --test fault_cluster -- --ignored --test-threads=1 --nocapture; then
     record "fault tests (fault_cluster)" PASS $((SECONDS - t))
   else
     record "fault tests (fault_cluster)" FAIL $((SECONDS - t))
   fi
-  KAFKA_BROKERS=3 bash scripts/kafka.sh stop || true
+  cluster stop || true
   bash scripts/jaeger.sh stop || true
 fi
 
