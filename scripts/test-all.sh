@@ -12,7 +12,7 @@ cd "$root"
 
 port="${KAFKA_PORT:-9092}"
 export KAFKA_BOOTSTRAP="127.0.0.1:${port}"
-suites="${KT_SUITES:-rust c node python}"
+suites="${KT_SUITES:-rust c node python e2e}"
 started_here=0
 stop_broker() {
     if [ "$started_here" = 1 ]; then bash scripts/kafka.sh stop || true; fi
