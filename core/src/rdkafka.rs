@@ -13,7 +13,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{TraceContextExt, Tracer};
@@ -28,7 +28,7 @@ use rdkafka::util::Timeout;
 use crate::carrier::{extract_parts, Headers};
 use crate::codec::baggage::Baggage;
 use crate::otel::{add_baggage, end_span, inject_context, remote_span_context, start_span, KafkaMetrics, SpanSources};
-use crate::span::{self, ClientInfo, MessageInfo, Options, Outcome, SpanSpec};
+use crate::span::{self, now_ms, ClientInfo, MessageInfo, Options, Outcome, SpanSpec};
 
 /// Adds attributes of the caller's choosing to a span when it starts.
 pub type Hook = Arc<dyn Fn(&MessageInfo<'_>) -> Vec<KeyValue> + Send + Sync>;
@@ -76,10 +76,6 @@ pub fn error_type(error: &KafkaError) -> String {
         Some(code) => format!("{code:?}"),
         None => "_OTHER".to_owned(),
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn add_hook_attributes(cx: &Context, hook: Option<&Hook>, message: &MessageInfo<'_>) {

@@ -253,6 +253,13 @@ fn message_attributes(attrs: &mut Vec<Attribute>, message: &MessageInfo<'_>, opt
     }
 }
 
+/// Milliseconds since the Unix epoch: the clock [`e2e_latency_ms`] compares record timestamps with.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Record timestamp to `now_ms`, clamped at 0 (clocks of producer and consumer hosts differ).
 pub fn e2e_latency_ms(timestamp_ms: Option<i64>, now_ms: i64) -> Option<f64> {
     timestamp_ms.filter(|t| *t > 0).map(|t| now_ms.saturating_sub(t).max(0) as f64)

@@ -1,44 +1,15 @@
 //! Trace headers through a real Kafka broker (started by `scripts/kafka.sh start`): produce with
 //! injected headers, consume the message back, and compare the exact header bytes.
 
-use std::time::{Duration, Instant};
+mod support;
+
+use std::time::Duration;
 
 use kafka_trace::carrier::{extract, extract_parts, inject};
 use kafka_trace::{Baggage, SpanId, TraceContext, TraceFlags, TraceId, TraceStateBuf};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
-
-fn bootstrap() -> String {
-    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
-}
-
-fn config() -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", bootstrap()).set("socket.timeout.ms", "10000");
-    config
-}
-
-async fn create_topic(name: &str) {
-    let admin: AdminClient<DefaultClientContext> = config().create().expect("admin client");
-    let topic = NewTopic::new(name, 1, TopicReplication::Fixed(1));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
-    let results = admin.create_topics([&topic], &options).await.unwrap_or_else(|e| {
-        panic!("cannot reach the Kafka broker at {} ({e}); start it with `bash scripts/kafka.sh start`", bootstrap())
-    });
-    for result in results {
-        result.unwrap_or_else(|(topic, code)| panic!("create topic {topic}: {code}"));
-    }
-}
-
-fn unique_topic(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
+use support::*;
 
 fn sample_context() -> TraceContext {
     let trace_id = TraceId::from_hex(b"4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
@@ -48,25 +19,9 @@ fn sample_context() -> TraceContext {
     ctx
 }
 
-/// Consumes the single message of partition 0, waiting on the condition "a message arrived".
+/// Consumes the single message of partition 0.
 fn consume_one(topic: &str) -> rdkafka::message::OwnedMessage {
-    let consumer: BaseConsumer = config()
-        .set("group.id", format!("{topic}-reader"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(topic, 0, Offset::Beginning).expect("assignment");
-    consumer.assign(&assignment).expect("assign");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(message)) => return message.detach(),
-            Some(Err(e)) => panic!("consume from {topic}: {e}"),
-            None => continue,
-        }
-    }
-    panic!("no message on {topic} within 60 s");
+    consume(&assigned_consumer(topic, 1), 1, Duration::from_secs(60)).remove(0)
 }
 
 fn header_list(headers: &impl Headers) -> Vec<(String, Option<Vec<u8>>)> {
@@ -76,7 +31,7 @@ fn header_list(headers: &impl Headers) -> Vec<(String, Option<Vec<u8>>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_headers_survive_a_real_broker_byte_for_byte() {
     let topic = unique_topic("kt-roundtrip");
-    create_topic(&topic).await;
+    create_topic(&topic, 1).await;
 
     // A forwarded message: an application header, a stale traceparent in another case, a stale
     // tracestate and a null-valued header. Inject must replace, not append.
@@ -112,7 +67,7 @@ async fn trace_headers_survive_a_real_broker_byte_for_byte() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicting_traceparents_read_back_from_the_broker_start_a_new_root() {
     let topic = unique_topic("kt-duplicate");
-    create_topic(&topic).await;
+    create_topic(&topic, 1).await;
     let headers = OwnedHeaders::new()
         .insert(Header { key: "traceparent", value: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") })
         .insert(Header { key: "traceparent", value: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b8-01") });

@@ -21,11 +21,12 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use kafka_trace::carrier::{extract, extract_parts};
 use kafka_trace::otlp::{OtlpConfig, Telemetry};
+use kafka_trace::span::now_ms;
 use kafka_trace::rdkafka::{TraceConfig, TracedConsumer, TracedProducer};
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::Context;
@@ -62,10 +63,6 @@ fn producer_config() -> ClientConfig {
         .set("max.in.flight.requests.per.connection", "5")
         .set("message.timeout.ms", "180000");
     c
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn unique_topic(prefix: &str) -> String {

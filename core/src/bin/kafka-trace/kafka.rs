@@ -1,8 +1,9 @@
 //! Broker plumbing shared by `demo` and `inspect`: client configuration, a bounded reachability
 //! check, topic creation and partition discovery. Every wait here has a deadline.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+pub use kafka_trace::span::now_ms;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -10,35 +11,26 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
-/// A client configuration for `bootstrap` whose network timeouts fit inside `timeout`.
-pub fn client_config(bootstrap: &str, timeout: Duration) -> ClientConfig {
+/// The connection settings every client here shares: network timeouts that fit inside `timeout`.
+fn network_config(bootstrap: &str, timeout: Duration) -> (ClientConfig, String) {
     let ms = timeout.as_millis().clamp(1_000, 300_000).to_string();
     let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("socket.timeout.ms", &ms)
-        .set("socket.connection.setup.timeout.ms", &ms)
-        .set("message.timeout.ms", &ms)
-        .set("request.timeout.ms", &ms);
+    config.set("bootstrap.servers", bootstrap).set("socket.timeout.ms", &ms).set("socket.connection.setup.timeout.ms", &ms);
+    (config, ms)
+}
+
+/// A client configuration for `bootstrap` whose network timeouts fit inside `timeout`.
+pub fn client_config(bootstrap: &str, timeout: Duration) -> ClientConfig {
+    let (mut config, ms) = network_config(bootstrap, timeout);
+    config.set("message.timeout.ms", &ms).set("request.timeout.ms", &ms);
     config
 }
 
 /// Like [`client_config`] without the producer-only settings (librdkafka warns about them).
 pub fn consumer_config(bootstrap: &str, timeout: Duration) -> ClientConfig {
-    let ms = timeout.as_millis().clamp(1_000, 300_000).to_string();
-    let mut config = ClientConfig::new();
+    let (mut config, _) = network_config(bootstrap, timeout);
+    config.set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");
     config
-        .set("bootstrap.servers", bootstrap)
-        .set("socket.timeout.ms", &ms)
-        .set("socket.connection.setup.timeout.ms", &ms)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false");
-    config
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn seconds(timeout: Duration) -> String {
