@@ -12,18 +12,19 @@
 
 pub mod carrier;
 pub mod codec;
-pub mod interop;
 pub mod encode;
 mod error;
-pub mod semconv;
-pub mod setter;
-pub mod span;
+pub mod interop;
+pub mod lifecycle;
 #[cfg(feature = "otel")]
 pub mod otel;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 #[cfg(feature = "rdkafka")]
 pub mod rdkafka;
+pub mod semconv;
+pub mod setter;
+pub mod span;
 
 pub use carrier::{extract, extract_parts, inject, Extracted, TraceContext};
 pub use codec::baggage::{Baggage, BaggageEntry};
