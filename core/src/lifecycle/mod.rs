@@ -17,11 +17,13 @@
 //! - **process**: `process {topic}` CONSUMER: the user's handler for one message;
 //!   `messaging.process.duration` records it, `messaging.client.consumed.messages` counts it.
 
+mod acks;
 mod finish;
 mod names;
 mod propagation;
 mod recipe;
 
+pub use acks::batch_acks;
 pub use finish::{now_ms, Finish, HandlerResult, PollResult, SendResult, SpanEnd, Status};
 pub use names::{OptionName, OPTION_NAMES};
 pub use propagation::{send_context, KeptRemote, SpanIdentity};
