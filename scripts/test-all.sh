@@ -27,6 +27,7 @@ fi
 rust_suite() {
     echo "== shared vectors are up to date with their generator"
     python3 core/testdata/generate_vectors.py --check
+    python3 core/testdata/generate_span_model_vectors.py --check
     echo "== Rust: core (codec, carrier, vectors, properties, allocations, spans, CLI, real broker) and bindings"
     cargo test --workspace --features kafka-trace/rdkafka,kafka-trace/cli
 }
