@@ -742,6 +742,17 @@ case("process/level2/tracestate-both-long-members",
      handler_baggage=HB_NONE, metrics=process_points(PROCESS_METRIC),
      headers_out=[h("traceparent", W_TID_03), h("tracestate", LONG_KEY + "=1," + TENANT_KEY + "=2")])
 
+case("process/level2/tracestate-over-512-truncated",
+     "A kept tracestate of 528 bytes is read whole but written within 512 bytes: the last member "
+     "longer than 128 bytes (the multi-tenant one) is dropped on the forward.",
+     "process", client=CONSUMER,
+     message=consumed([h("traceparent", TP_03),
+                       h("tracestate", LONG_KEY + "=1," + TENANT_KEY + "=2,rojo=00f067aa0ba902b7")]),
+     result=RETURNED, forward=FORWARD,
+     span=span("process orders", "consumer", PROCESS_ATTRS, "remote"),
+     handler_baggage=HB_NONE, metrics=process_points(PROCESS_METRIC),
+     headers_out=[h("traceparent", W_TID_03), h("tracestate", LONG_KEY + "=1,rojo=00f067aa0ba902b7")])
+
 case("process/level2/unsampled-keeps-tracestate",
      "Flags 02 and a Level 2 tracestate: not exported, but the forward keeps -02 and every member.",
      "process", client=CONSUMER,
