@@ -1251,10 +1251,15 @@ case("poll/topic/several",
      metrics=poll_points(without(POLL_METRIC, DEST)))
 
 case("poll/topic/none",
-     "A receive call that returned nothing: poll, count 0, no destination.",
+     "A receive call that returned nothing is not traced (an idle consumer polls in a loop): "
+     "no span, no metric.",
      "poll", client=CONSUMER, poll={"topics": [], "message_count": 0}, result=RECEIVED,
-     span=span("poll", "client", {**without(POLL_ATTRS, DEST), COUNT: I(0)}, "none"),
-     metrics=poll_points(without(POLL_METRIC, DEST)))
+     traced=False, span=None, metrics=[])
+
+case("poll/topic/none-named",
+     "Nothing returned from a known topic: not traced either.",
+     "poll", client=CONSUMER, poll={"topics": ["orders"], "message_count": 0}, result=RECEIVED,
+     traced=False, span=None, metrics=[])
 
 case("poll/ambient/span",
      "A current span is the poll span's parent.",

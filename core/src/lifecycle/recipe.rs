@@ -295,8 +295,23 @@ impl Lifecycle {
 
     /// The recipe of a receive call that returned `message_count` messages from `topics` (one
     /// entry per message or per topic; the name carries the topic when there is only one), or
-    /// `None` when none of the topics is traced.
+    /// `None` when none of the topics is traced or the call returned nothing: an idle consumer
+    /// polls in a loop, and a span per empty receive would bury the traces that matter. The
+    /// binding asks after the call returned and starts the span at the call's start time.
     pub fn poll(&self, topics: &[&str], message_count: usize) -> Option<PollRecipe> {
+        if message_count == 0 {
+            return None;
+        }
+        self.poll_recipe(topics, message_count)
+    }
+
+    /// The recipe of a receive call that failed (traced even when it returned nothing), or `None`
+    /// when none of `topics` (the subscription, when the binding knows it) is traced.
+    pub fn poll_failed(&self, topics: &[&str]) -> Option<PollRecipe> {
+        self.poll_recipe(topics, 0)
+    }
+
+    fn poll_recipe(&self, topics: &[&str], message_count: usize) -> Option<PollRecipe> {
         let traced: Vec<&str> = topics.iter().copied().filter(|t| self.allows(t)).collect();
         if !topics.is_empty() && traced.is_empty() {
             return None;

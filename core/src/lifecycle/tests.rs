@@ -210,6 +210,13 @@ fn poll_is_the_receive_call_and_filters_apply_to_every_operation() {
         })
         .is_none());
     assert!(lc.poll(&["audit"], 1).is_none());
+    // An empty receive is not traced; a failed one is, even with nothing returned.
+    assert!(lc.poll(&[], 0).is_none());
+    assert!(lc.poll(&["orders"], 0).is_none());
+    let failed = lc.poll_failed(&[]).unwrap();
+    assert_eq!(failed.span.name, "poll");
+    assert_eq!(failed.finish(PollResult::Failed { error_type: "Timeout" }, Duration::from_millis(1)).status, Status::Error("Timeout".into()));
+    assert!(lc.poll_failed(&["audit"]).is_none());
     let poll = lc.poll(&["orders", "audit"], 2).unwrap();
     assert_eq!(poll.span.name, "poll orders");
     assert_eq!(poll.span.kind, SpanKind::Client);
