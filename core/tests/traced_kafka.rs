@@ -183,11 +183,14 @@ async fn batch_gives_each_message_its_own_parent_under_a_poll_span() {
         root.span().end();
     }
     let consumer = TracedConsumer::new(&consumer_config(&topic), h.tracer.clone(), TraceConfig::default());
-    let messages = consume(&assigned_consumer(&topic, 1), 3, Duration::from_secs(30));
+    let source = assigned_consumer(&topic, 1);
+    let received = consumer.receive(|| Ok::<_, rdkafka::error::KafkaError>(consume(&source, 3, Duration::from_secs(30)))).unwrap();
     let mut seen_in_handler = Vec::new();
     consumer
-        .process_batch(&messages, |m| {
+        .process_received(&received, |m| {
             seen_in_handler.push((m.offset(), Context::current().span().span_context().span_id()));
+            // Handler time must not count as receive time.
+            std::thread::sleep(Duration::from_millis(50));
             Ok::<_, std::io::Error>(())
         })
         .unwrap();
@@ -207,7 +210,32 @@ async fn batch_gives_each_message_its_own_parent_under_a_poll_span() {
         assert_eq!(process.links.links[0].span_context.span_id(), poll.span_context.span_id());
         // The handler ran with this message's span as the current context.
         assert_eq!(seen_in_handler[offset], (offset as i64, process.span_context.span_id()));
+        // poll is the receive call only: it ended before any handler started.
+        assert!(poll.end_time <= process.start_time, "the poll span covers handler time");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_received_elsewhere_links_the_current_span_and_makes_no_poll_span() {
+    let topic = unique_topic("kt-batch-ambient");
+    create_topic(&topic, 1).await;
+    let h = harness();
+    let producer = TracedProducer::new(&producer_config(), h.tracer.clone(), TraceConfig::default()).expect("producer");
+    producer.send_in(&Context::new(), FutureRecord::<(), _>::to(&topic).payload("x"), Duration::from_secs(10)).await.map_err(|(e, _)| e).expect("sent");
+    let consumer = TracedConsumer::new(&consumer_config(&topic), h.tracer.clone(), TraceConfig::default());
+    let messages = consume(&assigned_consumer(&topic, 1), 1, Duration::from_secs(30));
+    let outer = Context::new().with_span(h.tracer.start("worker loop"));
+    {
+        let _guard = outer.clone().attach();
+        consumer.process_batch(&messages, |_| Ok::<_, std::io::Error>(())).unwrap();
+    }
+    outer.span().end();
+    let spans = h.spans();
+    assert!(named(&spans, &format!("poll {topic}")).is_empty());
+    let (send, process, worker) = (one(&spans, &format!("send {topic}")), one(&spans, &format!("process {topic}")), one(&spans, "worker loop"));
+    assert_child(process, send);
+    assert_eq!(process.links.links.len(), 1);
+    assert_eq!(process.links.links[0].span_context.span_id(), worker.span_context.span_id());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

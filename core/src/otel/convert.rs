@@ -1,0 +1,37 @@
+//! Our span-model types as OpenTelemetry values.
+
+use opentelemetry::trace as ot;
+use opentelemetry::{KeyValue, Value};
+
+use crate::lifecycle::Status;
+use crate::span::{Attribute, AttributeValue, SpanKind};
+
+fn to_value(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::String(s) => Value::String(s.clone().into()),
+        AttributeValue::Int(i) => Value::I64(*i),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::Double(d) => Value::F64(*d),
+    }
+}
+
+/// Converts our attributes to OpenTelemetry key-values.
+pub fn key_values(attributes: &[Attribute]) -> Vec<KeyValue> {
+    attributes.iter().map(|(k, v)| KeyValue::new(*k, to_value(v))).collect()
+}
+
+pub(super) fn to_kind(kind: SpanKind) -> ot::SpanKind {
+    match kind {
+        SpanKind::Producer => ot::SpanKind::Producer,
+        SpanKind::Consumer => ot::SpanKind::Consumer,
+        SpanKind::Client => ot::SpanKind::Client,
+    }
+}
+
+/// `None` for [`Status::Unset`] (the span's status is left alone).
+pub(super) fn to_status(status: &Status) -> Option<ot::Status> {
+    match status {
+        Status::Unset => None,
+        Status::Error(description) => Some(ot::Status::error(description.clone())),
+    }
+}

@@ -1,0 +1,248 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{self as ot, TraceContextExt, Tracer, TracerProvider as _};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+
+use super::*;
+use crate::carrier::extract_parts;
+use crate::lifecycle::{AmbientInfo, HandlerResult, Lifecycle, SendResult, SpanEnd};
+use crate::semconv::metrics as m;
+use crate::span::{process_span, ClientInfo, MessageInfo, Options, Outcome};
+
+const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+fn provider() -> (InMemorySpanExporter, SdkTracerProvider) {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    (exporter, provider)
+}
+
+#[test]
+fn propagator_round_trips_through_a_text_map() {
+    let mut carrier = HashMap::new();
+    carrier.insert("traceparent".to_owned(), TP.to_owned());
+    carrier.insert("tracestate".to_owned(), "rojo=1, congo=2".to_owned());
+    carrier.insert("baggage".to_owned(), "user=alice%20b".to_owned());
+    let propagator = KafkaTracePropagator::new();
+    let cx = propagator.extract(&carrier);
+    assert_eq!(cx.span().span_context().trace_state().header(), "rojo=1,congo=2");
+    assert_eq!(cx.baggage().get("user").map(|v| v.as_str().to_owned()), Some("alice b".to_owned()));
+    let mut out: HashMap<String, String> = HashMap::new();
+    propagator.inject_context(&cx, &mut out);
+    assert_eq!(out["traceparent"], TP);
+    assert_eq!(out["tracestate"], "rojo=1,congo=2");
+    assert_eq!(out["baggage"], "user=alice%20b");
+    let fields: Vec<&str> = propagator.fields().collect();
+    assert_eq!(fields, ["traceparent", "tracestate", "baggage"]);
+}
+
+#[test]
+fn no_span_means_no_headers() {
+    let mut out: HashMap<String, String> = HashMap::new();
+    KafkaTracePropagator::new().inject_context(&Context::new(), &mut out);
+    assert!(out.is_empty());
+}
+
+/// Consumes `headers` through the executor and sends from inside the handler: the forward's headers.
+fn forward(headers: &Vec<(String, Vec<u8>)>) -> (HashMap<String, String>, ot::SpanContext) {
+    let (_exporter, provider) = provider();
+    let executor = Executor::new(provider.tracer("t"), None);
+    let lifecycle = Lifecycle::default();
+    let message = MessageInfo { topic: "in", partition: Some(0), offset: Some(1), ..Default::default() };
+    let context = MessageContext::from_headers(Some(headers));
+    let recipe = lifecycle.process(&message, context.remote_info(), AmbientInfo::default(), 0).unwrap();
+    let process = executor.start_process(&recipe, &Context::new(), &context, None);
+    let send_recipe = lifecycle.send(&MessageInfo { topic: "out", ..Default::default() }).unwrap();
+    let send = executor.start_send(&send_recipe, process.context());
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    assert!(inject_context(send.context(), &mut out));
+    executor.finish(&send, &send_recipe.finish(SendResult::Acked { partition: 0, offset: 0 }, Duration::ZERO, None));
+    executor.finish(&process, &recipe.finish(HandlerResult::Returned, Duration::ZERO));
+    let out = out.into_iter().map(|(k, v)| (k, String::from_utf8(v).unwrap())).collect();
+    (out, send.span_context())
+}
+
+#[test]
+fn a_child_of_a_random_flagged_parent_injects_the_random_flag() {
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03";
+    let (out, send) = forward(&vec![("traceparent".to_owned(), tp.as_bytes().to_vec())]);
+    assert_eq!(out["traceparent"], format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-03", send.span_id()));
+    // Without the random flag, none is invented.
+    let (out, send) = forward(&vec![("traceparent".to_owned(), TP.as_bytes().to_vec())]);
+    assert_eq!(out["traceparent"], format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{}-01", send.span_id()));
+}
+
+#[test]
+fn level2_tracestate_members_survive_a_forward_even_when_the_sdk_refuses_them() {
+    let long_key = format!("k{}", "a".repeat(255));
+    // Level 2: a 14-character system id after a long tenant (the SDK allows 13).
+    let tenant = format!("{}@systemfourteen", "t".repeat(200));
+    assert_eq!(tenant.len() - tenant.find('@').unwrap() - 1, 14);
+    let state = format!("{long_key}=1,{tenant}=2,rojo=3");
+    // The SDK's own grammar refuses this state (it would be dropped whole).
+    assert!(ot::TraceState::from_key_value([(long_key.as_str(), "1"), (tenant.as_str(), "2"), ("rojo", "3")]).is_err());
+    let headers = vec![("traceparent".to_owned(), TP.as_bytes().to_vec()), ("tracestate".to_owned(), state.as_bytes().to_vec())];
+    let (out, _) = forward(&headers);
+    assert_eq!(out["tracestate"], state);
+
+    // The propagator path keeps it too: extraction stores the kept remote, inject restores it.
+    let mut carrier = HashMap::new();
+    carrier.insert("traceparent".to_owned(), TP.to_owned());
+    carrier.insert("tracestate".to_owned(), state.clone());
+    let cx = KafkaTracePropagator::new().extract(&carrier);
+    assert_eq!(cx.span().span_context().trace_state().header(), "");
+    assert!(kept_remote(&cx).is_some());
+    let mut injected: HashMap<String, String> = HashMap::new();
+    KafkaTracePropagator::new().inject_context(&cx, &mut injected);
+    assert_eq!(injected["tracestate"], state);
+}
+
+#[test]
+fn a_kept_remote_of_another_trace_is_ignored() {
+    let (_exporter, provider) = provider();
+    let tracer = provider.tracer("t");
+    let mut carrier = HashMap::new();
+    carrier.insert("traceparent".to_owned(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03".to_owned());
+    carrier.insert("tracestate".to_owned(), "rojo=1".to_owned());
+    let extracted = KafkaTracePropagator::new().extract(&carrier);
+    // A new root inside that context: another trace, so neither flag nor state carry over.
+    let root = extracted.with_span(tracer.span_builder("root").start_with_context(&tracer, &Context::new()));
+    let context = trace_context_of(&root).unwrap();
+    assert_ne!(context.traceparent.trace_id.0, extracted.span().span_context().trace_id().to_bytes());
+    assert_eq!(context.traceparent.flags.0, 0x01);
+    assert!(context.tracestate.header_value().is_empty());
+}
+
+#[test]
+fn the_handler_sees_ambient_values_and_message_baggage_merged_over_ambient_baggage() {
+    #[derive(Debug, PartialEq)]
+    struct Marker(u8);
+    let (exporter, provider) = provider();
+    let executor = Executor::new(provider.tracer("t"), None);
+    let ambient_span = provider.tracer("t").start("ambient");
+    let ambient = Context::new()
+        .with_value(Marker(7))
+        .with_baggage([KeyValue::new("tenant", "ambient"), KeyValue::new("region", "eu")])
+        .with_span(ambient_span);
+    let headers = vec![
+        ("traceparent".to_owned(), TP.as_bytes().to_vec()),
+        ("baggage".to_owned(), b"tenant=acme,user=alice".to_vec()),
+    ];
+    let context = MessageContext::from_headers(Some(&headers));
+    let lifecycle = Lifecycle::default();
+    let message = MessageInfo { topic: "orders", partition: Some(0), offset: Some(7), ..Default::default() };
+    let recipe = lifecycle.process(&message, context.remote_info(), AmbientInfo { has_span: true }, 0).unwrap();
+    let running = executor.start_process(&recipe, &ambient, &context, None);
+    let cx = running.context();
+    assert_eq!(cx.get::<Marker>(), Some(&Marker(7)));
+    let mut baggage: Vec<(String, String)> =
+        cx.baggage().iter().map(|(k, (v, _))| (k.to_string(), v.to_string())).collect();
+    baggage.sort();
+    assert_eq!(
+        baggage,
+        [("region", "eu"), ("tenant", "acme"), ("user", "alice")].map(|(k, v)| (k.to_owned(), v.to_owned()))
+    );
+    assert_eq!(cx.span().span_context().span_id(), running.span_context().span_id());
+    executor.finish(&running, &recipe.finish(HandlerResult::Failed { error_type: "ValueError" }, Duration::ZERO));
+    ambient.span().end();
+    let spans = exporter.get_finished_spans().unwrap();
+    let process = spans.iter().find(|s| s.name == "process orders").unwrap();
+    assert_eq!(process.parent_span_id.to_string(), "00f067aa0ba902b7");
+    assert_eq!(process.links.links.len(), 1);
+    assert_eq!(process.links.links[0].span_context.span_id(), ambient.span().span_context().span_id());
+    assert_eq!(process.status, ot::Status::error("ValueError"));
+    assert!(process.attributes.contains(&KeyValue::new("error.type", "ValueError")));
+}
+
+#[test]
+fn a_send_ends_at_start_plus_the_broker_latency() {
+    let (exporter, provider) = provider();
+    let executor = Executor::new(provider.tracer("t"), None);
+    let recipe = Lifecycle::default().send(&MessageInfo { topic: "t", ..Default::default() }).unwrap();
+    let running = executor.start_send(&recipe, &Context::new());
+    let finish = recipe.finish(SendResult::Acked { partition: 1, offset: 5 }, Duration::from_secs(9), Some(Duration::from_millis(12)));
+    assert_eq!(finish.end, SpanEnd::AfterStart(Duration::from_millis(12)));
+    executor.finish(&running, &finish);
+    let span = &exporter.get_finished_spans().unwrap()[0];
+    assert_eq!(span.start_time, running.start().at());
+    assert_eq!(span.end_time.duration_since(span.start_time).unwrap(), Duration::from_millis(12));
+}
+
+#[test]
+fn legacy_start_span_still_parents_and_links() {
+    let (exporter, provider) = provider();
+    let tracer = provider.tracer("test");
+    let headers = vec![("traceparent".to_owned(), TP.as_bytes().to_vec())];
+    let ambient = Context::new().with_span(tracer.start("poll loop"));
+    let extracted = extract_parts(&headers).into_context().unwrap();
+    let message = MessageInfo { topic: "orders", partition: Some(0), offset: Some(7), ..Default::default() };
+    let spec = process_span(&message, &ClientInfo::default(), &Options::default(), true, true, 0);
+    let sources = SpanSources {
+        ambient: Some(&ambient),
+        remote: Some(remote_span_context(&extracted.traceparent, &extracted.tracestate)),
+        poll: None,
+    };
+    let cx = start_span(&tracer, &spec, &sources);
+    end_span(&cx, &Outcome { attributes: vec![], error: None });
+    ambient.span().end();
+    let spans = exporter.get_finished_spans().unwrap();
+    let process = spans.iter().find(|s| s.name == "process orders").unwrap();
+    assert_eq!(process.span_kind, ot::SpanKind::Consumer);
+    assert_eq!(process.span_context.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(process.parent_span_id.to_string(), "00f067aa0ba902b7");
+    let poll = spans.iter().find(|s| s.name == "poll loop").unwrap();
+    assert_eq!(process.links.links.len(), 1);
+    assert_eq!(process.links.links[0].span_context.span_id(), poll.span_context.span_id());
+    assert!(process.attributes.contains(&KeyValue::new("messaging.kafka.offset", 7)));
+}
+
+#[test]
+fn legacy_metrics_carry_semconv_names_counts_and_bounded_attributes() {
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+    use crate::span::{error_outcome, send_outcome, send_span};
+
+    let exporter = InMemoryMetricExporter::default();
+    let provider = SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
+    let metrics = KafkaMetrics::new(&provider.meter("test"));
+    let message = MessageInfo { topic: "orders", partition: Some(1), offset: Some(9), timestamp_ms: Some(1_000), ..Default::default() };
+    let send = send_span(&message, &ClientInfo::default(), &Options::default());
+    metrics.record_send(&send, &send_outcome(Ok((1, 9))), Duration::from_millis(3));
+    metrics.record_send(&send, &error_outcome("MsgTimedOut"), Duration::from_millis(5));
+    let process = process_span(&message, &ClientInfo::default(), &Options::default(), true, false, 3_500);
+    metrics.record_process(&process, &Outcome { attributes: vec![], error: None }, Duration::from_millis(2));
+    provider.force_flush().unwrap();
+
+    let exported = exporter.get_finished_metrics().unwrap();
+    let all: Vec<_> = exported.iter().flat_map(|rm| rm.scope_metrics()).flat_map(|sm| sm.metrics()).collect();
+    let find = |name: &str| all.iter().find(|m| m.name() == name).unwrap_or_else(|| panic!("no metric {name}"));
+
+    let AggregatedMetrics::U64(MetricData::Sum(sent)) = find(m::CLIENT_SENT_MESSAGES).data() else { panic!("sent is a u64 sum") };
+    let mut by_error: Vec<(Option<String>, u64)> = sent
+        .data_points()
+        .map(|p| (p.attributes().find(|kv| kv.key.as_str() == "error.type").map(|kv| kv.value.to_string()), p.value()))
+        .collect();
+    by_error.sort();
+    assert_eq!(by_error, vec![(None, 1), (Some("MsgTimedOut".into()), 1)]);
+    for point in sent.data_points() {
+        assert!(point.attributes().all(|kv| crate::lifecycle::METRIC_ATTRIBUTE_KEYS.contains(&kv.key.as_str())));
+    }
+
+    let AggregatedMetrics::F64(MetricData::Histogram(e2e)) = find(m::E2E_LATENCY).data() else { panic!("e2e is a histogram") };
+    let point = e2e.data_points().next().unwrap();
+    assert_eq!((point.count(), point.sum()), (1, 2.5));
+    assert!(point.attributes().any(|kv| kv.key.as_str() == "messaging.destination.name" && kv.value.as_str() == "orders"));
+
+    let AggregatedMetrics::U64(MetricData::Sum(consumed)) = find(m::CLIENT_CONSUMED_MESSAGES).data() else { panic!("consumed is a u64 sum") };
+    assert_eq!(consumed.data_points().map(|p| p.value()).sum::<u64>(), 1);
+    for name in [m::CLIENT_OPERATION_DURATION, m::PROCESS_DURATION] {
+        let AggregatedMetrics::F64(MetricData::Histogram(h)) = find(name).data() else { panic!("{name} is a histogram") };
+        assert!(h.data_points().all(|p| p.count() >= 1));
+    }
+}

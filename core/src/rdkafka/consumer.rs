@@ -1,0 +1,258 @@
+//! The traced consumer: handlers inside process spans, receive calls inside poll spans.
+
+use std::any::Any;
+use std::future::Future;
+
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::{TraceContextExt, Tracer};
+use opentelemetry::Context;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+
+use super::{add_hook_attributes, error_type, parts, Hook, TraceConfig};
+use crate::carrier::Headers;
+use crate::lifecycle::{now_ms, AmbientInfo, HandlerResult, Lifecycle, PollResult, ProcessRecipe};
+use crate::otel::{Executor, MessageContext, Running, StartTime};
+use crate::span::MessageInfo;
+
+/// Runs handlers inside `process {topic}` spans and receive calls inside `poll {topic}` spans.
+pub struct TracedConsumer<T> {
+    lifecycle: Lifecycle,
+    executor: Executor<T>,
+    hook: Option<Hook>,
+}
+
+/// The messages a traced receive call returned, with the context of its poll span (the caller's
+/// context when the poll was not traced).
+#[derive(Debug)]
+pub struct Received<M> {
+    messages: Vec<M>,
+    poll: Context,
+}
+
+impl<M> Received<M> {
+    /// The messages, in the order the call returned them.
+    pub fn messages(&self) -> &[M] {
+        &self.messages
+    }
+
+    /// The messages, owned.
+    pub fn into_messages(self) -> Vec<M> {
+        self.messages
+    }
+
+    /// The context holding the poll span.
+    pub fn poll_context(&self) -> &Context {
+        &self.poll
+    }
+}
+
+fn message_info<M: Message>(message: &M) -> MessageInfo<'_> {
+    MessageInfo {
+        topic: message.topic(),
+        partition: Some(message.partition()),
+        offset: Some(message.offset()),
+        key: message.key(),
+        payload_len: message.payload().map(<[u8]>::len),
+        timestamp_ms: message.timestamp().to_millis(),
+    }
+}
+
+/// The error class of a handler's error: its type's name.
+fn handler_error_name<E>() -> &'static str {
+    let name = std::any::type_name::<E>();
+    name.rsplit("::").next().unwrap_or(name)
+}
+
+fn handler_result<V, E>(result: &Result<V, E>) -> HandlerResult<'static> {
+    match result {
+        Ok(_) => HandlerResult::Returned,
+        Err(_) => HandlerResult::Failed { error_type: handler_error_name::<E>() },
+    }
+}
+
+/// The error class of a receive call's error: librdkafka's code for a [`KafkaError`], else the
+/// error type's name.
+fn receive_error_name<E: Any>(error: &E) -> String {
+    match (error as &dyn Any).downcast_ref::<KafkaError>() {
+        Some(e) => error_type(e),
+        None => handler_error_name::<E>().to_owned(),
+    }
+}
+
+impl<T> TracedConsumer<T>
+where
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    /// A helper for a consumer created from `client_config`.
+    pub fn new(client_config: &ClientConfig, tracer: T, config: TraceConfig) -> Self {
+        let (lifecycle, executor) = parts(client_config, tracer, &config);
+        Self { lifecycle, executor, hook: config.consumer_hook }
+    }
+
+    fn start<M>(&self, message: &M, ambient: &Context, poll: Option<&Context>) -> Option<(ProcessRecipe, Running)>
+    where
+        M: Message,
+        M::Headers: Headers,
+    {
+        let info = message_info(message);
+        let context = MessageContext::from_headers(message.headers());
+        let recipe = match poll {
+            Some(_) => self.lifecycle.batch_process(&info, context.remote_info(), now_ms()),
+            None => {
+                let has_span = ambient.span().span_context().is_valid();
+                self.lifecycle.process(&info, context.remote_info(), AmbientInfo { has_span }, now_ms())
+            }
+        }?;
+        let running = self.executor.start_process(&recipe, ambient, &context, poll);
+        add_hook_attributes(running.context(), self.hook.as_ref(), &info);
+        Some((recipe, running))
+    }
+
+    fn finish<V, E>(&self, recipe: &ProcessRecipe, running: &Running, result: &Result<V, E>) {
+        self.executor.finish(running, &recipe.finish(handler_result(result), running.elapsed()));
+    }
+
+    /// Runs an async `handler` for `message` in the handler context of its process span.
+    /// An `Err` from the handler marks the span as failed; the result is returned unchanged.
+    pub async fn process<M, F, Fut, V, E>(&self, message: &M, handler: F) -> Result<V, E>
+    where
+        M: Message,
+        M::Headers: Headers,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+        E: std::fmt::Display,
+    {
+        let Some((recipe, running)) = self.start(message, &Context::current(), None) else { return handler().await };
+        let result = handler().with_context(running.context().clone()).await;
+        self.finish(&recipe, &running, &result);
+        result
+    }
+
+    /// Runs a synchronous `handler` for `message` in the handler context of its process span.
+    pub fn process_sync<M, F, V, E>(&self, message: &M, handler: F) -> Result<V, E>
+    where
+        M: Message,
+        M::Headers: Headers,
+        F: FnOnce() -> Result<V, E>,
+        E: std::fmt::Display,
+    {
+        let Some((recipe, running)) = self.start(message, &Context::current(), None) else { return handler() };
+        let result = {
+            let _guard = running.context().clone().attach();
+            handler()
+        };
+        self.finish(&recipe, &running, &result);
+        result
+    }
+
+    fn received<M, E>(&self, ambient: &Context, called: StartTime, result: Result<Vec<M>, E>) -> Result<Received<M>, E>
+    where
+        M: Message,
+        E: Any,
+    {
+        let topics: Vec<&str> = match &result {
+            Ok(messages) => messages.iter().map(Message::topic).collect(),
+            Err(_) => Vec::new(),
+        };
+        let count = topics.len();
+        let Some(recipe) = self.lifecycle.poll(&topics, count) else {
+            return result.map(|messages| Received { messages, poll: ambient.clone() });
+        };
+        let running = self.executor.start_poll(&recipe, ambient, called);
+        let elapsed = called.elapsed();
+        let error;
+        let outcome = match &result {
+            Ok(_) => PollResult::Received,
+            Err(e) => {
+                error = receive_error_name(e);
+                PollResult::Failed { error_type: &error }
+            }
+        };
+        self.executor.finish(&running, &recipe.finish(outcome, elapsed));
+        result.map(|messages| Received { messages, poll: running.context().clone() })
+    }
+
+    /// Runs the receive call `receive` (e.g. a loop of `BaseConsumer::poll` collecting a batch)
+    /// as a `poll {topic}` span: from the call until it returned, never the handlers. Hand the
+    /// result to [`process_received`](Self::process_received).
+    pub fn receive<M, E, F>(&self, receive: F) -> Result<Received<M>, E>
+    where
+        M: Message,
+        E: Any,
+        F: FnOnce() -> Result<Vec<M>, E>,
+    {
+        let ambient = Context::current();
+        let called = StartTime::now();
+        let result = receive();
+        self.received(&ambient, called, result)
+    }
+
+    /// [`receive`](Self::receive) for an async receive call (e.g. `StreamConsumer::recv`).
+    pub async fn receive_async<M, E, F, Fut>(&self, receive: F) -> Result<Received<M>, E>
+    where
+        M: Message,
+        E: Any,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Vec<M>, E>>,
+    {
+        let ambient = Context::current();
+        let called = StartTime::now();
+        let result = receive().await;
+        self.received(&ambient, called, result)
+    }
+
+    /// Processes a batch a traced receive call returned: each message gets its own process span
+    /// per the batch recipe (strategy `parent`: its producer's context is the parent, the poll
+    /// span a link). `handler` runs once per message, in order, in that message's handler
+    /// context; the first error stops the batch and is returned (messages after it are not
+    /// handled).
+    pub fn process_received<M, F, E>(&self, received: &Received<M>, handler: F) -> Result<(), E>
+    where
+        M: Message,
+        M::Headers: Headers,
+        F: FnMut(&M) -> Result<(), E>,
+        E: std::fmt::Display,
+    {
+        self.process_each(&received.messages, &received.poll, handler)
+    }
+
+    /// Processes a batch received without [`receive`](Self::receive): the current span stands
+    /// in for the batch's poll span (no poll span is made, as no receive call was observed).
+    pub fn process_batch<M, F, E>(&self, messages: &[M], handler: F) -> Result<(), E>
+    where
+        M: Message,
+        M::Headers: Headers,
+        F: FnMut(&M) -> Result<(), E>,
+        E: std::fmt::Display,
+    {
+        self.process_each(messages, &Context::current(), handler)
+    }
+
+    fn process_each<M, F, E>(&self, messages: &[M], poll: &Context, mut handler: F) -> Result<(), E>
+    where
+        M: Message,
+        M::Headers: Headers,
+        F: FnMut(&M) -> Result<(), E>,
+        E: std::fmt::Display,
+    {
+        for message in messages {
+            let ambient = Context::current();
+            let result = match self.start(message, &ambient, Some(poll)) {
+                None => handler(message),
+                Some((recipe, running)) => {
+                    let result = {
+                        let _guard = running.context().clone().attach();
+                        handler(message)
+                    };
+                    self.finish(&recipe, &running, &result);
+                    result
+                }
+            };
+            result?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,100 @@
+//! Traced producer and consumer helpers for rust-rdkafka (feature `rdkafka`). Both execute the
+//! core's lifecycle ([`crate::lifecycle`]) through the OpenTelemetry [`Executor`]; they decide
+//! nothing about spans, headers or metrics themselves.
+//!
+//! - [`TracedProducer`] wraps a `FutureProducer`: `send` opens a `send {topic}` PRODUCER span
+//!   (child of the current context), injects it into the record's headers (replacing any trace
+//!   headers already there) and ends it when the delivery future resolves (the broker's
+//!   acknowledgement as rust-rdkafka reports it: it exposes no per-message latency without
+//!   `unsafe`), with partition and offset, or with `error.type` and an error status.
+//! - [`TracedConsumer`] runs a handler for one message inside a `process {topic}` CONSUMER span
+//!   (async or sync) in the context the recipe's handler rule builds; [`TracedConsumer::receive`]
+//!   traces a receive call as `poll {topic}` (the call only, never the handlers) and
+//!   [`TracedConsumer::process_received`] gives each message of its batch a process span.
+//!
+//! Tracing only observes: the message, its order and its delivery are exactly what rdkafka does
+//! without us; span export is bounded and never waited for.
+
+mod consumer;
+mod producer;
+
+use std::sync::Arc;
+
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::{Context, KeyValue};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+
+pub use consumer::{Received, TracedConsumer};
+pub use producer::TracedProducer;
+
+use crate::lifecycle::Lifecycle;
+use crate::otel::{Executor, Instruments};
+use crate::span::{ClientInfo, MessageInfo, Options};
+
+/// Adds attributes of the caller's choosing to a span when it starts.
+pub type Hook = Arc<dyn Fn(&MessageInfo<'_>) -> Vec<KeyValue> + Send + Sync>;
+
+/// Instrumentation settings shared by the producer and consumer helpers.
+#[derive(Clone, Default)]
+pub struct TraceConfig {
+    /// Strategy, key attribute, topic filter.
+    pub options: Options,
+    /// Called for every send span.
+    pub producer_hook: Option<Hook>,
+    /// Called for every process span.
+    pub consumer_hook: Option<Hook>,
+    /// The messaging metrics, when a meter is configured (`Instruments::new(&meter)`).
+    pub metrics: Option<Instruments>,
+}
+
+impl std::fmt::Debug for TraceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceConfig")
+            .field("options", &self.options)
+            .field("producer_hook", &self.producer_hook.is_some())
+            .field("consumer_hook", &self.consumer_hook.is_some())
+            .field("metrics", &self.metrics.is_some())
+            .finish()
+    }
+}
+
+/// `client.id`, `group.id` and the first bootstrap server of an rdkafka configuration.
+pub fn client_info(config: &ClientConfig) -> ClientInfo {
+    let info = ClientInfo {
+        client_id: config.get("client.id").map(str::to_owned),
+        consumer_group: config.get("group.id").map(str::to_owned),
+        ..ClientInfo::default()
+    };
+    match config.get("bootstrap.servers").or_else(|| config.get("metadata.broker.list")) {
+        Some(servers) => info.with_bootstrap(servers),
+        None => info,
+    }
+}
+
+/// The `error.type` of an rdkafka error: librdkafka's error code name when there is one.
+pub fn error_type(error: &KafkaError) -> String {
+    match error.rdkafka_error_code() {
+        Some(code) => format!("{code:?}"),
+        None => "_OTHER".to_owned(),
+    }
+}
+
+/// The lifecycle and executor of one client.
+fn parts<T>(client_config: &ClientConfig, tracer: T, config: &TraceConfig) -> (Lifecycle, Executor<T>)
+where
+    T: opentelemetry::trace::Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    let lifecycle = Lifecycle::new(config.options.clone(), client_info(client_config));
+    (lifecycle, Executor::with_instruments(tracer, config.metrics.clone()))
+}
+
+fn add_hook_attributes(cx: &Context, hook: Option<&Hook>, message: &MessageInfo<'_>) {
+    if let Some(hook) = hook {
+        let span = cx.span();
+        for kv in hook(message) {
+            span.set_attribute(kv);
+        }
+    }
+}

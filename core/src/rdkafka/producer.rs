@@ -1,0 +1,90 @@
+//! The traced `FutureProducer`.
+
+use opentelemetry::trace::Tracer;
+use opentelemetry::Context;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::ToBytes;
+use rdkafka::producer::future_producer::OwnedDeliveryResult;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+
+use super::{add_hook_attributes, error_type, parts, Hook, TraceConfig};
+use crate::lifecycle::{Lifecycle, SendResult};
+use crate::otel::{inject_context, Executor};
+use crate::span::MessageInfo;
+
+/// A `FutureProducer` that traces every send.
+pub struct TracedProducer<T> {
+    producer: FutureProducer,
+    lifecycle: Lifecycle,
+    executor: Executor<T>,
+    hook: Option<Hook>,
+}
+
+impl<T> TracedProducer<T>
+where
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    /// Creates the producer from `client_config` (the span attributes come from it too).
+    pub fn new(client_config: &ClientConfig, tracer: T, config: TraceConfig) -> Result<Self, KafkaError> {
+        let (lifecycle, executor) = parts(client_config, tracer, &config);
+        Ok(Self { producer: client_config.create()?, lifecycle, executor, hook: config.producer_hook })
+    }
+
+    /// The wrapped producer (for flush, transactions, metadata).
+    pub fn inner(&self) -> &FutureProducer {
+        &self.producer
+    }
+
+    /// Sends like `FutureProducer::send`, inside a `send {topic}` span that is a child of the
+    /// current context and ends when the broker acknowledges (or the send fails).
+    pub async fn send<K, P>(&self, record: FutureRecord<'_, K, P>, queue_timeout: impl Into<Timeout>) -> OwnedDeliveryResult
+    where
+        K: ToBytes + ?Sized,
+        P: ToBytes + ?Sized,
+    {
+        self.send_in(&Context::current(), record, queue_timeout).await
+    }
+
+    /// [`send`](Self::send) with an explicit parent context.
+    pub async fn send_in<K, P>(&self, parent: &Context, mut record: FutureRecord<'_, K, P>, queue_timeout: impl Into<Timeout>) -> OwnedDeliveryResult
+    where
+        K: ToBytes + ?Sized,
+        P: ToBytes + ?Sized,
+    {
+        let message = MessageInfo {
+            topic: record.topic,
+            partition: record.partition,
+            key: record.key.map(ToBytes::to_bytes),
+            payload_len: record.payload.map(|p| p.to_bytes().len()),
+            timestamp_ms: record.timestamp,
+            offset: None,
+        };
+        let Some(recipe) = self.lifecycle.send(&message) else {
+            return self.producer.send(record, queue_timeout).await;
+        };
+        let running = self.executor.start_send(&recipe, parent);
+        add_hook_attributes(running.context(), self.hook.as_ref(), &message);
+        let mut headers = record.headers.take().unwrap_or_default();
+        inject_context(running.context(), &mut headers);
+        record.headers = Some(headers);
+
+        let result = self.producer.send(record, queue_timeout).await;
+        // The delivery future resolves when librdkafka served the delivery report; rust-rdkafka
+        // exposes no per-message latency (`rd_kafka_message_latency`) without `unsafe`, so the
+        // span ends now and the duration is measured up to here.
+        let elapsed = running.elapsed();
+        let error;
+        let outcome = match &result {
+            Ok(delivery) => SendResult::Acked { partition: delivery.partition, offset: delivery.offset },
+            Err((e, _)) => {
+                error = error_type(e);
+                SendResult::Failed { error_type: &error }
+            }
+        };
+        self.executor.finish(&running, &recipe.finish(outcome, elapsed, None));
+        result
+    }
+}
