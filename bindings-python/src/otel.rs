@@ -3,21 +3,24 @@
 //! `_init` receives the API's classes and context keys once (from `kafka_trace/_otel.py`), so
 //! this file never imports or names them. Extract builds `Context({span_key: NonRecordingSpan(
 //! SpanContext(...)), baggage_key: {...}})` directly; inject reads the span context and trace
-//! state and lets the core write the headers.
+//! state and lets the core write the headers. When the context holds the [`Kept`] remote of a
+//! consumed message (the handler's context does), the core's `send_context` composes what is
+//! written from the SDK span and that remote (W3C Level 2: random flag, every tracestate member).
 
 use std::borrow::Cow;
 
-use kafka_trace::carrier::{extract_parts, inject_values, HeadersMut};
+use kafka_trace::carrier::{extract_parts, inject_values, Extracted, HeadersMut};
+use kafka_trace::lifecycle::{send_context, HandlerContext, SpanIdentity};
 use kafka_trace::codec::traceparent::{SpanId, TraceFlags, TraceId, TraceParent};
 use kafka_trace::encode::{baggage_from_pairs, tracestate_from_pairs};
 use kafka_trace::Baggage;
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::headers::{DictWriter, ListWriter, RawHeaders};
+use crate::lifecycle::Kept;
 use crate::tracestate::NativeTraceState;
 
 struct Api {
@@ -34,6 +37,7 @@ struct Api {
     span_key: Py<PyString>,
     baggage_key: Py<PyString>,
     raw_baggage_key: Py<PyString>,
+    kept_key: Py<PyString>,
     get_current: Py<PyAny>,
 }
 
@@ -45,7 +49,7 @@ static LAST_TRACESTATE: std::sync::Mutex<Option<(Py<PyAny>, Vec<u8>)>> =
 
 fn api(py: Python<'_>) -> PyResult<&Api> {
     API.get(py)
-        .ok_or_else(|| PyRuntimeError::new_err("kafka_trace._native._init was not called"))
+        .ok_or_else(crate::errors::not_initialized)
 }
 
 /// The core's decoded baggage (with properties) next to the dict it was turned into, so a
@@ -68,6 +72,7 @@ fn _init(
     span_key: Py<PyString>,
     baggage_key: Py<PyString>,
     raw_baggage_key: Py<PyString>,
+    kept_key: Py<PyString>,
     get_current: Py<PyAny>,
 ) -> PyResult<()> {
     let builtins = py.import("builtins")?;
@@ -97,6 +102,7 @@ fn _init(
         span_key,
         baggage_key,
         raw_baggage_key,
+        kept_key,
         get_current,
     };
     let _ = API.set(py, api);
@@ -117,10 +123,20 @@ fn extract<'py>(
     headers: &Bound<'py, PyAny>,
     context: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let api = api(py)?;
     let raw = RawHeaders::collect(headers);
     let view = raw.view();
     let parts = extract_parts(&view);
+    context_of(py, &parts, context)
+}
+
+/// `context` (default: an empty one) with the remote span of `parts` when its traceparent is
+/// valid and its baggage.
+pub(crate) fn context_of<'py>(
+    py: Python<'py>,
+    parts: &Extracted<'_>,
+    context: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let api = api(py)?;
     // PyDict_SetItem on the Context (a dict subclass) bypasses its read-only Python methods.
     let result = match context {
         Some(base) if !base.is_none() => api.context_cls.bind(py).call1((base,))?,
@@ -245,14 +261,14 @@ fn outgoing<'py>(
     let flags = field(intern!(py, "trace_flags"), 3)?
         .extract::<u64>()
         .unwrap_or(0) as u8;
-    let traceparent = TraceParent::new(
+    let mut traceparent = TraceParent::new(
         TraceId(trace_id.to_be_bytes()),
         SpanId(span_id.to_be_bytes()),
         TraceFlags(flags),
     );
 
     let state = field(intern!(py, "trace_state"), 4)?;
-    let tracestate = if state.is_none() {
+    let mut tracestate = if state.is_none() {
         Vec::new()
     } else if let Ok(native) = state.cast::<NativeTraceState>() {
         native.get().buf.header_value().as_bytes().to_vec()
@@ -300,6 +316,24 @@ fn outgoing<'py>(
         }
         value
     };
+
+    if let Some(kept) = values.get_item(api.kept_key.bind(py))? {
+        if let Ok(kept) = kept.cast::<Kept>() {
+            let span = SpanIdentity {
+                trace_id: traceparent.trace_id,
+                span_id: traceparent.span_id,
+                sampled: flags & 0x01 != 0,
+            };
+            let composed = send_context(
+                &span,
+                &tracestate,
+                Some(&kept.get().inner),
+                Baggage::default(),
+            );
+            traceparent = composed.traceparent;
+            tracestate = composed.tracestate.header_value().as_bytes().to_vec();
+        }
+    }
 
     let baggage = match values.get_item(api.baggage_key.bind(py))? {
         None => Vec::new(),
@@ -369,6 +403,56 @@ fn inject<'py>(
     let mut writer = ListWriter::new(list.clone());
     write(&mut writer, &out);
     writer.error.map_or(Ok(list.into_any()), Err)
+}
+
+/// The context a handler runs in, by the core's `rule`: the current context (`keep_ambient`), the
+/// message's baggage merged over its baggage entry by entry (`message_baggage`; the message's
+/// value wins), `span` as the current span, and the kept remote (`keep_remote`).
+pub(crate) fn handler_context<'py>(
+    py: Python<'py>,
+    rule: HandlerContext,
+    remote: Option<&Bound<'py, PyAny>>,
+    kept: Option<&Bound<'py, Kept>>,
+    span: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let api = api(py)?;
+    let context = if rule.keep_ambient {
+        let current = api.get_current.bind(py).call0()?;
+        api.context_cls.bind(py).call1((current,))?
+    } else {
+        api.context_cls.bind(py).call0()?
+    };
+    let values = context.cast::<PyDict>()?;
+    let baggage_key = api.baggage_key.bind(py);
+    let raw_key = api.raw_baggage_key.bind(py);
+    let remote_values = remote.and_then(|r| r.cast::<PyDict>().ok());
+    if let (true, Some(remote_values)) = (rule.message_baggage, remote_values) {
+        if let Some(message) = remote_values.get_item(baggage_key)? {
+            let ambient = values
+                .get_item(baggage_key)?
+                .filter(|a| a.len().map_or(false, |n| n > 0));
+            match ambient {
+                Some(ambient) => {
+                    let merged = PyDict::new(py);
+                    merged.call_method1(intern!(py, "update"), (ambient,))?;
+                    merged.call_method1(intern!(py, "update"), (&message,))?;
+                    values.set_item(baggage_key, merged)?;
+                }
+                None => {
+                    // The message's own dict: its properties travel on with it (RawBaggage).
+                    values.set_item(baggage_key, &message)?;
+                    if let Some(raw) = remote_values.get_item(raw_key)? {
+                        values.set_item(raw_key, raw)?;
+                    }
+                }
+            }
+        }
+    }
+    values.set_item(api.span_key.bind(py), span)?;
+    if let (true, Some(kept)) = (rule.keep_remote, kept) {
+        values.set_item(api.kept_key.bind(py), kept)?;
+    }
+    Ok(context)
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

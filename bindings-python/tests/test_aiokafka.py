@@ -104,7 +104,8 @@ async def test_send_getone_forward_async_for(otel: Otel, new_topic: Any) -> None
     process_b = otel.one(f"process {b}")
     assert current == process_b.context
     assert process_b.parent is not None and process_b.parent.span_id == send_b.context.span_id
-    assert len({s.context.trace_id for s in otel.spans()}) == 1
+    # The receive calls (getone, async for) have poll spans of their own (roots); the rest is one trace.
+    assert len({s.context.trace_id for s in otel.spans() if not s.name.startswith("poll")}) == 1
 
 
 async def test_getmany_batch_and_bad_headers(otel: Otel, new_topic: Any) -> None:

@@ -14,14 +14,18 @@ __all__ = [
     "BAGGAGE",
     "FIELDS",
     "ERROR_CODES",
-    "SpanModel",
+    "Lifecycle",
+    "Recipe",
+    "KeptRemote",
+    "INSTRUMENTS",
+    "METRIC_ATTRIBUTE_KEYS",
+    "OPTION_NAMES",
     "Extracted",
     "TraceParentInfo",
     "extract_parts",
     "CONTEXT_AMBIENT",
     "CONTEXT_REMOTE",
     "CONTEXT_POLL",
-    "METRICS",
     "RawBaggage",
     "_init",
     "extract",
@@ -39,7 +43,10 @@ ERROR_CODES: Dict[str, int]
 CONTEXT_AMBIENT: int
 CONTEXT_REMOTE: int
 CONTEXT_POLL: int
-METRICS: Dict[str, str]
+# (name, "counter" | "histogram", unit, description), in the order `Recipe.finish` indexes them.
+INSTRUMENTS: Tuple[Tuple[str, str, str, str], ...]
+METRIC_ATTRIBUTE_KEYS: Tuple[str, ...]
+OPTION_NAMES: Tuple[str, ...]
 
 _HeaderValue = Union[bytes, bytearray, str, None]
 _Headers = Union[
@@ -49,8 +56,9 @@ _Headers = Union[
 ]
 
 _Attributes = Dict[str, Union[str, int, float, bool]]
-# (name, kind, attributes, metric_attributes, parent, links, e2e_latency_ms)
-_SpanSpec = Tuple[str, Any, _Attributes, _Attributes, int, Tuple[int, ...], Optional[float]]
+# (attributes, status description or None, end after start in seconds or None (= now),
+#  ((instrument index, value, metric attributes), ...))
+_Finish = Tuple[_Attributes, Optional[str], Optional[float], Tuple[Tuple[int, float, _Attributes], ...]]
 
 class KafkaTraceError(ValueError): ...
 
@@ -63,6 +71,7 @@ def _init(
     span_key: str,
     baggage_key: str,
     raw_baggage_key: str,
+    kept_key: str,
     get_current: Any,
 ) -> None: ...
 def extract(headers: Any, context: Optional[Context] = None) -> Context: ...
@@ -113,7 +122,48 @@ class NativeTraceState:
     def delete(self, key: str) -> Any: ...
 
 @final
-class SpanModel:
+class KeptRemote:
+    @property
+    def trace_id(self) -> str: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def tracestate(self) -> str: ...
+
+@final
+class Recipe:
+    @property
+    def operation(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> Any: ...
+    @property
+    def attributes(self) -> _Attributes: ...
+    @property
+    def parent(self) -> int: ...
+    @property
+    def links(self) -> Tuple[int, ...]: ...
+    @property
+    def remote(self) -> Optional[Context]: ...
+    @property
+    def kept(self) -> Optional[KeptRemote]: ...
+    @property
+    def handler(self) -> Optional[Tuple[bool, bool, bool]]: ...
+    @property
+    def metric_attributes(self) -> _Attributes: ...
+    def handler_context(self, span: Any) -> Context: ...
+    def finish(
+        self,
+        elapsed_s: float,
+        error_type: Optional[str] = None,
+        partition: Optional[int] = None,
+        offset: Optional[int] = None,
+        latency_s: Optional[float] = None,
+    ) -> _Finish: ...
+
+@final
+class Lifecycle:
     def __new__(
         cls,
         span_kinds: Tuple[Any, Any, Any],
@@ -124,18 +174,22 @@ class SpanModel:
         include_topics: List[str] = ...,
         exclude_topics: List[str] = ...,
         client_id: Optional[str] = None,
-        group_id: Optional[str] = None,
+        consumer_group: Optional[str] = None,
         bootstrap_servers: Optional[str] = None,
-    ) -> SpanModel: ...
+    ) -> Lifecycle: ...
     def with_client(
-        self, *, client_id: Optional[str] = None, group_id: Optional[str] = None, bootstrap_servers: Optional[str] = None
-    ) -> SpanModel: ...
+        self,
+        *,
+        client_id: Optional[str] = None,
+        consumer_group: Optional[str] = None,
+        bootstrap_servers: Optional[str] = None,
+    ) -> Lifecycle: ...
     @property
     def strategy(self) -> str: ...
+    @property
+    def client(self) -> Tuple[Optional[str], Optional[str], Optional[str], Optional[int]]: ...
     def allows(self, topic: str) -> bool: ...
-    def send(self, topic: str, partition: Optional[int] = None, key: Any = None, value: Any = None) -> _SpanSpec: ...
-    def send_outcome(self, partition: int, offset: int) -> Tuple[_Attributes, Optional[str]]: ...
-    def error_outcome(self, error_type: str) -> Tuple[_Attributes, Optional[str]]: ...
+    def send(self, topic: str, partition: Optional[int] = None, key: Any = None, value: Any = None) -> Optional[Recipe]: ...
     def process(
         self,
         topic: str,
@@ -144,9 +198,19 @@ class SpanModel:
         key: Any,
         value: Any,
         timestamp_ms: Optional[int],
-        remote_valid: bool,
-        ambient_valid: bool,
-        batch: bool = False,
+        headers: Any,
+        ambient_has_span: bool,
         now_ms: Optional[int] = None,
-    ) -> _SpanSpec: ...
-    def poll(self, topics: List[str], message_count: int) -> _SpanSpec: ...
+    ) -> Optional[Recipe]: ...
+    def batch_process(
+        self,
+        topic: str,
+        partition: Optional[int],
+        offset: Optional[int],
+        key: Any,
+        value: Any,
+        timestamp_ms: Optional[int],
+        headers: Any,
+        now_ms: Optional[int] = None,
+    ) -> Optional[Recipe]: ...
+    def poll(self, topics: List[str], message_count: int) -> Optional[Recipe]: ...

@@ -20,6 +20,8 @@ def _only_key(ctx: Context) -> str:
 SPAN_KEY = _only_key(_trace.set_span_in_context(_trace.INVALID_SPAN, Context()))
 BAGGAGE_KEY = _only_key(_baggage.set_baggage("k", "v", Context()))
 RAW_BAGGAGE_KEY = create_key("kafka-trace-raw-baggage")
+# The remote context a handler continues (`_native.KeptRemote`), read by inject (W3C Level 2).
+KEPT_REMOTE_KEY = create_key("kafka-trace-kept-remote")
 
 # The core's tracestate, materialized as Python strings only when read.
 TraceState.register(_native.NativeTraceState)
@@ -33,5 +35,6 @@ _native._init(
     SPAN_KEY,
     BAGGAGE_KEY,
     RAW_BAGGAGE_KEY,
+    KEPT_REMOTE_KEY,
     _context.get_current,
 )

@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
 from typing import Any, Callable, Dict, List, Optional
 
-from .tracing import KafkaTracing, PendingSend, ProcessScope
+from .tracing import KafkaTracing, PendingSend, ProcessScope, _log
 
 __all__ = ["TracedAIOKafkaProducer", "TracedAIOKafkaConsumer"]
 
@@ -134,14 +133,29 @@ class TracedAIOKafkaConsumer:
         return wrapper
 
     async def getone(self, *partitions: Any) -> Any:
-        return await self._consumer.getone(*partitions)
+        """``getone``; a ``poll`` span for the receive call."""
+        scope = self._tracing.receive(self._model)
+        with scope:
+            record = await self._consumer.getone(*partitions)
+        self._received(scope, (record,))
+        return record
+
+    def _received(self, scope: Any, records: Any) -> Any:
+        try:
+            return self._tracing.received(scope, records)
+        except Exception:  # tracing never loses a message
+            _log.exception("kafka_trace could not record a poll span")
+            return None
 
     async def getmany(self, *partitions: Any, timeout_ms: int = 0, max_records: Optional[int] = None) -> Dict[Any, List[Any]]:
-        start_ns, t0 = time.time_ns(), time.perf_counter()
-        batches = await self._consumer.getmany(*partitions, timeout_ms=timeout_ms, max_records=max_records)
+        """``getmany``; a ``poll`` span for the receive call, the batch's ``process`` spans refer
+        to it."""
+        scope = self._tracing.receive(self._model)
+        with scope:
+            batches = await self._consumer.getmany(*partitions, timeout_ms=timeout_ms, max_records=max_records)
         try:
             records = [r for rs in batches.values() for r in rs]
-            ctx = self._tracing.record_poll(self._model, records, start_ns, time.perf_counter() - t0)
+            ctx = self._received(scope, records)
             self._batch_records = records
             self._batch = {id(r): ctx for r in records} if ctx is not None else {}
         except Exception:
@@ -158,7 +172,15 @@ class TracedAIOKafkaConsumer:
 
     async def __anext__(self) -> Any:
         self._close_open()
-        record = await self._consumer.__anext__()
+        receive = self._tracing.receive(self._model)
+        try:
+            record = await self._consumer.__anext__()
+        except StopAsyncIteration:  # the end of the iteration, not a failed receive
+            raise
+        except BaseException as exc:
+            receive.failed(type(exc).__qualname__)
+            raise
+        self._received(receive, (record,))
         scope = self.process(record)
         if isinstance(scope, ProcessScope):
             scope.__enter__()

@@ -12,18 +12,19 @@ Wrap instances, not classes, so it does not matter when ``confluent_kafka`` was 
     with consumer.process(msg):                                # `process orders` is current here
         handle(msg)
 
-``send {topic}`` ends in the delivery callback (partition and offset, or the error), so call
-``poll()``/``flush()`` as usual. ``consume(num_messages=...)`` records a ``poll`` span per batch;
-``process(msg)`` of a message from that batch parents/links to it as the core's strategy says.
+``send {topic}`` is finished in the delivery callback (partition and offset, or the error), so
+call ``poll()``/``flush()`` as usual; it *ends* at its start plus librdkafka's own latency of the
+message (``Message.latency()``), not when the callback happens to be served. ``poll()`` and
+``consume()`` record a ``poll`` span for the receive call alone (when it returned messages);
+``process(msg)`` of a message from a ``consume()`` batch parents/links to that batch's span as
+the core's strategy says.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional
 
-import time
-
-from .tracing import KafkaTracing, PendingSend
+from .tracing import KafkaTracing, PendingSend, _log
 
 __all__ = ["TracedProducer", "TracedConsumer", "traced_producer", "traced_consumer"]
 
@@ -32,10 +33,15 @@ DeliveryCallback = Callable[[Any, Any], None]
 
 def _delivery(pending: PendingSend, user_cb: Optional[DeliveryCallback]) -> DeliveryCallback:
     def on_delivery(err: Any, msg: Any) -> None:
+        latency = None
+        try:
+            latency = msg.latency() if msg is not None else None
+        except Exception:  # an older client without Message.latency()
+            pass
         if err is None:
-            pending.delivered(msg.partition(), msg.offset())
+            pending.delivered(msg.partition(), msg.offset(), latency)
         else:
-            pending.failed(err.name())
+            pending.failed(err.name(), latency)
         if user_cb is not None:
             user_cb(err, msg)
 
@@ -101,12 +107,26 @@ class TracedConsumer:
         self._batch: Dict[int, Any] = {}
         self._batch_messages: List[Any] = []
 
-    def consume(self, num_messages: int = 1, timeout: float = -1, **kwargs: Any) -> List[Any]:
-        start_ns, t0 = time.time_ns(), time.perf_counter()
-        messages = self._consumer.consume(num_messages=num_messages, timeout=timeout, **kwargs)
+    def poll(self, *args: Any, **kwargs: Any) -> Any:
+        """``Consumer.poll``; a ``poll`` span for the call when it returned a message."""
+        scope = self._tracing.receive(self._model)
+        with scope:
+            message = self._consumer.poll(*args, **kwargs)
+        try:
+            self._tracing.received(scope, (message,))
+        except Exception:  # tracing never loses a message
+            _log.exception("kafka_trace could not record a poll span")
+        return message
+
+    def consume(self, *args: Any, **kwargs: Any) -> List[Any]:
+        """``Consumer.consume``; a ``poll`` span for the call, the batch's ``process`` spans
+        refer to it."""
+        scope = self._tracing.receive(self._model)
+        with scope:
+            messages = self._consumer.consume(*args, **kwargs)
         try:
             real = [m for m in messages if m.error() is None]
-            ctx = self._tracing.record_poll(self._model, real, start_ns, time.perf_counter() - t0)
+            ctx = self._tracing.received(scope, real)
             # ids are only unique while the objects live: keep the batch alive with its map.
             self._batch_messages = real
             self._batch = {id(m): ctx for m in real} if ctx is not None else {}

@@ -1,15 +1,25 @@
-"""Spans and metrics through the user's opentelemetry-api providers, shaped by the core.
+"""Spans and metrics through the user's opentelemetry-api providers: an executor of the core's
+lifecycle.
 
-Every span name, kind, attribute, parent/link choice and latency comes from the core's span
-model (``_native.SpanModel``); this module only resolves the chosen contexts in the
-OpenTelemetry API, starts and ends spans, and records the metrics.
+The core (``_native.Lifecycle``) returns a *recipe* when an operation starts (span name, kind,
+attributes, parent source, link sources, the handler-context rule) and a *finish* when it ends
+(end attributes, status, when the span ends, every metric record with its attribute set). This
+module only carries them out in the OpenTelemetry API: it resolves the sources to contexts,
+starts and ends spans, builds the handler's context with the core's rule and records the metric
+records as given. It picks no attribute, parent, link or metric attribute itself.
+
+Definitions (the core's): **send** is ``send {topic}`` from the produce call until the broker
+acknowledged it (librdkafka's own per-message latency when the client reports it); **poll** is
+the receive call only (``consume()``/``poll()``/``getmany()``), never the handlers; **process** is
+the handler of one message.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple
+import warnings
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics as otel_metrics
@@ -18,7 +28,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
 from . import _native
-from ._otel import SPAN_KEY
+from . import _otel  # noqa: F401  (initializes the native module)
 
 _log = logging.getLogger("kafka_trace")
 
@@ -28,11 +38,15 @@ ProcessHook = Callable[[Span, Any], None]
 _AMBIENT = _native.CONTEXT_AMBIENT
 _REMOTE = _native.CONTEXT_REMOTE
 _POLL = _native.CONTEXT_POLL
-_M = _native.METRICS
+
+#: The one spelling of every option (the core's ``OPTION_NAMES``).
+OPTION_NAMES: Tuple[str, ...] = _native.OPTION_NAMES
+# Spellings of earlier releases, accepted with a DeprecationWarning for one release.
+_DEPRECATED_OPTIONS: Dict[str, str] = {"group_id": "consumer_group", "brokers": "bootstrap_servers"}
 
 
 class MessageInfo:
-    """What the span model reads from a consumed message of either client."""
+    """What the core reads from a consumed message of either client."""
 
     __slots__ = ("topic", "partition", "offset", "key", "value", "timestamp_ms", "headers")
 
@@ -70,9 +84,13 @@ def _safe(hook: Optional[Callable[..., None]], *args: Any) -> None:
         _log.exception("kafka_trace hook failed")
 
 
-def _span_context_of(ctx: Optional[Context]) -> Optional[trace.SpanContext]:
-    sc = trace.get_current_span(ctx).get_span_context()
-    return sc if sc.is_valid else None
+def _links(sources: Tuple[Optional[Context], ...], recipe: Any) -> List[Link]:
+    links = []
+    for source in recipe.links:
+        sc = trace.get_current_span(sources[source]).get_span_context()
+        if sc.is_valid:
+            links.append(Link(sc))
+    return links
 
 
 class _NoScope:
@@ -89,10 +107,10 @@ _NO_SCOPE = _NoScope()
 
 
 class ProcessScope:
-    """Makes the ``process {topic}`` span current while the handler runs; records the handler's
-    exception (re-raised unchanged) and the process duration."""
+    """Makes the ``process {topic}`` span current while the handler runs, in the context the
+    core's handler rule describes; records the handler's exception (re-raised unchanged)."""
 
-    __slots__ = ("_tracing", "_model", "_message", "_poll_ctx", "span", "_token", "_start", "_mattrs")
+    __slots__ = ("_tracing", "_model", "_message", "_poll_ctx", "span", "_recipe", "_token", "_start_ns", "_t0")
 
     def __init__(self, tracing: "KafkaTracing", model: Any, message: Any, poll_ctx: Optional[Context]) -> None:
         self._tracing = tracing
@@ -100,6 +118,7 @@ class ProcessScope:
         self._message = message
         self._poll_ctx = poll_ctx
         self.span: Optional[Span] = None
+        self._recipe: Any = None
         self._token: Any = None
 
     def __enter__(self) -> Optional[Span]:
@@ -113,51 +132,47 @@ class ProcessScope:
         error = getattr(self._message, "error", None)
         if callable(error) and error() is not None:  # a confluent-kafka event, not a message
             return
-        tracing, m = self._tracing, MessageInfo(self._message)
-        if not m.topic or not self._model.allows(m.topic):  # no topic: not a Kafka message
+        m = MessageInfo(self._message)
+        if not m.topic:  # no topic: not a Kafka message
             return
-        remote = _native.extract(m.headers)
-        remote_valid = SPAN_KEY in remote
-        ambient_valid = _span_context_of(None) is not None
-        name, kind, attrs, mattrs, parent, links, e2e_ms = self._model.process(
-            m.topic, m.partition, m.offset, m.key, m.value, m.timestamp_ms,
-            remote_valid, ambient_valid, self._poll_ctx is not None,
+        ambient = otel_context.get_current()
+        if self._poll_ctx is None:
+            has_span = trace.get_current_span(ambient).get_span_context().is_valid
+            recipe = self._model.process(
+                m.topic, m.partition, m.offset, m.key, m.value, m.timestamp_ms, m.headers, has_span
+            )
+        else:
+            recipe = self._model.batch_process(
+                m.topic, m.partition, m.offset, m.key, m.value, m.timestamp_ms, m.headers
+            )
+        if recipe is None:
+            return
+        sources = (ambient, recipe.remote, self._poll_ctx if self._poll_ctx is not None else ambient)
+        start_ns = time.time_ns()
+        span = self._tracing._tracer.start_span(
+            recipe.name,
+            context=sources[recipe.parent],
+            kind=recipe.kind,
+            attributes=recipe.attributes,
+            links=_links(sources, recipe),
+            start_time=start_ns,
         )
-        sources = {_AMBIENT: None, _REMOTE: remote, _POLL: self._poll_ctx}
-        parent_ctx = sources[parent]
-        if parent == _AMBIENT:
-            parent_ctx = otel_context.get_current()
-        span_links = []
-        for source in links:
-            sc = _span_context_of(sources[source])
-            if sc is not None:
-                span_links.append(Link(sc))
-        span = tracing._tracer.start_span(name, context=parent_ctx, kind=kind, attributes=attrs, links=span_links)
-        self.span = span
-        self._mattrs = mattrs
-        # The handler also sees the message's baggage (extract put it in `remote`).
-        base = remote if parent == _REMOTE else parent_ctx
-        self._token = otel_context.attach(trace.set_span_in_context(span, base))
-        self._start = time.perf_counter()
-        tracing._consumed.add(1, mattrs)
-        if e2e_ms is not None:
-            tracing._e2e.record(e2e_ms / 1000.0, mattrs)
-        _safe(tracing._on_process, span, self._message)
+        self.span, self._recipe, self._start_ns = span, recipe, start_ns
+        self._token = otel_context.attach(recipe.handler_context(span))
+        self._t0 = time.perf_counter()
+        _safe(self._tracing._on_process, span, self._message)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         span = self.span
         if span is None:
             return False
         try:
-            mattrs = self._mattrs
+            error_type = None
             if exc is not None:
-                attrs, description = self._model.error_outcome(exc_type.__qualname__)
+                error_type = exc_type.__qualname__
                 span.record_exception(exc)
-                span.set_attributes(attrs)
-                span.set_status(Status(StatusCode.ERROR, description))
-                mattrs = {**mattrs, **attrs}
-            self._tracing._process_duration.record(time.perf_counter() - self._start, mattrs)
-            span.end()
+            finish = self._recipe.finish(time.perf_counter() - self._t0, error_type)
+            self._tracing._end(span, self._start_ns, finish)
         except Exception:  # tracing never raises into the application
             _log.exception("kafka_trace could not end a process span")
         finally:
@@ -171,53 +186,113 @@ class ProcessScope:
 class PendingSend:
     """A ``send {topic}`` span waiting for the broker's acknowledgement."""
 
-    __slots__ = ("tracing", "model", "span", "mattrs", "start")
+    __slots__ = ("tracing", "recipe", "span", "start_ns", "t0")
 
-    def __init__(self, tracing: "KafkaTracing", model: Any, span: Span, mattrs: Dict[str, Any]) -> None:
+    def __init__(self, tracing: "KafkaTracing", recipe: Any, span: Span, start_ns: int) -> None:
         self.tracing = tracing
-        self.model = model
+        self.recipe = recipe
         self.span = span
-        self.mattrs = mattrs
-        self.start = time.perf_counter()
+        self.start_ns = start_ns
+        self.t0 = time.perf_counter()
 
-    def delivered(self, partition: int, offset: int) -> None:
+    def delivered(self, partition: int, offset: int, latency: Optional[float] = None) -> None:
+        """The broker acknowledged the message; ``latency`` is the client's own measure in seconds
+        (confluent-kafka's ``Message.latency()``), which then ends the span."""
         try:
-            attrs, _ = self.model.send_outcome(partition, offset)
-            self._end(attrs, None)
+            finish = self.recipe.finish(
+                time.perf_counter() - self.t0, None,
+                partition, offset, latency,
+            )
+            self.tracing._end(self.span, self.start_ns, finish)
         except Exception:
             _log.exception("kafka_trace could not end a send span")
+
+    def failed(self, error_type: str, latency: Optional[float] = None) -> None:
+        try:
+            finish = self.recipe.finish(time.perf_counter() - self.t0, error_type, None, None, latency)
+            self.tracing._end(self.span, self.start_ns, finish)
+        except Exception:
+            _log.exception("kafka_trace could not end a send span")
+
+
+class PollScope:
+    """The ``poll`` span of one receive call: created when the call started, told what it
+    returned (:meth:`received`) or how it failed (:meth:`failed`, or an exception leaving the
+    ``with`` block). :attr:`context` is the poll span's context afterwards (the parent or link
+    of the batch's ``process`` spans), or ``None``."""
+
+    __slots__ = ("_tracing", "_model", "_ambient", "_start_ns", "_t0", "_done", "context", "span")
+
+    def __init__(self, tracing: "KafkaTracing", model: Any) -> None:
+        self._tracing = tracing
+        self._model = model
+        self._ambient = otel_context.get_current()
+        self._start_ns = time.time_ns()
+        self._t0 = time.perf_counter()
+        self._done = False
+        self.context: Optional[Context] = None
+        self.span: Optional[Span] = None
+
+    def __enter__(self) -> "PollScope":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc is not None and not self._done:
+            self.failed(exc_type.__qualname__)
+        return False
+
+    def received(self, topics: Sequence[str], message_count: int) -> Optional[Context]:
+        """The call returned ``message_count`` messages of ``topics`` (one entry per message or
+        per topic)."""
+        return self._finish(list(topics), message_count, None)
 
     def failed(self, error_type: str) -> None:
-        try:
-            attrs, description = self.model.error_outcome(error_type)
-            self._end(attrs, description)
-        except Exception:
-            _log.exception("kafka_trace could not end a send span")
+        """The call raised or returned an error of this class."""
+        self._finish([], 0, error_type)
 
-    def _end(self, attrs: Dict[str, Any], error: Optional[str]) -> None:
-        span = self.span
-        span.set_attributes(attrs)
-        mattrs = {**self.mattrs, **attrs}
-        if error is not None:
-            span.set_status(Status(StatusCode.ERROR, error))
-        tracing = self.tracing
-        tracing._operation_duration.record(time.perf_counter() - self.start, mattrs)
-        tracing._sent.add(1, mattrs)
-        span.end()
+    def _finish(self, topics: List[str], count: int, error_type: Optional[str]) -> Optional[Context]:
+        if self._done:
+            return self.context
+        self._done = True
+        try:
+            recipe = self._model.poll(topics, count)
+            if recipe is None:
+                return None
+            sources = (self._ambient, None, None)
+            span = self._tracing._tracer.start_span(
+                recipe.name,
+                context=sources[recipe.parent],
+                kind=recipe.kind,
+                attributes=recipe.attributes,
+                links=_links(sources, recipe),
+                start_time=self._start_ns,
+            )
+            finish = recipe.finish(time.perf_counter() - self._t0, error_type)
+            self._tracing._end(span, self._start_ns, finish)
+            self.span = span
+            self.context = trace.set_span_in_context(span, Context())
+        except Exception:
+            _log.exception("kafka_trace could not record a poll span")
+        return self.context
 
 
 class KafkaTracing:
     """Tracing configuration shared by traced producers and consumers.
 
-    Args:
-        tracer_provider / meter_provider: default: the global ones.
+    Options (spelled as the core's ``OPTION_NAMES``):
         strategy: ``"parent"`` (the producer's span is the parent of ``process``; default) or
             ``"link"`` (semconv-strict: the ambient span is the parent, the producer a link).
         record_message_key: record ``messaging.kafka.message.key`` (UTF-8 keys only).
         record_body_size: record ``messaging.message.body.size``.
         include_topics / exclude_topics: exact names or ``*`` globs; exclude wins.
-        on_send(span, topic, value) / on_process(span, message): hooks, called after the span
-            starts; their exceptions are logged, never raised.
+        client_id / consumer_group / bootstrap_servers: the client's identity; default: read
+            from each wrapped client's configuration (``client.id``, ``group.id``,
+            ``bootstrap.servers`` or the aiokafka spellings).
+
+    Also: ``tracer_provider`` / ``meter_provider`` (default: the global ones), and the hooks
+    ``on_send(span, topic, value)`` / ``on_process(span, message)``, called after the span
+    starts; their exceptions are logged, never raised. The spellings ``group_id`` and
+    ``brokers`` still work for one release, with a ``DeprecationWarning``.
     """
 
     def __init__(
@@ -230,41 +305,77 @@ class KafkaTracing:
         record_body_size: bool = False,
         include_topics: Sequence[str] = (),
         exclude_topics: Sequence[str] = (),
+        client_id: Optional[str] = None,
+        consumer_group: Optional[str] = None,
+        bootstrap_servers: Optional[str] = None,
         on_send: Optional[SendHook] = None,
         on_process: Optional[ProcessHook] = None,
+        **deprecated: Any,
     ) -> None:
         from . import __version__
 
+        client = {"client_id": client_id, "consumer_group": consumer_group, "bootstrap_servers": bootstrap_servers}
+        for old, value in deprecated.items():
+            new = _DEPRECATED_OPTIONS.get(old)
+            if new is None:
+                raise TypeError(f"KafkaTracing() got an unexpected keyword argument {old!r}")
+            warnings.warn(f"KafkaTracing option {old!r} is deprecated; use {new!r}", DeprecationWarning, stacklevel=2)
+            if client[new] is None:
+                client[new] = value
+        self._client = client
         self._tracer = trace.get_tracer("kafka_trace", __version__, tracer_provider)
         meter = otel_metrics.get_meter("kafka_trace", __version__, meter_provider)
-        sec, msgs = _M["unit_seconds"], _M["unit_messages"]
-        self._operation_duration = meter.create_histogram(_M["operation_duration"], unit=sec)
-        self._sent = meter.create_counter(_M["sent_messages"], unit=msgs)
-        self._consumed = meter.create_counter(_M["consumed_messages"], unit=msgs)
-        self._process_duration = meter.create_histogram(_M["process_duration"], unit=sec)
-        self._e2e = meter.create_histogram(_M["e2e_latency"], unit=sec)
+        # One bound record method per instrument of the core, in its order (Recipe.finish indexes it).
+        self._record: List[Callable[[float, Dict[str, Any]], None]] = []
+        for name, kind, unit, description in _native.INSTRUMENTS:
+            if kind == "counter":
+                self._record.append(meter.create_counter(name, unit=unit, description=description).add)
+            else:
+                self._record.append(meter.create_histogram(name, unit=unit, description=description).record)
         self._on_send = on_send
         self._on_process = on_process
-        self.model = _native.SpanModel(
+        self.model = _native.Lifecycle(
             (SpanKind.PRODUCER, SpanKind.CONSUMER, SpanKind.CLIENT),
             strategy=strategy,
             record_message_key=record_message_key,
             record_body_size=record_body_size,
             include_topics=list(include_topics),
             exclude_topics=list(exclude_topics),
+            client_id=client["client_id"],
+            consumer_group=client["consumer_group"],
+            bootstrap_servers=client["bootstrap_servers"],
         )
 
     def model_for(self, config: Optional[Dict[str, Any]] = None) -> Any:
-        """The span model for a client configured with ``config`` (librdkafka/aiokafka keys)."""
+        """The lifecycle for a client configured with ``config`` (librdkafka/aiokafka keys); the
+        client options given to :class:`KafkaTracing` win over the configuration."""
         config = config or {}
         servers = config.get("bootstrap.servers", config.get("bootstrap_servers"))
         if isinstance(servers, (list, tuple)):
             servers = ",".join(servers)
+        c = self._client
         return self.model.with_client(
-            client_id=config.get("client.id", config.get("client_id")),
-            group_id=config.get("group.id", config.get("group_id")),
-            bootstrap_servers=servers,
+            client_id=c["client_id"] or config.get("client.id", config.get("client_id")),
+            consumer_group=c["consumer_group"] or config.get("group.id", config.get("group_id")),
+            bootstrap_servers=c["bootstrap_servers"] or servers,
         )
+
+    lifecycle_for = model_for
+
+    # --- executing finishes --------------------------------------------------------------
+    def _end(self, span: Span, start_ns: int, finish: Any) -> None:
+        attributes, status, end_after, metrics = finish
+        if attributes:
+            span.set_attributes(attributes)
+        if status is not None:
+            span.set_status(Status(StatusCode.ERROR, status))
+        if end_after is None:
+            span.end()
+        else:
+            span.end(end_time=start_ns + int(end_after * 1e9))
+        record = self._record
+        for index, value, metric_attributes in metrics:
+            record[index](value, metric_attributes)
 
     # --- producer side ---------------------------------------------------------------------
     def start_send(
@@ -272,24 +383,36 @@ class KafkaTracing:
     ) -> Tuple[Optional[PendingSend], Any]:
         """Starts ``send {topic}`` and returns it with the headers to send (a new list or dict
         with the trace headers replaced; the caller's object is not modified)."""
-        if not model.allows(topic):
+        recipe = model.send(topic, partition, key, value)
+        if recipe is None:
             return None, headers
-        name, kind, attrs, mattrs, _parent, _links, _ = model.send(topic, partition, key, value)
-        span = self._tracer.start_span(name, kind=kind, attributes=attrs)
+        ambient = otel_context.get_current()
+        sources = (ambient, None, None)
+        start_ns = time.time_ns()
+        span = self._tracer.start_span(
+            recipe.name,
+            context=sources[recipe.parent],
+            kind=recipe.kind,
+            attributes=recipe.attributes,
+            links=_links(sources, recipe),
+            start_time=start_ns,
+        )
         if headers is None:
             out: Any = []
         elif isinstance(headers, dict):
             out = dict(headers)
         else:
             out = list(headers)
-        out = _native.inject(out, trace.set_span_in_context(span))
+        # The current context with the send span: its baggage, and the kept remote of a handler.
+        out = _native.inject(out, trace.set_span_in_context(span, ambient))
         _safe(self._on_send, span, topic, value)
-        return PendingSend(self, model, span, mattrs), out
+        return PendingSend(self, recipe, span, start_ns), out
 
     # --- consumer side ---------------------------------------------------------------------
     def process(self, message: Any, model: Any = None, poll_context: Optional[Context] = None) -> Any:
         """Context manager: the ``process {topic}`` span of ``message`` (a confluent-kafka
-        ``Message`` or an aiokafka ``ConsumerRecord``), current while the block runs."""
+        ``Message`` or an aiokafka ``ConsumerRecord``), current while the block runs.
+        ``poll_context``: the context of the ``poll`` span the message came in (a batch)."""
         if message is None:
             return _NO_SCOPE
         return ProcessScope(self, model or self.model, message, poll_context)
@@ -305,17 +428,23 @@ class KafkaTracing:
 
         return wrapper
 
-    def record_poll(self, model: Any, messages: Iterable[Any], start_ns: int, duration_s: float) -> Optional[Context]:
-        """Records the ``poll`` span of a received batch; returns its context (the link or parent
-        of each message's ``process`` span)."""
-        messages = [m for m in messages if m is not None]
-        if not messages:
+    def receive(self, model: Any = None) -> PollScope:
+        """Context manager around one receive call: ``with tracing.receive(model) as p:
+        msgs = consumer.consume(...); p.received(topics, len(msgs))``."""
+        return PollScope(self, model or self.model)
+
+    def received(self, scope: PollScope, messages: Iterable[Any]) -> Optional[Context]:
+        """Ends ``scope`` with the messages a receive call returned (``None`` entries and
+        confluent-kafka error events are not messages). No messages: no poll span."""
+        topics = []
+        for m in messages:
+            if m is None:
+                continue
+            error = getattr(m, "error", None)
+            if callable(error) and error() is not None:
+                continue
+            topic = getattr(m, "topic", None)
+            topics.append((topic() if callable(topic) else topic) or "")
+        if not topics:
             return None
-        topics = [MessageInfo(m).topic for m in messages]
-        if not any(model.allows(t) for t in topics):
-            return None
-        name, kind, attrs, mattrs, _parent, _links, _ = model.poll(topics, len(messages))
-        span = self._tracer.start_span(name, kind=kind, attributes=attrs, start_time=start_ns)
-        span.end()
-        self._operation_duration.record(duration_s, mattrs)
-        return trace.set_span_in_context(span)
+        return scope.received(topics, len(topics))

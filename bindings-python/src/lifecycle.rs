@@ -1,0 +1,671 @@
+//! The core's span lifecycle (`kafka_trace::lifecycle`) as Python objects.
+//!
+//! `Lifecycle` holds one client's options; its `send`/`process`/`batch_process`/`poll` return a
+//! `Recipe` (or `None` when the topic is not traced) whose fields are already Python objects
+//! (name, kind, start attributes, parent source, link sources, the message's context), and whose
+//! `finish` turns an outcome into `(attributes, status, end_after_s, metrics)`. The Python layer
+//! (`kafka_trace/tracing.py`) executes those against `opentelemetry-api`; it decides nothing.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kafka_trace::carrier::extract_parts;
+use kafka_trace::lifecycle::{
+    self as lc, AmbientInfo, Finish, HandlerContext, HandlerResult, InstrumentKind, KeptRemote,
+    MetricRecord, PollRecipe, PollResult, ProcessRecipe, RemoteInfo, SendRecipe, SendResult,
+    SpanEnd, Status,
+};
+use kafka_trace::span::{
+    Attribute, AttributeValue, ClientInfo, ContextSource, MessageInfo, Options, SpanKind,
+    SpanSpec, Strategy, TopicFilter,
+};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
+
+use crate::headers::RawHeaders;
+
+const AMBIENT: u8 = 0;
+const REMOTE: u8 = 1;
+const POLL: u8 = 2;
+
+fn source(s: ContextSource) -> u8 {
+    match s {
+        ContextSource::Ambient => AMBIENT,
+        ContextSource::Remote => REMOTE,
+        ContextSource::Poll => POLL,
+    }
+}
+
+/// One shared `str` per attribute key of the core (keys are `&'static str` constants).
+fn key_object<'py>(py: Python<'py>, key: &'static str) -> Bound<'py, PyString> {
+    static KEYS: PyOnceLock<Mutex<HashMap<&'static str, Py<PyString>>>> = PyOnceLock::new();
+    let keys = KEYS.get_or_init(py, || Mutex::new(HashMap::new()));
+    match keys.lock() {
+        Ok(mut map) => map
+            .entry(key)
+            .or_insert_with(|| PyString::intern(py, key).unbind())
+            .bind(py)
+            .clone(),
+        Err(_) => PyString::intern(py, key),
+    }
+}
+
+fn attributes<'py>(py: Python<'py>, attrs: &[Attribute]) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    for (key, value) in attrs {
+        let key = key_object(py, key);
+        match value {
+            AttributeValue::String(s) => dict.set_item(key, s)?,
+            AttributeValue::Int(i) => dict.set_item(key, i)?,
+            AttributeValue::Bool(b) => dict.set_item(key, b)?,
+            AttributeValue::Double(d) => dict.set_item(key, d)?,
+        }
+    }
+    Ok(dict)
+}
+
+/// Bytes of a key: `bytes`, `bytearray` or `str` (UTF-8); anything else is unknown.
+fn bytes_of(obj: Option<&Bound<'_, PyAny>>) -> Option<Vec<u8>> {
+    let obj = obj?;
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        Some(b.as_bytes().to_vec())
+    } else if let Ok(s) = obj.cast::<PyString>() {
+        s.to_cow().ok().map(|s| s.into_owned().into_bytes())
+    } else if let Ok(b) = obj.cast::<PyByteArray>() {
+        Some(b.to_vec())
+    } else {
+        None
+    }
+}
+
+/// Length of a value; `None` is a tombstone.
+fn len_of(obj: Option<&Bound<'_, PyAny>>) -> Option<usize> {
+    let obj = obj.filter(|o| !o.is_none())?;
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        Some(b.as_bytes().len())
+    } else if let Ok(s) = obj.cast::<PyString>() {
+        s.to_cow().ok().map(|s| s.len())
+    } else {
+        // A value a serializer will encode later: not a tombstone, size unknown.
+        Some(obj.len().unwrap_or(0))
+    }
+}
+
+fn duration(seconds: f64) -> Duration {
+    Duration::try_from_secs_f64(seconds).unwrap_or_default()
+}
+
+/// The remote context a consumer continued (trace id, whole flags, the core's tracestate), kept
+/// in the handler's context so a send from the handler keeps what the SDK's span drops.
+#[pyclass(frozen, module = "kafka_trace._native", name = "KeptRemote")]
+pub struct Kept {
+    pub(crate) inner: KeptRemote,
+}
+
+#[pymethods]
+impl Kept {
+    #[getter]
+    fn trace_id(&self) -> String {
+        self.inner.trace_id.to_string()
+    }
+
+    #[getter]
+    fn flags(&self) -> u8 {
+        self.inner.flags.0
+    }
+
+    #[getter]
+    fn tracestate(&self) -> String {
+        self.inner.tracestate.as_str().to_owned()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "KeptRemote(trace_id={}, flags={:02x}, tracestate={:?})",
+            self.inner.trace_id,
+            self.inner.flags.0,
+            self.inner.tracestate.as_str()
+        )
+    }
+}
+
+enum Inner {
+    Send(SendRecipe),
+    Process(ProcessRecipe),
+    Poll(PollRecipe),
+}
+
+/// What the binding does for one operation; see the module docs.
+#[pyclass(frozen, module = "kafka_trace._native")]
+pub struct Recipe {
+    inner: Inner,
+    /// Span name.
+    #[pyo3(get)]
+    name: Py<PyString>,
+    /// The `opentelemetry.trace.SpanKind` member.
+    #[pyo3(get)]
+    kind: Py<PyAny>,
+    /// Start attributes (a fresh dict per recipe).
+    #[pyo3(get)]
+    attributes: Py<PyDict>,
+    /// Parent source: `CONTEXT_AMBIENT`, `CONTEXT_REMOTE` or `CONTEXT_POLL`.
+    #[pyo3(get)]
+    parent: u8,
+    /// Link sources, in order.
+    #[pyo3(get)]
+    links: Py<PyTuple>,
+    /// process/batch_process: the message's context (remote span when valid, message baggage).
+    #[pyo3(get)]
+    remote: Option<Py<PyAny>>,
+    /// process/batch_process: the remote context the core accepted, or `None`.
+    #[pyo3(get)]
+    kept: Option<Py<Kept>>,
+}
+
+impl Recipe {
+    fn new(
+        py: Python<'_>,
+        kinds: &[Py<PyAny>; 3],
+        inner: Inner,
+        remote: Option<Py<PyAny>>,
+        kept: Option<Py<Kept>>,
+    ) -> PyResult<Self> {
+        let span: &SpanSpec = match &inner {
+            Inner::Send(r) => &r.span,
+            Inner::Process(r) => &r.span,
+            Inner::Poll(r) => &r.span,
+        };
+        let kind = match span.kind {
+            SpanKind::Producer => &kinds[0],
+            SpanKind::Consumer => &kinds[1],
+            SpanKind::Client => &kinds[2],
+        };
+        Ok(Self {
+            name: PyString::new(py, &span.name).unbind(),
+            kind: kind.clone_ref(py),
+            attributes: attributes(py, &span.attributes)?.unbind(),
+            parent: source(span.parent),
+            links: PyTuple::new(py, span.links.iter().map(|l| source(*l)))?.unbind(),
+            remote,
+            kept,
+            inner,
+        })
+    }
+
+    fn metric_attrs(&self) -> &[Attribute] {
+        match &self.inner {
+            Inner::Send(r) => &r.metric_attributes,
+            Inner::Process(r) => &r.metric_attributes,
+            Inner::Poll(r) => &r.metric_attributes,
+        }
+    }
+}
+
+type FinishTuple<'py> = (
+    Bound<'py, PyDict>,
+    Option<String>,
+    Option<f64>,
+    Bound<'py, PyTuple>,
+);
+
+fn instrument_index(instrument: lc::Instrument) -> usize {
+    lc::INSTRUMENTS
+        .iter()
+        .position(|i| *i == instrument)
+        .unwrap_or(0)
+}
+
+fn finish_tuple<'py>(py: Python<'py>, finish: &Finish) -> PyResult<FinishTuple<'py>> {
+    let status = match &finish.status {
+        Status::Unset => None,
+        Status::Error(description) => Some(description.clone()),
+    };
+    let end_after = match finish.end {
+        SpanEnd::Now => None,
+        SpanEnd::AfterStart(d) => Some(d.as_secs_f64()),
+    };
+    // Records of one finish usually share one attribute set: one dict for all of them.
+    let mut previous: Option<(&Vec<Attribute>, Bound<'py, PyDict>)> = None;
+    let mut records = Vec::with_capacity(finish.metrics.len());
+    for MetricRecord {
+        instrument,
+        value,
+        attributes: attrs,
+    } in &finish.metrics
+    {
+        let dict = match &previous {
+            Some((prev, dict)) if *prev == attrs => dict.clone(),
+            _ => {
+                let dict = attributes(py, attrs)?;
+                previous = Some((attrs, dict.clone()));
+                dict
+            }
+        };
+        records.push(PyTuple::new(
+            py,
+            [
+                instrument_index(*instrument).into_pyobject(py)?.into_any(),
+                value.into_pyobject(py)?.into_any(),
+                dict.into_any(),
+            ],
+        )?);
+    }
+    Ok((
+        attributes(py, &finish.attributes)?,
+        status,
+        end_after,
+        PyTuple::new(py, records)?,
+    ))
+}
+
+#[pymethods]
+impl Recipe {
+    /// `"send"`, `"process"`, `"batch_process"` or `"poll"`.
+    #[getter]
+    fn operation(&self) -> &'static str {
+        match &self.inner {
+            Inner::Send(_) => "send",
+            Inner::Process(r) if r.operation == lc::Operation::BatchProcess => "batch_process",
+            Inner::Process(_) => "process",
+            Inner::Poll(_) => "poll",
+        }
+    }
+
+    /// process/batch_process: the handler-context rule `(keep_ambient, message_baggage,
+    /// keep_remote)`; `None` for other operations.
+    #[getter]
+    fn handler(&self) -> Option<(bool, bool, bool)> {
+        match &self.inner {
+            Inner::Process(r) => {
+                let HandlerContext {
+                    keep_ambient,
+                    message_baggage,
+                    keep_remote,
+                } = r.handler;
+                Some((keep_ambient, message_baggage, keep_remote))
+            }
+            _ => None,
+        }
+    }
+
+    /// The metric attributes known at the start (a new dict).
+    #[getter]
+    fn metric_attributes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        attributes(py, self.metric_attrs())
+    }
+
+    /// The context the handler runs in, built by the recipe's handler rule around `span`
+    /// (process/batch_process only).
+    fn handler_context<'py>(
+        &self,
+        py: Python<'py>,
+        span: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let Inner::Process(r) = &self.inner else {
+            return Err(crate::errors::invalid_option(
+                "handler_context is for process recipes".to_owned(),
+            ));
+        };
+        let remote = self.remote.as_ref().map(|r| r.bind(py));
+        let kept = self.kept.as_ref().map(|k| k.bind(py));
+        crate::otel::handler_context(py, r.handler, remote, kept, span)
+    }
+
+    /// Ends the operation: `elapsed_s` is the binding's measure from start to now;
+    /// `error_type` (`None` = success; `""` = unnamed error) is the failure's class; a send's
+    /// acknowledged `partition`/`offset` (`None` or negative = unknown) and the client's `latency_s` (librdkafka's
+    /// per-message latency, or `None`). Returns `(attributes, status_description or None,
+    /// end_after_s or None (= now), ((instrument_index, value, attributes), ...))`.
+    #[pyo3(signature = (elapsed_s, error_type = None, partition = None, offset = None, latency_s = None))]
+    fn finish<'py>(
+        &self,
+        py: Python<'py>,
+        elapsed_s: f64,
+        error_type: Option<&str>,
+        partition: Option<i32>,
+        offset: Option<i64>,
+        latency_s: Option<f64>,
+    ) -> PyResult<FinishTuple<'py>> {
+        let elapsed = duration(elapsed_s);
+        let finish = match &self.inner {
+            Inner::Send(r) => {
+                let result = match error_type {
+                    None => SendResult::Acked {
+                        partition: partition.unwrap_or(-1),
+                        offset: offset.unwrap_or(-1),
+                    },
+                    Some(e) => SendResult::Failed { error_type: e },
+                };
+                let latency = latency_s.and_then(|s| Duration::try_from_secs_f64(s).ok());
+                r.finish(result, elapsed, latency)
+            }
+            Inner::Process(r) => {
+                let result = match error_type {
+                    None => HandlerResult::Returned,
+                    Some(e) => HandlerResult::Failed { error_type: e },
+                };
+                r.finish(result, elapsed)
+            }
+            Inner::Poll(r) => {
+                let result = match error_type {
+                    None => PollResult::Received,
+                    Some(e) => PollResult::Failed { error_type: e },
+                };
+                r.finish(result, elapsed)
+            }
+        };
+        finish_tuple(py, &finish)
+    }
+}
+
+/// Options and client of one traced producer or consumer; returns the core's recipes.
+#[pyclass(frozen, module = "kafka_trace._native")]
+pub struct Lifecycle {
+    inner: lc::Lifecycle,
+    kinds: [Py<PyAny>; 3],
+}
+
+fn client_info(
+    client_id: Option<String>,
+    consumer_group: Option<String>,
+    bootstrap_servers: Option<&str>,
+) -> ClientInfo {
+    let client = ClientInfo {
+        client_id,
+        consumer_group,
+        ..Default::default()
+    };
+    match bootstrap_servers {
+        Some(servers) => client.with_bootstrap(servers),
+        None => client,
+    }
+}
+
+impl Lifecycle {
+    fn recipe(&self, py: Python<'_>, inner: Inner) -> PyResult<Recipe> {
+        Recipe::new(py, &self.kinds, inner, None, None)
+    }
+
+    /// The message's context for the handler and the parent/link sources: one read of the headers.
+    fn remote(
+        py: Python<'_>,
+        headers: &Bound<'_, PyAny>,
+    ) -> PyResult<(RemoteInfo, Py<PyAny>, Option<Py<Kept>>)> {
+        let raw = RawHeaders::collect(headers);
+        let view = raw.view();
+        let parts = extract_parts(&view);
+        let info = RemoteInfo::of(&parts);
+        let context = crate::otel::context_of(py, &parts, None)?.unbind();
+        let kept = match parts.into_context() {
+            Some(c) => Some(Py::new(
+                py,
+                Kept {
+                    inner: KeptRemote::of(&c),
+                },
+            )?),
+            None => None,
+        };
+        Ok((info, context, kept))
+    }
+}
+
+#[pymethods]
+impl Lifecycle {
+    /// `span_kinds`: the API's `(PRODUCER, CONSUMER, CLIENT)`; the options as in `OPTION_NAMES`.
+    #[new]
+    #[pyo3(signature = (span_kinds, *, strategy = "parent", record_message_key = true, record_body_size = false,
+                        include_topics = Vec::new(), exclude_topics = Vec::new(), client_id = None,
+                        consumer_group = None, bootstrap_servers = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        span_kinds: (Py<PyAny>, Py<PyAny>, Py<PyAny>),
+        strategy: &str,
+        record_message_key: bool,
+        record_body_size: bool,
+        include_topics: Vec<String>,
+        exclude_topics: Vec<String>,
+        client_id: Option<String>,
+        consumer_group: Option<String>,
+        bootstrap_servers: Option<&str>,
+    ) -> PyResult<Self> {
+        let strategy = Strategy::parse(strategy).ok_or_else(|| {
+            crate::errors::invalid_option(format!(
+                "unknown strategy {strategy:?} (expected 'parent' or 'link')"
+            ))
+        })?;
+        let options = Options {
+            strategy,
+            record_message_key,
+            record_body_size,
+            topics: TopicFilter {
+                include: include_topics,
+                exclude: exclude_topics,
+            },
+        };
+        Ok(Self {
+            inner: lc::Lifecycle::new(
+                options,
+                client_info(client_id, consumer_group, bootstrap_servers),
+            ),
+            kinds: [span_kinds.0, span_kinds.1, span_kinds.2],
+        })
+    }
+
+    /// The same options for another client.
+    #[pyo3(signature = (*, client_id = None, consumer_group = None, bootstrap_servers = None))]
+    fn with_client(
+        &self,
+        py: Python<'_>,
+        client_id: Option<String>,
+        consumer_group: Option<String>,
+        bootstrap_servers: Option<&str>,
+    ) -> Self {
+        Self {
+            inner: lc::Lifecycle::new(
+                self.inner.options().clone(),
+                client_info(client_id, consumer_group, bootstrap_servers),
+            ),
+            kinds: self.kinds.each_ref().map(|k| k.clone_ref(py)),
+        }
+    }
+
+    #[getter]
+    fn strategy(&self) -> &'static str {
+        match self.inner.options().strategy {
+            Strategy::Parent => "parent",
+            Strategy::Link => "link",
+        }
+    }
+
+    /// `(client_id, consumer_group, server_address, server_port)`.
+    #[getter]
+    fn client(&self) -> (Option<String>, Option<String>, Option<String>, Option<u16>) {
+        let c = self.inner.client();
+        (
+            c.client_id.clone(),
+            c.consumer_group.clone(),
+            c.server_address.clone(),
+            c.server_port,
+        )
+    }
+
+    /// Whether `topic` is traced at all.
+    fn allows(&self, topic: &str) -> bool {
+        self.inner.allows(topic)
+    }
+
+    /// The recipe of a send, or `None` when the topic is not traced.
+    #[pyo3(signature = (topic, partition = None, key = None, value = None))]
+    fn send<'py>(
+        &self,
+        py: Python<'py>,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&Bound<'py, PyAny>>,
+        value: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Option<Recipe>> {
+        let key = bytes_of(key);
+        let message = MessageInfo {
+            topic,
+            partition,
+            offset: None,
+            key: key.as_deref(),
+            payload_len: len_of(value),
+            timestamp_ms: None,
+        };
+        match self.inner.send(&message) {
+            Some(r) => self.recipe(py, Inner::Send(r)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The recipe of one message handed to a per-message handler, or `None` (topic not traced).
+    /// `headers` are the message's headers (any shape `extract` reads).
+    #[pyo3(signature = (topic, partition, offset, key, value, timestamp_ms, headers, ambient_has_span, now_ms = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn process<'py>(
+        &self,
+        py: Python<'py>,
+        topic: &str,
+        partition: Option<i32>,
+        offset: Option<i64>,
+        key: Option<&Bound<'py, PyAny>>,
+        value: Option<&Bound<'py, PyAny>>,
+        timestamp_ms: Option<i64>,
+        headers: &Bound<'py, PyAny>,
+        ambient_has_span: bool,
+        now_ms: Option<i64>,
+    ) -> PyResult<Option<Recipe>> {
+        self.consumed(
+            py,
+            (topic, partition, offset, key, value, timestamp_ms),
+            headers,
+            Some(ambient_has_span),
+            now_ms,
+        )
+    }
+
+    /// The recipe of one message of a batch (its poll span is the `CONTEXT_POLL` source).
+    #[pyo3(signature = (topic, partition, offset, key, value, timestamp_ms, headers, now_ms = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn batch_process<'py>(
+        &self,
+        py: Python<'py>,
+        topic: &str,
+        partition: Option<i32>,
+        offset: Option<i64>,
+        key: Option<&Bound<'py, PyAny>>,
+        value: Option<&Bound<'py, PyAny>>,
+        timestamp_ms: Option<i64>,
+        headers: &Bound<'py, PyAny>,
+        now_ms: Option<i64>,
+    ) -> PyResult<Option<Recipe>> {
+        self.consumed(
+            py,
+            (topic, partition, offset, key, value, timestamp_ms),
+            headers,
+            None,
+            now_ms,
+        )
+    }
+
+    /// The recipe of a receive call that returned `message_count` messages of `topics`, or
+    /// `None` when none of them is traced.
+    fn poll(
+        &self,
+        py: Python<'_>,
+        topics: Vec<String>,
+        message_count: usize,
+    ) -> PyResult<Option<Recipe>> {
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        match self.inner.poll(&topics, message_count) {
+            Some(r) => self.recipe(py, Inner::Poll(r)).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+type Consumed<'a, 'py> = (
+    &'a str,
+    Option<i32>,
+    Option<i64>,
+    Option<&'a Bound<'py, PyAny>>,
+    Option<&'a Bound<'py, PyAny>>,
+    Option<i64>,
+);
+
+impl Lifecycle {
+    /// process (`ambient_has_span` given) or batch_process (`None`).
+    fn consumed<'py>(
+        &self,
+        py: Python<'py>,
+        (topic, partition, offset, key, value, timestamp_ms): Consumed<'_, 'py>,
+        headers: &Bound<'py, PyAny>,
+        ambient_has_span: Option<bool>,
+        now_ms: Option<i64>,
+    ) -> PyResult<Option<Recipe>> {
+        // The core answers `None` for a filtered topic anyway; asking first saves reading headers.
+        if !self.inner.allows(topic) {
+            return Ok(None);
+        }
+        let key = bytes_of(key);
+        let message = MessageInfo {
+            topic,
+            partition,
+            offset,
+            key: key.as_deref(),
+            payload_len: len_of(value),
+            timestamp_ms,
+        };
+        let (info, remote, kept) = Self::remote(py, headers)?;
+        let now = now_ms.unwrap_or_else(lc::now_ms);
+        let recipe = match ambient_has_span {
+            Some(has_span) => {
+                self.inner
+                    .process(&message, info, AmbientInfo { has_span }, now)
+            }
+            None => self.inner.batch_process(&message, info, now),
+        };
+        match recipe {
+            Some(r) => Recipe::new(py, &self.kinds, Inner::Process(r), Some(remote), kept).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<Lifecycle>()?;
+    m.add_class::<Recipe>()?;
+    m.add_class::<Kept>()?;
+    m.add("CONTEXT_AMBIENT", AMBIENT)?;
+    m.add("CONTEXT_REMOTE", REMOTE)?;
+    m.add("CONTEXT_POLL", POLL)?;
+    // `Recipe.finish` refers to instruments by their index here.
+    let instruments = PyTuple::new(
+        py,
+        lc::INSTRUMENTS.iter().map(|i| {
+            (
+                i.name(),
+                match i.kind() {
+                    InstrumentKind::Counter => "counter",
+                    InstrumentKind::Histogram => "histogram",
+                },
+                i.unit(),
+                i.description(),
+            )
+        }),
+    )?;
+    m.add("INSTRUMENTS", instruments)?;
+    m.add(
+        "METRIC_ATTRIBUTE_KEYS",
+        PyTuple::new(py, lc::METRIC_ATTRIBUTE_KEYS)?,
+    )?;
+    m.add(
+        "OPTION_NAMES",
+        PyTuple::new(py, lc::OPTION_NAMES.iter().map(|o| o.snake))?,
+    )?;
+    Ok(())
+}
