@@ -153,12 +153,15 @@ where
         M: Message,
         E: Any,
     {
-        let topics: Vec<&str> = match &result {
-            Ok(messages) => messages.iter().map(Message::topic).collect(),
-            Err(_) => Vec::new(),
+        let recipe = match &result {
+            Ok(messages) => {
+                let topics: Vec<&str> = messages.iter().map(Message::topic).collect();
+                self.lifecycle.poll(&topics, topics.len())
+            }
+            // The subscription is not known here: a failed receive is traced as `poll`.
+            Err(_) => self.lifecycle.poll_failed(&[]),
         };
-        let count = topics.len();
-        let Some(recipe) = self.lifecycle.poll(&topics, count) else {
+        let Some(recipe) = recipe else {
             return result.map(|messages| Received { messages, poll: ambient.clone() });
         };
         let running = self.executor.start_poll(&recipe, ambient, called);
@@ -176,7 +179,8 @@ where
     }
 
     /// Runs the receive call `receive` (e.g. a loop of `BaseConsumer::poll` collecting a batch)
-    /// as a `poll {topic}` span: from the call until it returned, never the handlers. Hand the
+    /// as a `poll {topic}` span: from the call until it returned, never the handlers (a receive
+    /// that returned nothing is not traced, a failed one is). Hand the
     /// result to [`process_received`](Self::process_received).
     pub fn receive<M, E, F>(&self, receive: F) -> Result<Received<M>, E>
     where
