@@ -571,8 +571,19 @@ impl Lifecycle {
         )
     }
 
+    /// The recipe of a failed receive call (`topics`: the subscription when known), or `None`
+    /// when none of them is traced.
+    #[pyo3(signature = (topics = Vec::new()))]
+    fn poll_failed(&self, py: Python<'_>, topics: Vec<String>) -> PyResult<Option<Recipe>> {
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        match self.inner.poll_failed(&topics) {
+            Some(r) => self.recipe(py, Inner::Poll(r)).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// The recipe of a receive call that returned `message_count` messages of `topics`, or
-    /// `None` when none of them is traced.
+    /// `None` when none of them is traced or it returned nothing.
     fn poll(
         &self,
         py: Python<'_>,

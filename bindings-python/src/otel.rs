@@ -216,10 +216,14 @@ struct Outgoing {
     baggage: Vec<u8>,
 }
 
+/// `compose`: a send's headers, always composed by the core's `send_context` (with the kept
+/// remote when the context has one); otherwise (plain `inject`) the SDK context as it is, composed
+/// only when a kept remote is present.
 fn outgoing<'py>(
     py: Python<'py>,
     api: &Api,
     context: Option<&Bound<'py, PyAny>>,
+    compose: bool,
 ) -> PyResult<Option<Outgoing>> {
     let current;
     let context = match context {
@@ -317,22 +321,22 @@ fn outgoing<'py>(
         value
     };
 
-    if let Some(kept) = values.get_item(api.kept_key.bind(py))? {
-        if let Ok(kept) = kept.cast::<Kept>() {
-            let span = SpanIdentity {
-                trace_id: traceparent.trace_id,
-                span_id: traceparent.span_id,
-                sampled: flags & 0x01 != 0,
-            };
-            let composed = send_context(
-                &span,
-                &tracestate,
-                Some(&kept.get().inner),
-                Baggage::default(),
-            );
-            traceparent = composed.traceparent;
-            tracestate = composed.tracestate.header_value().as_bytes().to_vec();
-        }
+    let kept = values.get_item(api.kept_key.bind(py))?;
+    let kept = kept.as_ref().and_then(|k| k.cast::<Kept>().ok());
+    if compose || kept.is_some() {
+        let span = SpanIdentity {
+            trace_id: traceparent.trace_id,
+            span_id: traceparent.span_id,
+            sampled: flags & 0x01 != 0,
+        };
+        let composed = send_context(
+            &span,
+            &tracestate,
+            kept.map(|k| &k.get().inner),
+            Baggage::default(),
+        );
+        traceparent = composed.traceparent;
+        tracestate = composed.tracestate.header_value().as_bytes().to_vec();
     }
 
     let baggage = match values.get_item(api.baggage_key.bind(py))? {
@@ -384,8 +388,32 @@ fn inject<'py>(
     headers: Option<&Bound<'py, PyAny>>,
     context: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    inject_into(py, headers, context, false)
+}
+
+/// inject_send(headers, context)
+/// --
+///
+/// What a send writes: like `inject`, with the traceparent flags and tracestate composed by the
+/// core's `send_context` (the SDK span's sampled bit; the random bit and the tracestate members of
+/// the remote parent a handler continues, kept in `context`).
+#[pyfunction]
+fn inject_send<'py>(
+    py: Python<'py>,
+    headers: &Bound<'py, PyAny>,
+    context: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    inject_into(py, Some(headers), Some(context), true)
+}
+
+fn inject_into<'py>(
+    py: Python<'py>,
+    headers: Option<&Bound<'py, PyAny>>,
+    context: Option<&Bound<'py, PyAny>>,
+    compose: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let api = api(py)?;
-    let out = outgoing(py, api, context)?;
+    let out = outgoing(py, api, context, compose)?;
     let headers = match headers {
         Some(h) if !h.is_none() => h.clone(),
         _ => PyList::empty(py).into_any(),
@@ -460,5 +488,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_init, m)?)?;
     m.add_function(wrap_pyfunction!(extract, m)?)?;
     m.add_function(wrap_pyfunction!(inject, m)?)?;
+    m.add_function(wrap_pyfunction!(inject_send, m)?)?;
     Ok(())
 }

@@ -243,21 +243,24 @@ class PollScope:
 
     def received(self, topics: Sequence[str], message_count: int) -> Optional[Context]:
         """The call returned ``message_count`` messages of ``topics`` (one entry per message or
-        per topic)."""
-        return self._finish(list(topics), message_count, None)
-
-    def failed(self, error_type: str) -> None:
-        """The call raised or returned an error of this class."""
-        self._finish([], 0, error_type)
-
-    def _finish(self, topics: List[str], count: int, error_type: Optional[str]) -> Optional[Context]:
+        per topic). The core traces no empty receive."""
         if self._done:
             return self.context
         self._done = True
+        return self._finish(self._model.poll(list(topics), message_count), None)
+
+    def failed(self, error_type: str, topics: Sequence[str] = ()) -> None:
+        """The call raised or returned an error of this class (``topics``: the subscription,
+        when known)."""
+        if self._done:
+            return
+        self._done = True
+        self._finish(self._model.poll_failed(list(topics)), error_type)
+
+    def _finish(self, recipe: Any, error_type: Optional[str]) -> Optional[Context]:
+        if recipe is None:
+            return None
         try:
-            recipe = self._model.poll(topics, count)
-            if recipe is None:
-                return None
             sources = (self._ambient, None, None)
             span = self._tracing._tracer.start_span(
                 recipe.name,
@@ -404,7 +407,7 @@ class KafkaTracing:
         else:
             out = list(headers)
         # The current context with the send span: its baggage, and the kept remote of a handler.
-        out = _native.inject(out, trace.set_span_in_context(span, ambient))
+        out = _native.inject_send(out, trace.set_span_in_context(span, ambient))
         _safe(self._on_send, span, topic, value)
         return PendingSend(self, recipe, span, start_ns), out
 
@@ -435,7 +438,7 @@ class KafkaTracing:
 
     def received(self, scope: PollScope, messages: Iterable[Any]) -> Optional[Context]:
         """Ends ``scope`` with the messages a receive call returned (``None`` entries and
-        confluent-kafka error events are not messages). No messages: no poll span."""
+        confluent-kafka error events are not messages)."""
         topics = []
         for m in messages:
             if m is None:
@@ -445,6 +448,4 @@ class KafkaTracing:
                 continue
             topic = getattr(m, "topic", None)
             topics.append((topic() if callable(topic) else topic) or "")
-        if not topics:
-            return None
         return scope.received(topics, len(topics))
