@@ -1,6 +1,7 @@
 /**
  * kafka-trace for Node.js: OpenTelemetry trace context through Apache Kafka headers, with the
- * same bytes as every other kafka-trace language, for KafkaJS and NestJS.
+ * same bytes and the same span lifecycle as every other kafka-trace language, for KafkaJS and
+ * NestJS.
  *
  * ```ts
  * import { NodeSDK } from '@opentelemetry/sdk-node';
@@ -16,25 +17,26 @@ export {
   extractKafka,
   extractKafkaBatch,
   injectKafka,
-  traceparentsOf,
   headerKind,
+  KEPT_REMOTE,
   NAMES,
   type KafkaHeaders,
   type HeaderValue,
 } from './propagator';
 export {
-  KafkaJsInstrumentation,
+  KafkaTracing,
   messageContext,
   withMessageSpan,
-  type KafkaJsInstrumentationConfig,
+  type KafkaTracingOptions,
   type MessageInfo,
   type KafkaMessageLike,
-} from './instrumentation';
+} from './lifecycle';
+export { KafkaJsInstrumentation, type KafkaJsInstrumentationConfig } from './instrumentation';
 
 /** The version of the Rust core inside the addon. */
 export const coreVersion: string = native.coreVersion();
 
-/** The complete, slower header-list API of the core (used by the shared vectors). */
+/** The complete, slower header-list API of the core (used by the shared header vectors). */
 export const headerList = {
   extract: native.extractList,
   inject: native.injectList,

@@ -15,25 +15,43 @@ import {
   TraceState,
   baggageEntryMetadataFromString,
   BaggageEntry,
+  createContextKey,
 } from '@opentelemetry/api';
 import native = require('./native');
 
-/** Names and layout constants, read once from the core. */
+/** Names and layouts, read once from the core. */
 export const NAMES = native.names();
-const TID = NAMES.compactTraceIdLen;
-const SID = NAMES.compactSpanIdLen;
-const HEAD = TID + SID + NAMES.compactFlagsLen;
-const SAME_TRACESTATE = NAMES.compactSameTracestate.charCodeAt(0);
+const LAYOUT = NAMES.layout;
+const TID = LAYOUT.compactTraceId;
+const SID = LAYOUT.compactSpanId;
+const HEAD = TID + SID + LAYOUT.compactFlags;
+const SAME_TRACESTATE = LAYOUT.sameTracestate.charCodeAt(0);
 const EMPTY = Buffer.alloc(0);
-// Scratch memory shared with the addon (see the addon's `scratch`): header bytes are copied in
-// with TypedArray#set and results read back, instead of passing Buffers through napi.
+// Scratch memory shared with the addon (see the addon's `js_memory::scratch`): header bytes are
+// copied in with TypedArray#set and results read back, instead of passing Buffers through napi.
 const SCRATCH_VIEW = native.scratch();
 const SCRATCH: Buffer | null = SCRATCH_VIEW ? Buffer.from(SCRATCH_VIEW.buffer, SCRATCH_VIEW.byteOffset, SCRATCH_VIEW.byteLength) : null;
-const [, SCRATCH_OUT] = native.scratchLayout();
+const SCRATCH_OUT = LAYOUT.scratchOut;
+const MISSING = NAMES.errorNames.indexOf('missing');
 const KIND_OTHER = 0;
 const KIND_TRACEPARENT = 1;
 const KIND_TRACESTATE = 2;
 const KIND_BAGGAGE = 3;
+
+/**
+ * The context key of the remote context a consumer continued, as the core accepted it (trace id,
+ * whole flags including the W3C Level 2 random flag, every tracestate member). The handler's
+ * context keeps it (the core's `HandlerContext.keep_remote`), so a send from the handler writes
+ * what the core's `send_context` composes from it, whatever the SDK span kept.
+ */
+export const KEPT_REMOTE = createContextKey('kafka-trace kept remote context');
+
+/** The kept remote context of `ctx`, as the addon takes it. */
+export function keptRemoteOf(ctx: Context): native.KeptRemoteJs | undefined {
+  const sc = ctx.getValue(KEPT_REMOTE) as SpanContext | undefined;
+  if (sc === undefined) return undefined;
+  return { traceId: sc.traceId, flags: sc.traceFlags, tracestate: sc.traceState?.serialize() ?? '' };
+}
 
 /** A KafkaJS header value, as a producer may set it or a consumer receives it. */
 export type HeaderValue = Buffer | string | (Buffer | string | null)[] | null | undefined;
@@ -61,7 +79,6 @@ export class KafkaTraceState implements TraceState {
   private _raw: Buffer | undefined;
   private _values: HeaderValue;
   private _members: string[] | undefined;
-  private _header: string | undefined;
 
   /**
    * @param serialized a normalized tracestate
@@ -101,12 +118,6 @@ export class KafkaTraceState implements TraceState {
     const m = this._members;
     for (let i = 0; i < m.length; i += 2) if (m[i] === key) return m[i + 1];
     return undefined;
-  }
-
-  /** The header value the core writes for this state ("" = none), computed once. */
-  headerValue(): string {
-    if (this._header === undefined) this._header = native.tracestateHeader(this.serialize());
-    return this._header;
   }
 }
 
@@ -162,7 +173,7 @@ function extractValues(ctx: Context, tp: HeaderValue, ts: HeaderValue, bg: Heade
   if (!any) {
     // No header of ours at all: nothing for the core to read.
     lastRemoteValid = false;
-    lastErrorCode = 1;
+    lastErrorCode = MISSING;
     return ctx;
   }
   let r: string | number;
@@ -306,115 +317,80 @@ export function extractKafkaBatch(ctx: Context, headersList: (KafkaHeaders | und
   }
 }
 
-/** The three header values the core writes for the span context and baggage in `ctx`. */
-export interface Outgoing {
-  traceparent: string;
-  tracestate: string;
-  baggage: string;
-}
-
-const outgoing: Outgoing = { traceparent: '', tracestate: '', baggage: '' };
-
-/** Fills the reused `outgoing` object; undefined when there is no valid span context to write. */
-function outgoingOf(ctx: Context, traceparent?: string): Outgoing | undefined {
-  const sc = trace.getSpanContext(ctx);
-  if (sc === undefined) return undefined;
-  const tp = traceparent ?? traceparentOf(sc.traceId, sc.spanId, sc.traceFlags);
-  if (tp === '') return undefined;
-  outgoing.traceparent = tp;
-  const ts = sc.traceState;
-  outgoing.tracestate =
-    ts === undefined ? '' : ts instanceof KafkaTraceState ? ts.headerValue() : native.tracestateHeader(ts.serialize());
+/** The baggage of `ctx` as the addon takes it: `[key, value, properties, …]`. */
+function flatBaggage(ctx: Context): string[] {
   const bag = propagation.getBaggage(ctx);
-  outgoing.baggage = bag === undefined ? '' : baggageHeader(bag.getAllEntries());
-  return outgoing;
-}
-
-function traceparentOf(traceId: string, spanId: string, flags: number): string {
-  if (SCRATCH !== null && traceId.length === TID && spanId.length === SID) {
-    // utf8Write never writes part of a character: a short count means non-ASCII input.
-    if (SCRATCH.utf8Write(traceId, 0, TID) === TID && SCRATCH.utf8Write(spanId, TID, SID) === SID) {
-      const n = native.traceparentScratch(flags);
-      return n === 0 ? '' : SCRATCH.latin1Slice(SCRATCH_OUT, SCRATCH_OUT + n);
-    }
-  }
-  return native.traceparentHeader(traceId, spanId, flags);
-}
-
-const TP_LEN = NAMES.traceparentLen;
-const IDS = TID + SID;
-const FLAGS_AT = 4096;
-const TP_BATCH = Math.min(Math.floor(FLAGS_AT / IDS), Math.floor(SCRATCH_OUT / TP_LEN));
-
-/**
- * The traceparent header values of many span contexts, one native call per chunk of messages
- * (a `send`/`sendBatch`). `out[i]` is "" for an invalid span context.
- */
-export function traceparentsOf(contexts: { traceId: string; spanId: string; traceFlags: number }[], out: string[]): void {
-  for (let start = 0; start < contexts.length; start += TP_BATCH) {
-    const end = Math.min(contexts.length, start + TP_BATCH);
-    let ids = '';
-    let ok = SCRATCH !== null;
-    for (let i = start; ok && i < end; i++) {
-      const sc = contexts[i];
-      if (sc.traceId.length !== TID || sc.spanId.length !== SID) ok = false;
-      ids += sc.traceId + sc.spanId;
-    }
-    const count = end - start;
-    // utf8Write never writes part of a character: a short count means non-ASCII input.
-    if (!ok || (SCRATCH as Buffer).utf8Write(ids, 0, IDS * count) !== IDS * count) {
-      for (let i = start; i < end; i++) out[i] = traceparentOf(contexts[i].traceId, contexts[i].spanId, contexts[i].traceFlags);
-      continue;
-    }
-    const S = SCRATCH as Buffer;
-    for (let i = 0; i < count; i++) S[FLAGS_AT + i] = contexts[start + i].traceFlags & 0xff;
-    const written = native.traceparentScratchBatch(count);
-    const all = S.latin1Slice(SCRATCH_OUT, SCRATCH_OUT + TP_LEN * written);
-    for (let i = 0; i < count; i++) {
-      if (i >= written) out[start + i] = traceparentOf(contexts[start + i].traceId, contexts[start + i].spanId, contexts[start + i].traceFlags);
-      else out[start + i] = all.charCodeAt(TP_LEN * i) === 0 ? '' : all.substring(TP_LEN * i, TP_LEN * (i + 1));
-    }
-  }
-}
-
-function baggageHeader(entries: [string, BaggageEntry][]): string {
-  if (entries.length === 0) return '';
+  if (bag === undefined) return [];
   const flat: string[] = [];
-  for (const [key, entry] of entries) flat.push(key, entry.value, entry.metadata?.toString() ?? '');
-  return native.baggageHeader(flat);
+  for (const [key, entry] of bag.getAllEntries()) flat.push(key, entry.value, entry.metadata?.toString() ?? '');
+  return flat;
+}
+
+/** What the core's `send_context` writes for the span of `ctx`: [traceparent, tracestate, baggage] or []. */
+function outgoingOf(ctx: Context): string[] {
+  const sc = trace.getSpanContext(ctx);
+  if (sc === undefined) return [];
+  const sampled = (sc.traceFlags & 1) === 1;
+  return native.sendContextValues(sc.traceId + sc.spanId, sampled, sc.traceState?.serialize() ?? '', keptRemoteOf(ctx), flatBaggage(ctx));
 }
 
 /**
- * Writes the context of `ctx` into a KafkaJS headers object with the core's write policy:
- * our headers are replaced (any case, repeated values dropped), never appended twice, so a
- * forwarded or retried message carries one context. Returns false when `ctx` has no valid span.
+ * The trace headers of many messages sent from one context (`ctx`: the send's context, for its
+ * kept remote context and baggage), each under its own span, in one native call: the core's
+ * `send_context` and its header write policy (our headers replaced in any case, copies dropped,
+ * missing ones appended). Rewrites each `headers[i]` object in place.
  */
-export function injectKafka(ctx: Context, headers: KafkaHeaders, traceparent?: string): boolean {
-  const out = outgoingOf(ctx, traceparent);
-  if (out === undefined) return false;
-  let existing = false;
-  for (const name in headers) {
-    if (headerKind(name) !== KIND_OTHER) {
-      existing = true;
-      break;
-    }
+export function injectSends(ctx: Context, spans: SpanContext[], headers: KafkaHeaders[]): void {
+  const n = spans.length;
+  let ids = '';
+  const sampled = new Uint8Array(n);
+  const names: string[] = [];
+  const counts = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    ids += spans[i].traceId + spans[i].spanId;
+    sampled[i] = spans[i].traceFlags & 1;
+    const own = Object.keys(headers[i]);
+    counts[i] = own.length;
+    for (const name of own) names.push(name);
   }
-  if (!existing) {
-    // Nothing to replace: the core's list would be the headers plus ours, appended in order.
-    headers[NAMES.traceparent] = out.traceparent;
-    if (out.tracestate !== '') headers[NAMES.tracestate] = out.tracestate;
-    if (out.baggage !== '') headers[NAMES.baggage] = out.baggage;
-    return true;
+  const sdkTracestate = n > 0 ? (spans[0].traceState?.serialize() ?? '') : '';
+  const plan = native.sendHeaders(ids, sampled, sdkTracestate, keptRemoteOf(ctx), flatBaggage(ctx), names, counts);
+  let at = 0;
+  let nameAt = 0;
+  for (let i = 0; i < n; i++) {
+    const entries = plan[at++] as number;
+    const own = names.slice(nameAt, nameAt + counts[i]);
+    nameAt += counts[i];
+    if (entries > 0) applyPlan(headers[i], own, plan, at, entries);
+    at += 2 * entries;
   }
-  const names = Object.keys(headers);
-  const list = native.rewriteList(names, out.traceparent, out.tracestate, out.baggage);
-  const old = { ...headers };
-  for (const name of names) delete headers[name];
-  for (let i = 0; i < list.length; i += 2) {
-    const name = list[i] as string;
-    const v = list[i + 1];
-    headers[name] = typeof v === 'number' ? old[names[v]] : v;
+}
+
+/**
+ * Makes `headers` the list the core wrote: `plan[at..]` holds `entries` pairs (name, value),
+ * a number value being the index in `own` of an existing value kept as it is.
+ */
+function applyPlan(headers: KafkaHeaders, own: string[], plan: (string | number)[], at: number, entries: number): void {
+  // The untouched prefix stays; everything after the first edit is laid anew in the core's order.
+  let same = 0;
+  while (same < entries && same < own.length && plan[at + 2 * same + 1] === same && plan[at + 2 * same] === own[same]) same++;
+  const old: KafkaHeaders = same === own.length ? {} : { ...headers };
+  for (let j = same; j < own.length; j++) delete headers[own[j]];
+  for (let j = same; j < entries; j++) {
+    const name = plan[at + 2 * j] as string;
+    const v = plan[at + 2 * j + 1];
+    headers[name] = typeof v === 'number' ? old[own[v]] : v;
   }
+}
+
+/**
+ * Writes the context of `ctx` into a KafkaJS headers object as a send does: the core's
+ * `send_context` and write policy. Returns false when `ctx` has no valid span.
+ */
+export function injectKafka(ctx: Context, headers: KafkaHeaders): boolean {
+  const sc = trace.getSpanContext(ctx);
+  if (sc === undefined || !trace.isSpanContextValid(sc)) return false;
+  injectSends(ctx, [sc], [headers]);
   return true;
 }
 
@@ -431,10 +407,8 @@ function valueOfGetter(v: unknown): HeaderValue {
 export class KafkaTracePropagator implements TextMapPropagator {
   inject(context: Context, carrier: unknown, setter: TextMapSetter): void {
     const out = outgoingOf(context);
-    if (out === undefined) return;
-    setter.set(carrier, NAMES.traceparent, out.traceparent);
-    if (out.tracestate !== '') setter.set(carrier, NAMES.tracestate, out.tracestate);
-    if (out.baggage !== '') setter.set(carrier, NAMES.baggage, out.baggage);
+    // The core's values, in its order; "" = that header is not written.
+    for (let i = 0; i < out.length; i++) if (out[i] !== '') setter.set(carrier, NAMES.fields[i], out[i]);
   }
 
   extract(context: Context, carrier: unknown, getter: TextMapGetter): Context {

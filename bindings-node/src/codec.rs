@@ -1,0 +1,481 @@
+//! Codec glue: JavaScript header shapes in, the core's extraction and injection out. Nothing
+//! here parses or formats a header itself, decides which headers to write, or where.
+
+use kafka_trace::carrier::{self, Headers, HeadersMut, BAGGAGE, TRACEPARENT, TRACESTATE};
+use kafka_trace::codec::baggage::Baggage;
+use kafka_trace::interop::{self, HeaderKind};
+use kafka_trace::lifecycle::{send_context, KeptRemote, SpanIdentity};
+use kafka_trace::{ErrorCode, SpanId, TraceContext, TraceFlags, TraceId, TraceParent, TraceState, TraceStateBuf};
+use napi::bindgen_prelude::*;
+use napi::Env;
+use napi_derive::napi;
+
+use crate::errors::{missing, negative, too_small};
+use crate::js_memory::{i32s, push_values, with_scratch, Bytes, Detach};
+use crate::layout::{COMPACT_FLAGS, COMPACT_SPAN_ID, COMPACT_TRACE_ID, SAME_TRACESTATE};
+
+/// Which of our headers `name` is: 0 none, 1 traceparent, 2 tracestate, 3 baggage (any case).
+#[napi]
+pub fn header_kind(name: String) -> u32 {
+    HeaderKind::of(name.as_bytes()) as u32
+}
+
+/// A header list borrowed from JavaScript values, for the core's [`Headers`] trait.
+struct View<'a> {
+    items: Vec<(&'static str, Bytes<'a>)>,
+}
+
+impl Headers for View<'_> {
+    fn header_count(&self) -> usize {
+        self.items.len()
+    }
+    fn header(&self, index: usize) -> Option<(&str, Option<&[u8]>)> {
+        self.items.get(index).map(|(n, v)| (*n, v.get()))
+    }
+}
+
+fn view_of<'a>(tp: &Unknown<'a>, ts: &Unknown<'a>) -> Result<View<'a>> {
+    let mut items = Vec::with_capacity(2);
+    let mut values = Vec::with_capacity(2);
+    for (name, value) in [(TRACEPARENT, tp), (TRACESTATE, ts)] {
+        if value.get_type()? == napi::ValueType::Undefined {
+            continue;
+        }
+        values.clear();
+        push_values(value, &mut values, 0)?;
+        items.extend(values.drain(..).map(|v| (name, v)));
+    }
+    Ok(View { items })
+}
+
+fn raw_view<'a>(tp: Option<&'a [u8]>, ts: Option<&'a [u8]>) -> View<'a> {
+    let mut items = Vec::with_capacity(2);
+    if let Some(tp) = tp {
+        items.push((TRACEPARENT, Bytes::Borrowed(tp)));
+    }
+    if let Some(ts) = ts {
+        items.push((TRACESTATE, Bytes::Borrowed(ts)));
+    }
+    View { items }
+}
+
+/// Writes trace id, span id and flags as hex (the head of the compact form) into `out`.
+fn head(out: &mut [u8], parent: &TraceParent) {
+    let (t, rest) = out.split_at_mut(COMPACT_TRACE_ID);
+    let (s, f) = rest.split_at_mut(COMPACT_SPAN_ID);
+    t.copy_from_slice(&parent.trace_id.to_hex());
+    s.copy_from_slice(&parent.span_id.to_hex());
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    f[0] = HEX[usize::from(parent.flags.0 >> 4)];
+    f[1] = HEX[usize::from(parent.flags.0 & 0xf)];
+}
+
+const HEAD: usize = COMPACT_TRACE_ID + COMPACT_SPAN_ID + COMPACT_FLAGS;
+
+/// The compact form of a valid context (see [`crate::layout`]); `raw` is the single tracestate
+/// value the caller passed, replaced by the marker when the normalized form equals it.
+fn compact(parent: &TraceParent, tracestate: &std::result::Result<TraceState<'_>, ErrorCode>, raw: Option<&[u8]>) -> String {
+    let mut h = [0u8; HEAD];
+    head(&mut h, parent);
+    let mut out = String::with_capacity(64);
+    out.push_str(std::str::from_utf8(&h).unwrap_or_default());
+    if let Ok(state) = tracestate {
+        for (i, member) in state.members().iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(member.key);
+            out.push('=');
+            out.push_str(member.value);
+        }
+    }
+    if let Some(raw) = raw.filter(|r| !r.is_empty()) {
+        if out.as_bytes()[HEAD..] == *raw {
+            out.truncate(HEAD);
+            out.push(SAME_TRACESTATE);
+        }
+    }
+    out
+}
+
+/// Reads the parent context from the values of the `traceparent` and `tracestate` headers of
+/// one message (each `undefined` when absent; Buffer, string, array of them or null). Returns the
+/// compact context, or the error code (a number) for a new root.
+#[napi]
+pub fn extract<'a>(traceparent: Unknown<'a>, tracestate: Unknown<'a>) -> Result<Either<String, u32>> {
+    let view = view_of(&traceparent, &tracestate)?;
+    let got = carrier::extract_parts(&view);
+    Ok(match &got.parent {
+        Ok(parent) => Either::A(compact(parent, &got.tracestate, None)),
+        Err(code) => Either::B(code.code()),
+    })
+}
+
+/// [`extract`] for one `traceparent` Buffer and one `tracestate` Buffer (empty when absent).
+#[napi]
+pub fn extract_buffers(traceparent: BufferSlice<'_>, tracestate: BufferSlice<'_>) -> Either<String, u32> {
+    let tp: &[u8] = &traceparent;
+    let ts: &[u8] = &tracestate;
+    let view = raw_view(Some(tp), (!ts.is_empty()).then_some(ts));
+    let got = carrier::extract_parts(&view);
+    match &got.parent {
+        Ok(parent) => Either::A(compact(parent, &got.tracestate, Some(ts))),
+        Err(code) => Either::B(code.code()),
+    }
+}
+
+/// The scratch memory as a Uint8Array (first call only; see [`crate::js_memory::scratch`]).
+#[napi]
+pub fn scratch(env: &Env) -> Result<Option<Uint8ArraySlice<'_>>> {
+    crate::js_memory::scratch(env)
+}
+
+/// The parent alone over the scratch memory (the traceparent value at `0..tp_len`): writes the
+/// compact head at the output offset and returns its length, or returns `-code`. The facade reads
+/// the tracestate lazily with [`tracestate_of`] (the tracestate never changes the parent).
+#[napi]
+pub fn extract_scratch_parent(tp_len: u32) -> i32 {
+    with_scratch(|input, output| {
+        let Some(tp) = input.get(..tp_len as usize) else { return too_small() };
+        match carrier::extract_parts(&raw_view(Some(tp), None)).parent {
+            Ok(parent) => {
+                head(&mut output[..HEAD], &parent);
+                HEAD as i32
+            }
+            Err(code) => negative(code),
+        }
+    })
+    .unwrap_or_else(too_small)
+}
+
+/// The normalized tracestate of a message whose parent is valid, from its `tracestate` header
+/// value(s); "" when absent or discarded.
+#[napi]
+pub fn tracestate_of(values: Unknown<'_>) -> Result<String> {
+    let mut list = Vec::new();
+    push_values(&values, &mut list, 0)?;
+    let normalized = match TraceState::parse_values(list.iter().filter_map(Bytes::get)) {
+        Ok(state) => TraceStateBuf::from_state(&state).as_str().to_owned(),
+        Err(_) => String::new(),
+    };
+    Ok(normalized)
+}
+
+/// Many messages in one call over the scratch memory (an `eachBatch`): the input holds, back to
+/// back, each message's traceparent then tracestate bytes; `lengths[2i]`, `lengths[2i+1]` are
+/// their lengths (`-1` = header absent). On return `lengths[2i]..lengths[2i+1]` is message i's
+/// compact context in the output region, or `lengths[2i]` is `-code` and `lengths[2i+1]` 0.
+/// Returns how many messages were read (fewer than asked when the output region is full).
+#[napi]
+pub fn extract_scratch_batch(mut lengths: Int32ArraySlice<'_>, count: u32) -> u32 {
+    let lengths = i32s(&mut lengths);
+    with_scratch(|input, output| {
+        let mut at = 0usize;
+        let mut written = 0usize;
+        let count = (count as usize).min(lengths.len() / 2);
+        for i in 0..count {
+            let take = |len: i32, at: &mut usize| -> Option<Option<&[u8]>> {
+                if len < 0 {
+                    return Some(None);
+                }
+                let end = at.checked_add(len as usize)?;
+                let bytes = input.get(*at..end)?;
+                *at = end;
+                Some(Some(bytes))
+            };
+            let (Some(tp), Some(ts)) = (take(lengths[2 * i], &mut at), take(lengths[2 * i + 1], &mut at)) else { return i as u32 };
+            let view = raw_view(tp, ts);
+            let got = carrier::extract_parts(&view);
+            match &got.parent {
+                Ok(parent) => {
+                    let compact = compact(parent, &got.tracestate, ts);
+                    let Some(slot) = output.get_mut(written..written + compact.len()) else { return i as u32 };
+                    slot.copy_from_slice(compact.as_bytes());
+                    lengths[2 * i] = written as i32;
+                    written += compact.len();
+                    lengths[2 * i + 1] = written as i32;
+                }
+                Err(code) => {
+                    lengths[2 * i] = negative(*code);
+                    lengths[2 * i + 1] = 0;
+                }
+            }
+        }
+        count as u32
+    })
+    .unwrap_or(0)
+}
+
+/// Decodes the baggage from the values of the `baggage` header(s) (Buffer, string, array of them).
+/// Returns `[key, value, properties, key, value, properties, …]`, properties joined with `;`.
+#[napi]
+pub fn parse_baggage(values: Unknown<'_>) -> Result<Vec<String>> {
+    let mut list = Vec::new();
+    push_values(&values, &mut list, 0)?;
+    Ok(flat_baggage(&Baggage::parse_values(list.iter().filter_map(Bytes::get))))
+}
+
+fn flat_baggage(baggage: &Baggage) -> Vec<String> {
+    let mut out = Vec::with_capacity(baggage.entries().len() * 3);
+    for e in baggage.entries() {
+        out.push(e.key.clone());
+        out.push(e.value.clone());
+        out.push(e.properties.join(";"));
+    }
+    out
+}
+
+fn baggage_of(entries: &[String]) -> Baggage {
+    interop::baggage_from_entries(entries.chunks_exact(3).map(|c| (c[0].as_str(), c[1].as_str(), c[2].as_str())))
+}
+
+fn parent_of(trace_id: &str, span_id: &str, flags: u32) -> Option<TraceParent> {
+    let trace_id = TraceId::from_hex(trace_id.as_bytes()).filter(TraceId::is_valid)?;
+    let span_id = SpanId::from_hex(span_id.as_bytes()).filter(SpanId::is_valid)?;
+    Some(TraceParent::new(trace_id, span_id, TraceFlags((flags & 0xff) as u8)))
+}
+
+/// `key=value` put first in a normalized tracestate; `null` when the key or value is invalid.
+#[napi]
+pub fn tracestate_set(serialized: String, key: String, value: String) -> Option<String> {
+    let mut buf = TraceStateBuf::parse(serialized.as_bytes()).unwrap_or_default();
+    buf.set(&key, &value).ok()?;
+    Some(buf.as_str().to_owned())
+}
+
+/// The normalized tracestate without `key`.
+#[napi]
+pub fn tracestate_unset(serialized: String, key: String) -> String {
+    let buf = TraceStateBuf::parse(serialized.as_bytes()).unwrap_or_default();
+    interop::tracestate_unset(&buf, &key).as_str().to_owned()
+}
+
+/// `[key, value, key, value, …]` of a tracestate, or the error code when it is discarded.
+#[napi]
+pub fn tracestate_members(serialized: String) -> Either<Vec<String>, u32> {
+    match interop::tracestate_members(serialized.as_bytes()) {
+        Ok(members) => Either::A(members.into_iter().flat_map(|(k, v)| [k, v]).collect()),
+        Err(code) => Either::B(code.code()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a send writes: the core's `send_context` (Level 2: random flag and every tracestate
+// member of the continued remote parent) and the core's write policy over the message's names.
+
+/// The remote context a consumer continued, as the facade keeps it in the handler's context
+/// (the span context the core extracted: its trace id, whole flags and normalized tracestate).
+#[napi(object)]
+pub struct KeptRemoteJs {
+    pub trace_id: String,
+    pub flags: u32,
+    pub tracestate: String,
+}
+
+fn kept_of(kept: &Option<KeptRemoteJs>) -> Option<KeptRemote> {
+    let k = kept.as_ref()?;
+    Some(KeptRemote {
+        trace_id: TraceId::from_hex(k.trace_id.as_bytes()).filter(TraceId::is_valid)?,
+        flags: TraceFlags((k.flags & 0xff) as u8),
+        tracestate: TraceStateBuf::parse(k.tracestate.as_bytes()).unwrap_or_default(),
+    })
+}
+
+fn context_of(ids: &str, sampled: bool, sdk_tracestate: &str, kept: Option<&KeptRemote>, baggage: &Baggage) -> Option<TraceContext> {
+    let (trace_id, span_id) = (ids.get(..COMPACT_TRACE_ID)?, ids.get(COMPACT_TRACE_ID..COMPACT_TRACE_ID + COMPACT_SPAN_ID)?);
+    let span = SpanIdentity {
+        trace_id: TraceId::from_hex(trace_id.as_bytes()).filter(TraceId::is_valid)?,
+        span_id: SpanId::from_hex(span_id.as_bytes()).filter(SpanId::is_valid)?,
+        sampled,
+    };
+    Some(send_context(&span, sdk_tracestate.as_bytes(), kept, baggage.clone()))
+}
+
+/// The three header values (traceparent, tracestate, baggage; "" = none) the core's
+/// `send_context` gives for a span (`ids` = trace id hex + span id hex) sent from a context with
+/// `baggage` (`[key, value, properties, …]`) and, when it continued a remote parent, `kept`.
+/// Empty when the ids are invalid.
+#[napi]
+pub fn send_context_values(ids: String, sampled: bool, sdk_tracestate: String, kept: Option<KeptRemoteJs>, baggage: Vec<String>) -> Vec<String> {
+    let kept = kept_of(&kept);
+    match context_of(&ids, sampled, &sdk_tracestate, kept.as_ref(), &baggage_of(&baggage)) {
+        Some(c) => vec![
+            String::from_utf8_lossy(&c.traceparent.encode()).into_owned(),
+            String::from_utf8_lossy(c.tracestate.header_value().as_bytes()).into_owned(),
+            if c.baggage.is_empty() { String::new() } else { c.baggage.to_header_string() },
+        ],
+        None => Vec::new(),
+    }
+}
+
+/// The header names of one message, with the core's write policy applied as edits.
+struct Slots(Vec<(String, Either<String, u32>)>);
+
+impl Headers for Slots {
+    fn header_count(&self) -> usize {
+        self.0.len()
+    }
+    fn header(&self, index: usize) -> Option<(&str, Option<&[u8]>)> {
+        self.0.get(index).map(|(n, _)| (n.as_str(), None))
+    }
+}
+
+impl HeadersMut for Slots {
+    fn replace_header(&mut self, index: usize, name: &str, value: &[u8]) {
+        if let Some(slot) = self.0.get_mut(index) {
+            *slot = (name.to_owned(), Either::A(String::from_utf8_lossy(value).into_owned()));
+        }
+    }
+    fn remove_header(&mut self, index: usize) {
+        if index < self.0.len() {
+            self.0.remove(index);
+        }
+    }
+    fn append_header(&mut self, name: &str, value: &[u8]) {
+        self.0.push((name.to_owned(), Either::A(String::from_utf8_lossy(value).into_owned())));
+    }
+}
+
+/// The headers of every message of a send, in one call. Message i's span is `ids[48i..48i+48]`
+/// (trace id hex + span id hex) with `sampled[i]` (1/0); they share the send's context (`kept`,
+/// `baggage`, and the SDK's tracestate of their common parent). `names` holds each message's
+/// existing header names, `counts[i]` of them for message i.
+///
+/// Returns, per message, the number of entries `n`, then `n` pairs `name, value`: a number value
+/// is the index (among that message's names) of an existing value to keep as it is, a string is
+/// a value the core wrote; the list is the message's whole new header list, in order. `n` is 0
+/// for a message whose ids are invalid (its headers stay as they are).
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub fn send_headers(
+    ids: String,
+    sampled: &[u8],
+    sdk_tracestate: String,
+    kept: Option<KeptRemoteJs>,
+    baggage: Vec<String>,
+    names: Vec<String>,
+    counts: &[u32],
+) -> Vec<Either<String, u32>> {
+    let kept = kept_of(&kept);
+    let baggage = baggage_of(&baggage);
+    let ids_per = COMPACT_TRACE_ID + COMPACT_SPAN_ID;
+    let mut out = Vec::with_capacity(counts.len() * 4);
+    let mut names = names.into_iter();
+    for (i, count) in counts.iter().enumerate() {
+        let own: Vec<String> = names.by_ref().take(*count as usize).collect();
+        let context = ids
+            .get(ids_per * i..ids_per * (i + 1))
+            .and_then(|ids| context_of(ids, sampled.get(i).is_some_and(|s| *s != 0), &sdk_tracestate, kept.as_ref(), &baggage));
+        let Some(context) = context else {
+            out.push(Either::B(0));
+            continue;
+        };
+        let mut slots = Slots(own.into_iter().enumerate().map(|(i, n)| (n, Either::B(i as u32))).collect());
+        carrier::inject(&context, &mut slots);
+        out.push(Either::B(slots.0.len() as u32));
+        for (name, value) in slots.0 {
+            out.push(Either::A(name));
+            out.push(value);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole header lists (`[name, value, name, value, …]`): the complete, slower API used by the
+// shared header vectors.
+
+struct OwnedList(Vec<(String, Option<Vec<u8>>)>);
+
+impl Headers for OwnedList {
+    fn header_count(&self) -> usize {
+        self.0.header_count()
+    }
+    fn header(&self, index: usize) -> Option<(&str, Option<&[u8]>)> {
+        self.0.header(index)
+    }
+}
+
+fn owned_list(list: &Array<'_>) -> Result<OwnedList> {
+    let mut out = Vec::with_capacity(list.len() as usize / 2);
+    let mut values = Vec::new();
+    for i in 0..list.len() / 2 {
+        let name: String = list.get(2 * i)?.unwrap_or_default();
+        let value: Unknown<'_> = list.get(2 * i + 1)?.ok_or_else(|| missing("value"))?;
+        values.clear();
+        push_values(&value, &mut values, 1)?;
+        out.push((name, values.first().and_then(Bytes::get).map(<[u8]>::to_vec)));
+    }
+    Ok(OwnedList(out))
+}
+
+/// Everything the core reads from a header list.
+#[napi(object)]
+pub struct ExtractedList {
+    /// `[version, traceId, spanId, flags]` as lowercase hex, or null for a new root.
+    pub traceparent: Option<Vec<String>>,
+    /// Why a new root: the stable error code name ("" when the parent is valid).
+    pub error: String,
+    /// `[key, value, …]`.
+    pub tracestate: Vec<String>,
+    /// Why the tracestate was discarded ("" when it was not).
+    pub tracestate_error: String,
+    /// `[key, value, properties, …]`.
+    pub baggage: Vec<String>,
+}
+
+/// Extracts from a complete header list `[name, value, …]` (value: Buffer, string or null).
+#[napi]
+pub fn extract_list(list: Array<'_>) -> Result<ExtractedList> {
+    let headers = owned_list(&list)?;
+    let got = carrier::extract_parts(&headers);
+    let (traceparent, error) = match &got.parent {
+        Ok(tp) => (
+            Some(vec![format!("{:02x}", tp.version), tp.trace_id.to_string(), tp.span_id.to_string(), format!("{:02x}", tp.flags.0)]),
+            String::new(),
+        ),
+        Err(code) => (None, code.as_str().to_owned()),
+    };
+    let (tracestate, tracestate_error) = match &got.tracestate {
+        Ok(ts) => (ts.members().iter().flat_map(|m| [m.key.to_owned(), m.value.to_owned()]).collect(), String::new()),
+        Err(code) => (Vec::new(), code.as_str().to_owned()),
+    };
+    Ok(ExtractedList { traceparent, error, tracestate, tracestate_error, baggage: flat_baggage(&got.baggage) })
+}
+
+/// Injects a context into a complete header list `[name, value, …]` with the core's write policy
+/// and returns the new list (values are Buffers, null for Kafka null values), or null when the
+/// ids are invalid.
+#[napi]
+pub fn inject_list(
+    env: &Env,
+    list: Array<'_>,
+    trace_id: String,
+    span_id: String,
+    flags: u32,
+    tracestate: String,
+    baggage: Vec<String>,
+) -> Result<Option<Vec<Unknown<'static>>>> {
+    let Some(parent) = parent_of(&trace_id, &span_id, flags) else { return Ok(None) };
+    let mut headers = owned_list(&list)?.0;
+    let context = TraceContext {
+        traceparent: parent,
+        tracestate: TraceStateBuf::parse(tracestate.as_bytes()).unwrap_or_default(),
+        baggage: baggage_of(&baggage),
+    };
+    carrier::inject(&context, &mut headers);
+    let mut out = Vec::with_capacity(headers.len() * 2);
+    for (name, value) in headers {
+        out.push(env.create_string(&name)?.to_unknown().detach());
+        match value {
+            Some(v) => out.push(BufferSlice::copy_from(env, v)?.to_unknown().detach()),
+            None => out.push(Null.into_unknown(env)?.detach()),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The header names the core writes, in its order.
+pub fn fields() -> Vec<String> {
+    vec![TRACEPARENT.into(), TRACESTATE.into(), BAGGAGE.into()]
+}
