@@ -44,9 +44,10 @@
 
 /**
  * The result of every fallible function. `KT_RESULT_OK` is 0. Values 1 to 99 are the core's
- * stable `ErrorCode` values (the same codes the shared test vectors name); values from 100 on
- * belong to the C ABI. A value is never reused for another meaning; new values may be added, so
- * treat unknown values as errors (kt_result_message() describes them).
+ * stable `ErrorCode` values (the same codes the shared test vectors name; this enum is
+ * generated from them); values from 100 on belong to the C ABI. A value is never reused for
+ * another meaning; new values may be added, so treat unknown values as errors
+ * (kt_result_message() describes them).
  */
 enum kt_result
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -58,67 +59,67 @@ enum kt_result
      */
     KT_RESULT_OK = 0,
     /**
-     * No `traceparent` header: the consumer starts a new root trace.
+     * No traceparent header. (`missing`)
      */
     KT_RESULT_MISSING = 1,
     /**
-     * traceparent has the wrong length.
+     * Traceparent has the wrong length. (`traceparent_length`)
      */
     KT_RESULT_TRACEPARENT_LENGTH = 2,
     /**
-     * traceparent version is not two lowercase hex digits, or is `ff`.
+     * Traceparent version is not two lowercase hex digits or is ff. (`traceparent_version`)
      */
     KT_RESULT_TRACEPARENT_VERSION = 3,
     /**
-     * traceparent is missing a `-` delimiter.
+     * Traceparent is missing a '-' delimiter. (`traceparent_delimiter`)
      */
     KT_RESULT_TRACEPARENT_DELIMITER = 4,
     /**
-     * traceparent trace-id is not 32 lowercase hex digits.
+     * Traceparent trace-id is not 32 lowercase hex digits. (`traceparent_trace_id`)
      */
     KT_RESULT_TRACEPARENT_TRACE_ID = 5,
     /**
-     * traceparent trace-id is all zeros.
+     * Traceparent trace-id is all zeros. (`traceparent_zero_trace_id`)
      */
     KT_RESULT_TRACEPARENT_ZERO_TRACE_ID = 6,
     /**
-     * traceparent parent-id is not 16 lowercase hex digits.
+     * Traceparent parent-id is not 16 lowercase hex digits. (`traceparent_span_id`)
      */
     KT_RESULT_TRACEPARENT_SPAN_ID = 7,
     /**
-     * traceparent parent-id is all zeros.
+     * Traceparent parent-id is all zeros. (`traceparent_zero_span_id`)
      */
     KT_RESULT_TRACEPARENT_ZERO_SPAN_ID = 8,
     /**
-     * traceparent flags are not two lowercase hex digits.
+     * Traceparent flags are not two lowercase hex digits. (`traceparent_flags`)
      */
     KT_RESULT_TRACEPARENT_FLAGS = 9,
     /**
-     * Several traceparent headers with different values (a new root trace).
+     * Several traceparent headers with different values. (`traceparent_duplicate`)
      */
     KT_RESULT_TRACEPARENT_DUPLICATE = 10,
     /**
-     * More than 32 tracestate members: the tracestate was discarded.
+     * Tracestate has more than 32 members. (`tracestate_too_many_members`)
      */
     KT_RESULT_TRACESTATE_TOO_MANY_MEMBERS = 11,
     /**
-     * A tracestate member has no `=`.
+     * Tracestate member has no '='. (`tracestate_member`)
      */
     KT_RESULT_TRACESTATE_MEMBER = 12,
     /**
-     * A tracestate key is not valid.
+     * Tracestate key is not valid. (`tracestate_key`)
      */
     KT_RESULT_TRACESTATE_KEY = 13,
     /**
-     * A tracestate value is not valid.
+     * Tracestate value is not valid. (`tracestate_value`)
      */
     KT_RESULT_TRACESTATE_VALUE = 14,
     /**
-     * A baggage member (or key) is not valid.
+     * Baggage member is not valid. (`baggage_member`)
      */
     KT_RESULT_BAGGAGE_MEMBER = 15,
     /**
-     * The caller's output buffer is too small; the needed size was reported, nothing else written.
+     * Output buffer too small. (`buffer_too_small`)
      */
     KT_RESULT_BUFFER_TOO_SMALL = 16,
     /**
@@ -139,7 +140,7 @@ enum kt_result
      */
     KT_RESULT_INVALID_UTF8 = 103,
     /**
-     * The requested key or index does not exist.
+     * The requested key, index or option name does not exist.
      */
     KT_RESULT_NOT_FOUND = 104,
     /**
@@ -147,7 +148,7 @@ enum kt_result
      */
     KT_RESULT_CALLBACK_FAILED = 105,
     /**
-     * An argument is out of range (e.g. a length above `PTRDIFF_MAX`).
+     * An argument is out of range (e.g. a length above `PTRDIFF_MAX`, an unknown strategy).
      */
     KT_RESULT_INVALID_ARGUMENT = 106,
     /**
@@ -166,6 +167,19 @@ enum kt_result
      * Flushing failed: the OTLP receiver could not be reached or refused the data.
      */
     KT_RESULT_EXPORT_FAILED = 110,
+    /**
+     * The tracer does not capture (kt_tracer_config_set_capture() was not set): nothing to read.
+     */
+    KT_RESULT_NOT_CAPTURING = 111,
+    /**
+     * The span is not of the kind this function ends (e.g. kt_span_end_poll() on a send span).
+     */
+    KT_RESULT_WRONG_SPAN_KIND = 112,
+    /**
+     * The span's topic is not traced (include/exclude topics): it has no context to give and writes
+     * no header.
+     */
+    KT_RESULT_NOT_TRACED = 113,
     /**
      * A core error this version of the ABI has no name for (a newer core).
      */
@@ -188,15 +202,18 @@ typedef uint32_t kt_result;
 typedef struct kt_context kt_context;
 
 /**
- * A `send {topic}` (PRODUCER) or `process {topic}` (CONSUMER) span. Ended once by a
- * kt_span_end*() function, freed by kt_span_free(). It keeps what it needs of its tracer, but a
- * span ended after kt_tracer_shutdown() is not exported.
+ * A span of a tracer: `send {topic}` (PRODUCER), `process {topic}` (CONSUMER) or
+ * `poll {topic}` (CLIENT). Ended once by a kt_span_end*() function, freed by kt_span_free(). A
+ * span of a topic the tracer does not trace (include/exclude topics) is a valid handle that
+ * records nothing (kt_span_is_traced()). It keeps what it needs of its tracer, but a span ended
+ * after kt_tracer_shutdown() is not exported.
  */
 typedef struct kt_span kt_span;
 
 /**
- * Exports spans (and the messaging metrics) over OTLP/HTTP from a bounded queue on a background
- * thread; starting and ending spans never blocks on the network.
+ * Traces one Kafka client: starts its spans from the core's recipes and exports them (and the
+ * messaging metrics) over OTLP/HTTP from a bounded queue on a background thread, so starting and
+ * ending spans never blocks on the network; or, in capture mode, keeps them in memory.
  */
 typedef struct kt_tracer kt_tracer;
 
@@ -205,6 +222,11 @@ typedef struct kt_tracer kt_tracer;
  * (OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TIMEOUT,
  * OTEL_BSP_MAX_QUEUE_SIZE, OTEL_RESOURCE_ATTRIBUTES, ...). A plain value: the tracer copies what
  * it needs, so the config may be freed right after kt_tracer_new().
+ *
+ * The options of the span model are named as in every kafka-trace binding (the core's one list,
+ * snake_case here): `strategy`, `record_message_key`, `record_body_size`, `include_topics`,
+ * `exclude_topics`, `client_id`, `consumer_group`, `bootstrap_servers`; each has a typed setter
+ * `kt_tracer_config_set_<name>()` and kt_tracer_config_set() takes any of them by name.
  */
 typedef struct kt_tracer_config kt_tracer_config;
 
@@ -344,7 +366,7 @@ typedef struct kt_span_stats {
      */
     uint64_t ended;
     /**
-     * Spans the OTLP receiver accepted.
+     * Spans the OTLP receiver accepted (in capture mode: spans captured).
      */
     uint64_t exported;
     /**
@@ -627,7 +649,8 @@ kt_result kt_context_inject_headers(const struct kt_context *context,
 
 /**
  * A new configuration with nothing set (all from the environment; message keys recorded; parent
- * strategy `parent`; metrics on). Free with kt_tracer_config_free().
+ * strategy `parent`; every topic traced; metrics on; exported over OTLP). Free with
+ * kt_tracer_config_free().
  *
  * Thread-safety: may be called from any thread at any time.
  */
@@ -639,6 +662,22 @@ struct kt_tracer_config *kt_tracer_config_new(void);
  * Thread-safety: no other thread may be using the handle.
  */
 void kt_tracer_config_free(struct kt_tracer_config *config);
+
+/**
+ * Sets the option `name` (`name_len` bytes) to `value` (`value_len` bytes, UTF-8 text), by the
+ * name every kafka-trace binding uses for it: `strategy` (`parent` or `link`),
+ * `record_message_key` and `record_body_size` (`true`/`false`, `1`/`0`), `include_topics` and
+ * `exclude_topics` (comma-separated exact names or `*` globs; replaces the list),
+ * `client_id`, `consumer_group`, `bootstrap_servers`. KT_RESULT_NOT_FOUND for another name,
+ * KT_RESULT_INVALID_ARGUMENT for a value the option does not accept.
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_set(struct kt_tracer_config *config,
+                               const char *name,
+                               size_t name_len,
+                               const char *value,
+                               size_t value_len);
 
 /**
  * Sets `service.name` (UTF-8, `len` bytes). Default: OTEL_SERVICE_NAME.
@@ -656,7 +695,8 @@ kt_result kt_tracer_config_set_service_name(struct kt_tracer_config *config, con
 kt_result kt_tracer_config_set_endpoint(struct kt_tracer_config *config, const char *endpoint, size_t len);
 
 /**
- * Sets the Kafka `bootstrap.servers` list; its first entry gives `server.address`/`server.port`.
+ * Option `bootstrap_servers`: the Kafka `bootstrap.servers` list; its first entry gives
+ * `server.address`/`server.port`.
  *
  * Thread-safety: modifies the config; one thread at a time.
  */
@@ -665,41 +705,82 @@ kt_result kt_tracer_config_set_bootstrap_servers(struct kt_tracer_config *config
                                                  size_t len);
 
 /**
- * Sets `client.id` (recorded as `messaging.client.id`).
+ * Option `client_id`: `client.id` (recorded as `messaging.client.id`).
  *
  * Thread-safety: modifies the config; one thread at a time.
  */
 kt_result kt_tracer_config_set_client_id(struct kt_tracer_config *config, const char *client_id, size_t len);
 
 /**
- * Sets the consumer `group.id` (recorded as `messaging.consumer.group.name` on process spans).
+ * Option `consumer_group`: the consumer `group.id` (recorded as `messaging.consumer.group.name`
+ * on process and poll spans).
  *
  * Thread-safety: modifies the config; one thread at a time.
  */
 kt_result kt_tracer_config_set_consumer_group(struct kt_tracer_config *config, const char *group, size_t len);
 
 /**
- * Sets how a process span relates to the producer's context: `parent` (default: the producer's
- * span is the parent, one trace) or `link` (semconv-strict: a link). KT_RESULT_INVALID_ARGUMENT
- * for any other name.
+ * Option `strategy`: how a process span relates to the producer's context: `parent` (default:
+ * the producer's span is the parent, one trace) or `link` (semconv-strict: a link).
+ * KT_RESULT_INVALID_ARGUMENT for any other name.
  *
  * Thread-safety: modifies the config; one thread at a time.
  */
 kt_result kt_tracer_config_set_strategy(struct kt_tracer_config *config, const char *name, size_t len);
 
 /**
- * Whether UTF-8 message keys are recorded as `messaging.kafka.message.key` (default true).
+ * Option `record_message_key`: whether UTF-8 message keys are recorded as
+ * `messaging.kafka.message.key` (default true).
  *
  * Thread-safety: modifies the config; one thread at a time.
  */
 kt_result kt_tracer_config_set_record_message_key(struct kt_tracer_config *config, bool record);
 
 /**
- * Whether the messaging metrics are recorded and exported (default true).
+ * Option `record_body_size`: whether the payload length is recorded as
+ * `messaging.message.body.size` (default false).
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_set_record_body_size(struct kt_tracer_config *config, bool record);
+
+/**
+ * Option `include_topics`: trace only these topics (`count` exact names or `*` globs, e.g.
+ * `orders.*`; none = every topic). A message of another topic gets no span, no header and no
+ * metric. Replaces the list; the strings are copied.
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_set_include_topics(struct kt_tracer_config *config,
+                                              const struct kt_str *topics,
+                                              size_t count);
+
+/**
+ * Option `exclude_topics`: never trace these topics (exact names or `*` globs; wins over
+ * include). Replaces the list; the strings are copied.
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_set_exclude_topics(struct kt_tracer_config *config,
+                                              const struct kt_str *topics,
+                                              size_t count);
+
+/**
+ * Whether the messaging metrics are recorded (default true).
  *
  * Thread-safety: modifies the config; one thread at a time.
  */
 kt_result kt_tracer_config_set_metrics(struct kt_tracer_config *config, bool enabled);
+
+/**
+ * Capture mode, for your own unit tests (default false): the tracer exports nothing; it keeps
+ * every sampled span and every metric data point in memory, through the same OpenTelemetry SDK
+ * pipeline (sampler `ParentBased(AlwaysOn)`), and kt_tracer_captured_json() reads them back.
+ * The OTLP settings are ignored.
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_set_capture(struct kt_tracer_config *config, bool capture);
 
 /**
  * Sets the longest wait for one export request (milliseconds, > 0) and the span queue bound
@@ -712,23 +793,16 @@ kt_result kt_tracer_config_set_export_limits(struct kt_tracer_config *config,
                                              size_t max_queue_size);
 
 /**
- * Creates a tracer from `config` (NULL: the `OTEL_*` environment alone) into `*out`. Nothing is
- * contacted here: an unreachable receiver shows up later as failed exports (kt_tracer_stats()),
- * never as an error or a wait. KT_RESULT_TELEMETRY_SETUP when the exporter cannot be built
- * (e.g. a malformed endpoint). Free with kt_tracer_free().
- *
- * Thread-safety: may be called from any thread; the config must not be modified meanwhile.
- */
-kt_result kt_tracer_new(const struct kt_tracer_config *config, struct kt_tracer **out);
-
-/**
- * Starts the `send {topic}` PRODUCER span for `*message` (topic, partition, key; offset and
- * headers are ignored). Its parent is `parent_span` (e.g. the process span of the message being
- * forwarded) or `parent_context` (e.g. a context extracted from an HTTP request), at most one
- * of them non-NULL (else KT_RESULT_INVALID_ARGUMENT); with neither, the span starts a new trace.
- * Inject it into the outgoing message with kt_span_inject(), end it with kt_span_end_send() or
- * kt_span_end_error() from the delivery report, then kt_span_free(). KT_RESULT_SHUT_DOWN after
- * kt_tracer_shutdown().
+ * Starts the `send {topic}` PRODUCER span for `*message` (topic, partition, key, payload; offset
+ * and headers are ignored). Its parent is `parent_span` (e.g. the process span of the message
+ * being forwarded) or `parent_context` (e.g. a context extracted from an HTTP request), at most
+ * one of them non-NULL (else KT_RESULT_INVALID_ARGUMENT); with neither, the span starts a new
+ * trace. Inject it into the outgoing message with kt_span_inject() (or kt_span_context() and
+ * kt_context_inject_headers()): a send that continues a remote trace keeps its W3C Level 2
+ * random flag and every tracestate member. End it from the delivery report with
+ * kt_span_end_send_latency() (or kt_span_end_send(), kt_span_end_error()), then kt_span_free().
+ * For a topic that is not traced, `*out` is a span that records nothing and injects nothing.
+ * KT_RESULT_SHUT_DOWN after kt_tracer_shutdown().
  *
  * Thread-safety: the tracer may be used by many threads at once; each span by one at a time.
  */
@@ -739,66 +813,180 @@ kt_result kt_tracer_start_send(const struct kt_tracer *tracer,
                                struct kt_span **out);
 
 /**
- * Starts the `process {topic}` CONSUMER span for a consumed `*message` (topic, partition, offset,
- * key, timestamp and headers; the consumer group comes from the tracer config). With the
- * default `parent` strategy the producer's context read from the headers is the parent and
- * `ambient` (an enclosing span of yours, may be NULL) a link; without a usable context in the
- * headers, `ambient` is the parent (or a new trace starts). The message's baggage is carried on.
- * Make it the parent of sends made while handling the message (kt_tracer_start_send()); end it
- * with kt_span_end() or kt_span_end_error(), then kt_span_free().
+ * Starts the `process {topic}` CONSUMER span around your handler of one consumed `*message`
+ * (topic, partition, offset, key, payload, timestamp and headers; the consumer group comes from
+ * the tracer config). `ambient_span` or `ambient_context` (at most one non-NULL, else
+ * KT_RESULT_INVALID_ARGUMENT) is the context you are in, e.g. a span of your poll loop; with the
+ * default `parent` strategy the producer's context read from the headers is the parent and the
+ * ambient span a link; without a usable context in the headers the ambient span is the parent
+ * (or a new trace starts). The span's context (kt_span_context()) is your handler's context:
+ * the ambient context's baggage with the message's baggage merged over it, and this span; make
+ * the span the parent of sends made while handling the message (kt_tracer_start_send()). An
+ * unsampled producer gives an unsampled (non-recording) span whose ids still propagate. End it
+ * with kt_span_end() or kt_span_end_error(), then kt_span_free(). For a topic that is not
+ * traced, `*out` is a span that records nothing and whose context is the ambient one.
  *
  * Thread-safety: the tracer may be used by many threads at once; each span by one at a time.
  */
 kt_result kt_tracer_start_process(const struct kt_tracer *tracer,
                                   const struct kt_message *message,
-                                  const struct kt_span *ambient,
+                                  const struct kt_span *ambient_span,
+                                  const struct kt_context *ambient_context,
                                   struct kt_span **out);
 
 /**
- * Calls `setter` for `traceparent`, `tracestate` and `baggage` with this span's context, exactly
- * like kt_context_inject() (see kt_header_setter). Works before and after the span ended.
+ * Starts the `process {topic}` CONSUMER span of one message of a batch your batch handler
+ * processes, e.g. each message rd_kafka_consume_batch_queue() returned. `poll_span` is the poll
+ * span of that receive call (kt_tracer_start_poll(), ended; may be NULL): with the default
+ * `parent` strategy the message's producer context is the parent and the poll span a link, a
+ * message without a usable context hangs under the poll span; strategy `link` reverses them.
+ * `ambient_context` (may be NULL) is the context your batch handler runs in; the span's context
+ * (kt_span_context()) keeps its baggage with the message's baggage merged over it. End and free
+ * as kt_tracer_start_process().
+ *
+ * Thread-safety: the tracer may be used by many threads at once; each span by one at a time.
+ */
+kt_result kt_tracer_start_batch_process(const struct kt_tracer *tracer,
+                                        const struct kt_message *message,
+                                        const struct kt_span *poll_span,
+                                        const struct kt_context *ambient_context,
+                                        struct kt_span **out);
+
+/**
+ * Starts timing a receive call: call it right before rd_kafka_consumer_poll(),
+ * rd_kafka_consume_batch_queue() or the like, and end it right after with kt_span_end_poll()
+ * (the topics and the number of messages the call returned name the `poll {topic}` CLIENT span;
+ * it never includes your handlers) or kt_span_end_poll_error(). The span's parent is
+ * `parent_span` or `parent_context` (at most one non-NULL), else a new trace. A poll span freed
+ * without being ended (e.g. the call returned nothing and you do not want a span for it)
+ * records nothing. Pass the ended span to kt_tracer_start_batch_process().
+ *
+ * Thread-safety: the tracer may be used by many threads at once; each span by one at a time.
+ */
+kt_result kt_tracer_start_poll(const struct kt_tracer *tracer,
+                               const struct kt_span *parent_span,
+                               const struct kt_context *parent_context,
+                               struct kt_span **out);
+
+/**
+ * Whether the span records anything: false for a span of a topic the tracer does not trace
+ * (include/exclude topics) and for a poll span whose topics were all filtered out. NULL or an
+ * invalid handle gives false.
+ *
+ * Thread-safety: read-only on the span.
+ */
+bool kt_span_is_traced(const struct kt_span *span);
+
+/**
+ * Calls `setter` for `traceparent`, `tracestate` and `baggage` with what this span propagates,
+ * exactly like kt_context_inject() (see kt_header_setter). Works before and after the span
+ * ended. A send span of a topic that is not traced calls nothing (the headers stay as they are).
  *
  * Thread-safety: read-only on the span.
  */
 kt_result kt_span_inject(const struct kt_span *span, kt_header_setter setter, void *userdata);
 
 /**
- * Copies this span's context (trace id, its span id, flags, tracestate, baggage) into `context`,
- * e.g. for kt_context_inject_headers() or to read ids with kt_context_traceparent().
+ * Copies what this span propagates into `context`: its trace id, its span id, its flags, the
+ * tracestate and the baggage, e.g. for kt_context_inject_headers() or to read ids with
+ * kt_context_traceparent(). For a process span this is the handler's context (the ambient
+ * baggage with the message's merged over it); for a span that continues a remote trace it keeps
+ * the W3C Level 2 random flag and every tracestate member that trace carried.
+ * KT_RESULT_NOT_TRACED for a send span of a topic that is not traced; KT_RESULT_MISSING when
+ * there is no valid span (a filtered process span without an ambient span).
  *
  * Thread-safety: read-only on the span; modifies `context`.
  */
 kt_result kt_span_context(const struct kt_span *span, struct kt_context *context);
 
 /**
- * Ends a send span on the broker's acknowledgement: `partition` and `offset` (-1 when unknown)
- * are recorded. KT_RESULT_ALREADY_ENDED when it was already ended (nothing recorded).
+ * Ends a send span on the broker's acknowledgement at the moment this is called: `partition` and
+ * `offset` (-1 when unknown) are recorded. Prefer kt_span_end_send_latency() from a delivery
+ * report. KT_RESULT_ALREADY_ENDED when it was already ended (nothing recorded),
+ * KT_RESULT_WRONG_SPAN_KIND for another kind of span.
  *
  * Thread-safety: modifies the span; one thread at a time.
  */
 kt_result kt_span_end_send(struct kt_span *span, int32_t partition, int64_t offset);
 
 /**
+ * Ends a send span on the broker's acknowledgement as librdkafka measured it: `latency_us` is
+ * `rd_kafka_message_latency(rkmessage)` (microseconds from the produce call to the
+ * acknowledgement; -1 when unknown, which ends the span now). The span then ends at its start
+ * plus that latency, not at the later moment the delivery report was served, and the send
+ * duration metric records the same latency. `partition` and `offset` (-1 when unknown) are
+ * recorded.
+ *
+ * Thread-safety: modifies the span; one thread at a time.
+ */
+kt_result kt_span_end_send_latency(struct kt_span *span,
+                                   int32_t partition,
+                                   int64_t offset,
+                                   int64_t latency_us);
+
+/**
  * Ends a span as failed: `error_type` (`len` bytes of UTF-8, e.g. librdkafka's error name from
- * rd_kafka_err2name(); empty gives `_OTHER`) becomes `error.type` and the span status Error.
+ * rd_kafka_err2name() for a send, your exception class for a handler; empty gives `_OTHER`)
+ * becomes `error.type` and the span status Error. On a poll span, the same as
+ * kt_span_end_poll_error() with no topics.
  *
  * Thread-safety: modifies the span; one thread at a time.
  */
 kt_result kt_span_end_error(struct kt_span *span, const char *error_type, size_t len);
 
 /**
- * Ends a span successfully (a process span whose handler succeeded).
+ * Ends a span successfully: a process span whose handler returned (a send span: acknowledged
+ * at an unknown partition and offset).
  *
  * Thread-safety: modifies the span; one thread at a time.
  */
 kt_result kt_span_end(struct kt_span *span);
 
 /**
- * Frees a span, ending it successfully first if it was not ended. NULL is ignored.
+ * Ends a poll span (kt_tracer_start_poll()) when the receive call returned `message_count`
+ * messages of `topics` (`topic_count` entries: one per message or one per topic; the span is
+ * named `poll {topic}` when they are all the same topic, `poll` otherwise). When every topic is
+ * filtered out, nothing is recorded (kt_span_is_traced() then gives false).
+ * KT_RESULT_WRONG_SPAN_KIND for another kind of span.
+ *
+ * Thread-safety: modifies the span; one thread at a time.
+ */
+kt_result kt_span_end_poll(struct kt_span *span,
+                           const struct kt_str *topics,
+                           size_t topic_count,
+                           size_t message_count);
+
+/**
+ * Ends a poll span whose receive call failed with `error_type` (`len` bytes of UTF-8, e.g.
+ * rd_kafka_err2name(); empty gives `_OTHER`): as kt_span_end_poll(), with `error.type` and the
+ * status Error.
+ *
+ * Thread-safety: modifies the span; one thread at a time.
+ */
+kt_result kt_span_end_poll_error(struct kt_span *span,
+                                 const struct kt_str *topics,
+                                 size_t topic_count,
+                                 size_t message_count,
+                                 const char *error_type,
+                                 size_t len);
+
+/**
+ * Frees a span, ending it successfully first if it was not ended (kt_span_end()); a poll span
+ * that was not ended records nothing. NULL is ignored.
  *
  * Thread-safety: no other thread may be using the span.
  */
 void kt_span_free(struct kt_span *span);
+
+/**
+ * Creates a tracer from `config` (NULL: the `OTEL_*` environment alone) into `*out`. Nothing is
+ * contacted here: an unreachable receiver shows up later as failed exports (kt_tracer_stats()),
+ * never as an error or a wait. KT_RESULT_TELEMETRY_SETUP when the exporter cannot be built
+ * (e.g. a malformed endpoint). Free with kt_tracer_free().
+ *
+ * Thread-safety: may be called from any thread; the config must not be modified meanwhile.
+ */
+kt_result kt_tracer_new(const struct kt_tracer_config *config, struct kt_tracer **out);
 
 /**
  * Exports everything queued so far and waits for it (blocks; for tests and before exit).
@@ -814,6 +1002,40 @@ kt_result kt_tracer_flush(const struct kt_tracer *tracer);
  * Thread-safety: may be called while other threads use the tracer.
  */
 kt_result kt_tracer_stats(const struct kt_tracer *tracer, struct kt_span_stats *out);
+
+/**
+ * Capture mode (kt_tracer_config_set_capture()): writes everything captured since the tracer was
+ * created or last cleared, as one NUL-terminated JSON document, into `buf` (`cap` bytes); `*len`
+ * gets its length without the NUL. With `cap` too small (e.g. 0 and `buf` NULL, to ask the
+ * size), KT_RESULT_BUFFER_TOO_SMALL and `*len` is the length needed (allocate `*len + 1`).
+ * KT_RESULT_NOT_CAPTURING for a tracer that exports over OTLP. The document:
+ *
+ * ```text
+ * {"spans": [{"name": "send orders", "kind": "producer",          // producer|consumer|client
+ *             "trace_id": "<32 hex>", "span_id": "<16 hex>", "trace_flags": "01",
+ *             "trace_state": "k=v", "parent_span_id": "<16 hex>" or null,
+ *             "start_unix_nano": 1, "end_unix_nano": 2,
+ *             "attributes": {"messaging.system": {"string": "kafka"},   // also {"int": 7},
+ *                            ...},                                       // {"bool": true}, {"double": 0.5}
+ *             "status": {"code": "unset"} or {"code": "error", "description": "..."},
+ *             "links": [{"trace_id": "...", "span_id": "..."}]}, ...],   // in end order
+ *  "metrics": [{"name": "messaging.client.sent.messages", "kind": "counter",   // or "histogram"
+ *               "attributes": {...}, "count": 3, "sum": 3.0}, ...]}   // one entry per series
+ * ```
+ *
+ * Only sampled spans are captured (an unsampled parent makes a non-recording span).
+ *
+ * Thread-safety: may be called while other threads use the tracer.
+ */
+kt_result kt_tracer_captured_json(const struct kt_tracer *tracer, char *buf, size_t cap, size_t *len);
+
+/**
+ * Capture mode: forgets every span and metric point captured so far (kt_tracer_stats() keeps
+ * counting). KT_RESULT_NOT_CAPTURING for a tracer that exports over OTLP.
+ *
+ * Thread-safety: may be called while other threads use the tracer.
+ */
+kt_result kt_tracer_captured_clear(const struct kt_tracer *tracer);
 
 /**
  * Exports what is queued (waiting at most `timeout_ms` per signal) and stops exporting; the final

@@ -1,42 +1,23 @@
-//! Spans: a tracer exporting over OTLP (the core's `otlp::Telemetry`), `send {topic}` and
-//! `process {topic}` spans whose names, kinds, attributes, parents and links come from the core's
-//! span model (`kafka_trace::span`) through its OpenTelemetry bridge (`kafka_trace::otel`).
+//! Spans: `send {topic}`, `process {topic}` (one message, alone or inside a batch) and
+//! `poll {topic}` spans executed from the core's recipes (`kafka_trace::lifecycle`): the core says
+//! the name, kind, attributes, parent, links, the handler's context, the end and the metric
+//! records; this file reads the C arguments and hands them to the core's executor
+//! (`kafka_trace::otel::Executor`) on the tracer's SDK.
 
 use std::ffi::{c_char, c_void};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
-use kafka_trace::otel::{add_baggage, end_span, remote_span_context, start_span, trace_context_of, KafkaMetrics, SpanSources};
-use kafka_trace::otlp::{OtlpConfig, SpanStats, Telemetry};
-use kafka_trace::span::{self, ClientInfo, MessageInfo, Options, Outcome, SpanKind, SpanSpec, Strategy};
-use opentelemetry::metrics::MeterProvider as _;
+use kafka_trace::lifecycle::{now_ms, AmbientInfo, Finish, HandlerResult, KeptRemote, PollResult, ProcessRecipe, SendRecipe, SendResult};
+use kafka_trace::otel::{add_baggage, remote_span_context, trace_context_of, MessageContext, Running, StartTime};
+use kafka_trace::span::MessageInfo;
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::Context;
-use opentelemetry_sdk::trace::SdkTracer;
 
-use crate::codec::{inject_through, kt_context, kt_header, kt_header_setter, CHeaders, Context as KtContext};
+use crate::codec::{inject_through, kt_context, kt_header, kt_header_setter, kt_str, CHeaders, Context as KtContext};
+use crate::config::topic_strs;
+use crate::tracer::{kt_tracer, live_tracer, Shared};
 use crate::{bytes, ffi_boundary, handle_free, handle_mut, handle_new, handle_ref, kt_result, text, try_ffi, write_out, Opaque};
-
-/// What happened to the spans a tracer ended (see kt_tracer_stats()).
-#[repr(C)]
-#[derive(Copy, Clone, Debug, Default)]
-pub struct kt_span_stats {
-    /// Sampled spans that ended.
-    pub ended: u64,
-    /// Spans the OTLP receiver accepted.
-    pub exported: u64,
-    /// Spans sent that the receiver did not accept (unreachable, timed out, refused).
-    pub export_failed: u64,
-    /// Spans never sent: dropped from the full queue (the queue is bounded and never blocks the
-    /// caller), or still queued (0 after kt_tracer_shutdown()).
-    pub dropped: u64,
-}
-
-impl From<SpanStats> for kt_span_stats {
-    fn from(s: SpanStats) -> Self {
-        Self { ended: s.ended, exported: s.exported, export_failed: s.export_failed, dropped: s.dropped }
-    }
-}
 
 /// A Kafka message as the span functions see it; fields map to librdkafka's `rd_kafka_message_t`.
 /// Zero-initialize it (`kt_message m = {0};` in C, `kt_message m{};` in C++), then set `partition`
@@ -69,286 +50,43 @@ pub struct kt_message {
     pub header_count: usize,
 }
 
-/// Settings of kt_tracer_new(); everything not set comes from the `OTEL_*` environment
-/// (OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TIMEOUT,
-/// OTEL_BSP_MAX_QUEUE_SIZE, OTEL_RESOURCE_ATTRIBUTES, ...). A plain value: the tracer copies what
-/// it needs, so the config may be freed right after kt_tracer_new().
-pub struct kt_tracer_config {
-    _private: [u8; 0],
-}
-
-pub(crate) struct Config {
-    otlp: OtlpConfig,
-    client: ClientInfo,
-    options: Options,
-    metrics: bool,
-}
-
-impl Opaque for kt_tracer_config {
-    type Inner = Config;
-    const MAGIC: u64 = 0x6b74_5f63_6667_0003;
-}
-
-/// Exports spans (and the messaging metrics) over OTLP/HTTP from a bounded queue on a background
-/// thread; starting and ending spans never blocks on the network.
-pub struct kt_tracer {
-    _private: [u8; 0],
-}
-
-pub(crate) struct Tracer {
-    telemetry: Telemetry,
-    tracer: SdkTracer,
-    client: ClientInfo,
-    options: Options,
-    metrics: Option<KafkaMetrics>,
-    shut_down: AtomicBool,
-}
-
-impl Opaque for kt_tracer {
-    type Inner = Tracer;
-    const MAGIC: u64 = 0x6b74_5f74_7263_0004;
-}
-
-/// A `send {topic}` (PRODUCER) or `process {topic}` (CONSUMER) span. Ended once by a
-/// kt_span_end*() function, freed by kt_span_free(). It keeps what it needs of its tracer, but a
-/// span ended after kt_tracer_shutdown() is not exported.
+/// A span of a tracer: `send {topic}` (PRODUCER), `process {topic}` (CONSUMER) or
+/// `poll {topic}` (CLIENT). Ended once by a kt_span_end*() function, freed by kt_span_free(). A
+/// span of a topic the tracer does not trace (include/exclude topics) is a valid handle that
+/// records nothing (kt_span_is_traced()). It keeps what it needs of its tracer, but a span ended
+/// after kt_tracer_shutdown() is not exported.
 pub struct kt_span {
     _private: [u8; 0],
 }
 
+enum State {
+    Send(SendRecipe),
+    Process(ProcessRecipe),
+    /// Started by kt_tracer_start_poll(): the SDK span is made when the receive call returned
+    /// (its topics and message count name it), with the start time of this call.
+    PendingPoll,
+    /// An ended poll span.
+    Poll,
+    /// A filtered topic: no span, no header, no metric.
+    Untraced { send: bool },
+}
+
 pub(crate) struct Span {
+    /// The span's context (the handler's context for a process span, built by the core's
+    /// executor); for an untraced span or a pending poll, the context it was started in.
     cx: Context,
-    spec: SpanSpec,
-    started: Instant,
-    metrics: Option<KafkaMetrics>,
+    /// The running SDK span, for a traced span.
+    running: Option<Running>,
+    state: State,
+    shared: Arc<Shared>,
+    /// When the caller started the operation (a poll's span starts there).
+    start: StartTime,
     ended: bool,
 }
 
 impl Opaque for kt_span {
     type Inner = Span;
     const MAGIC: u64 = 0x6b74_5f73_706e_0005;
-}
-
-/// A new configuration with nothing set (all from the environment; message keys recorded; parent
-/// strategy `parent`; metrics on). Free with kt_tracer_config_free().
-///
-/// Thread-safety: may be called from any thread at any time.
-#[no_mangle]
-pub extern "C" fn kt_tracer_config_new() -> *mut kt_tracer_config {
-    ffi_boundary!(std::ptr::null_mut(), {
-        handle_new::<kt_tracer_config>(Config {
-            otlp: OtlpConfig::default(),
-            client: ClientInfo::default(),
-            options: Options::default(),
-            metrics: true,
-        })
-    })
-}
-
-/// Frees a configuration (NULL is ignored).
-///
-/// Thread-safety: no other thread may be using the handle.
-#[no_mangle]
-pub unsafe extern "C" fn kt_tracer_config_free(config: *mut kt_tracer_config) {
-    // SAFETY: NULL or a live config from kt_tracer_config_new().
-    ffi_boundary!((), { unsafe { handle_free(config) } })
-}
-
-/// Applies `apply` to the config with the UTF-8 text `value`.
-///
-/// # Safety
-/// `config` is NULL or live; `value` is valid for `len` bytes.
-unsafe fn set_text(config: *mut kt_tracer_config, value: *const c_char, len: usize, apply: impl FnOnce(&mut Config, &str) -> kt_result) -> kt_result {
-    ffi_boundary!(kt_result::Panic, {
-        // SAFETY: as documented above.
-        let cfg = try_ffi!(unsafe { handle_mut(config) });
-        let value = try_ffi!(unsafe { text(value, len) });
-        apply(cfg, value)
-    })
-}
-
-/// Sets `service.name` (UTF-8, `len` bytes). Default: OTEL_SERVICE_NAME.
-///
-/// Thread-safety: modifies the config; one thread at a time.
-#[no_mangle]
-pub unsafe extern "C" fn kt_tracer_config_set_service_name(config: *mut kt_tracer_config, name: *const c_char, len: usize) -> kt_result {
-    // SAFETY: forwarded contract.
-    unsafe {
-        set_text(config, name, len, |c, v| {
-            c.otlp.service_name = Some(v.to_owned());
-            kt_result::Ok
-        })
-    }
-}
-
-/// Sets the OTLP/HTTP base endpoint, e.g. `http://127.0.0.1:4318` (`/v1/traces` and `/v1/metrics`
-/// are appended). Default: OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318.
-///
-/// Thread-safety: modifies the config; one thread at a time.
-#[no_mangle]
-pub unsafe extern "C" fn kt_tracer_config_set_endpoint(config: *mut kt_tracer_config, endpoint: *const c_char, len: usize) -> kt_result {
-    // SAFETY: forwarded contract.
-    unsafe {
-        set_text(config, endpoint, len, |c, v| {
-            c.otlp.endpoint = Some(v.to_owned());
-            kt_result::Ok
-        })
-    }
-}
-
-/// Sets the Kafka `bootstrap.servers` list; its first entry gives `server.address`/`server.port`.
-///
-/// Thread-safety: modifies the config; one thread at a time.
-#[no_mangle]
-pub unsafe extern "C" fn kt_tracer_config_set_bootstrap_servers(config: *mut kt_tracer_config, servers: *const c_char, len: usize) -> kt_result {
-    // SAFETY: forwarded contract.
-    unsafe {
-        set_text(config, servers, len, |c, v| {
-            c.client = std::mem::take(&mut c.client).with_bootstrap(v);
-            kt_result::Ok
-        })
-    }
-}
-
-/// Sets `client.id` (recorded as `messaging.client.id`).
-///
-/// Thread-safety: modifies the config; one thread at a time.
-#[no_mangle]
-pub unsafe extern "C" fn kt_tracer_config_set_client_id(config: *mut kt_tracer_config, client_id: *const c_char, len: usize) -> kt_result {
-    // SAFETY: forwarded contract.
-    unsafe {
-        set_text(config, client_id, len, |c, v| {
-            c.client.client_id = Some(v.to_owned());
-            kt_result::Ok
-        })
-    }
-}
-
-/// Sets the consumer `group.id` (recorded as `messaging.consumer.group.name` on process spans).
-///
-/// Thread-safety: modifies the config; one thread at a time.
-#[no_mangle]
-pub unsafe extern "C" fn kt_tracer_config_set_consumer_group(config: *mut kt_tracer_config, group: *const c_char, len: usize) -> kt_result {
-    // SAFETY: forwarded contract.
-    unsafe {
-        set_text(config, group, len, |c, v| {
-            c.client.consumer_group = Some(v.to_owned());
-            kt_result::Ok
-        })
-    }
-}
-
-/// Sets how a process span relates to the producer's context: `parent` (default: the producer's
-/// span is the parent, one trace) or `link` (semconv-strict: a link). KT_RESULT_INVALID_ARGUMENT
-/// for any other name.
-///
-/// Thread-safety: modifies the config; one thread at a time.
-#[no_mangle]
-pub unsafe extern "C" fn kt_tracer_config_set_strategy(config: *mut kt_tracer_config, name: *const c_char, len: usize) -> kt_result {
-    // SAFETY: forwarded contract.
-    unsafe {
-        set_text(config, name, len, |c, v| match Strategy::parse(v) {
-            Some(s) => {
-                c.options.strategy = s;
-                kt_result::Ok
-            }
-            None => kt_result::InvalidArgument,
-        })
-    }
-}
-
-/// Whether UTF-8 message keys are recorded as `messaging.kafka.message.key` (default true).
-///
-/// Thread-safety: modifies the config; one thread at a time.
-#[no_mangle]
-pub unsafe extern "C" fn kt_tracer_config_set_record_message_key(config: *mut kt_tracer_config, record: bool) -> kt_result {
-    ffi_boundary!(kt_result::Panic, {
-        // SAFETY: NULL or a live config.
-        let cfg = try_ffi!(unsafe { handle_mut(config) });
-        cfg.options.record_message_key = record;
-        kt_result::Ok
-    })
-}
-
-/// Whether the messaging metrics are recorded and exported (default true).
-///
-/// Thread-safety: modifies the config; one thread at a time.
-#[no_mangle]
-pub unsafe extern "C" fn kt_tracer_config_set_metrics(config: *mut kt_tracer_config, enabled: bool) -> kt_result {
-    ffi_boundary!(kt_result::Panic, {
-        // SAFETY: NULL or a live config.
-        let cfg = try_ffi!(unsafe { handle_mut(config) });
-        cfg.metrics = enabled;
-        kt_result::Ok
-    })
-}
-
-/// Sets the longest wait for one export request (milliseconds, > 0) and the span queue bound
-/// (> 0); 0 keeps the environment's value (OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_BSP_MAX_QUEUE_SIZE).
-///
-/// Thread-safety: modifies the config; one thread at a time.
-#[no_mangle]
-pub unsafe extern "C" fn kt_tracer_config_set_export_limits(config: *mut kt_tracer_config, timeout_ms: u64, max_queue_size: usize) -> kt_result {
-    ffi_boundary!(kt_result::Panic, {
-        // SAFETY: NULL or a live config.
-        let cfg = try_ffi!(unsafe { handle_mut(config) });
-        cfg.otlp.export_timeout = (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms));
-        cfg.otlp.max_queue_size = (max_queue_size > 0).then_some(max_queue_size);
-        kt_result::Ok
-    })
-}
-
-/// Creates a tracer from `config` (NULL: the `OTEL_*` environment alone) into `*out`. Nothing is
-/// contacted here: an unreachable receiver shows up later as failed exports (kt_tracer_stats()),
-/// never as an error or a wait. KT_RESULT_TELEMETRY_SETUP when the exporter cannot be built
-/// (e.g. a malformed endpoint). Free with kt_tracer_free().
-///
-/// Thread-safety: may be called from any thread; the config must not be modified meanwhile.
-#[no_mangle]
-pub unsafe extern "C" fn kt_tracer_new(config: *const kt_tracer_config, out: *mut *mut kt_tracer) -> kt_result {
-    ffi_boundary!(kt_result::Panic, {
-        if out.is_null() {
-            return kt_result::NullArgument;
-        }
-        let default;
-        let cfg = if config.is_null() {
-            default = Config { otlp: OtlpConfig::default(), client: ClientInfo::default(), options: Options::default(), metrics: true };
-            &default
-        } else {
-            // SAFETY: a live config.
-            try_ffi!(unsafe { handle_ref(config) })
-        };
-        let telemetry = match Telemetry::new(&cfg.otlp) {
-            Ok(t) => t,
-            Err(_) => return kt_result::TelemetrySetup,
-        };
-        let tracer = telemetry.tracer();
-        let metrics = cfg.metrics.then(|| KafkaMetrics::new(&telemetry.meter_provider.meter(env!("CARGO_PKG_NAME"))));
-        let handle = handle_new::<kt_tracer>(Tracer {
-            telemetry,
-            tracer,
-            client: cfg.client.clone(),
-            options: cfg.options.clone(),
-            metrics,
-            shut_down: AtomicBool::new(false),
-        });
-        // SAFETY: non-null, writable by contract.
-        unsafe { write_out(out, handle) };
-        kt_result::Ok
-    })
-}
-
-/// The tracer, refusing one that was shut down.
-///
-/// # Safety
-/// `tracer` is NULL or live.
-unsafe fn live_tracer<'a>(tracer: *const kt_tracer) -> Result<&'a Tracer, kt_result> {
-    // SAFETY: as documented above.
-    let t = unsafe { handle_ref(tracer) }?;
-    if t.shut_down.load(Ordering::Acquire) {
-        return Err(kt_result::ShutDown);
-    }
-    Ok(t)
 }
 
 /// Reads the C message.
@@ -363,7 +101,9 @@ unsafe fn message_info<'a>(message: *const kt_message) -> Result<(MessageInfo<'a
     let m = unsafe { &*message };
     // SAFETY: as documented above.
     let topic = unsafe { text(m.topic, m.topic_len) }?;
+    // SAFETY: as documented above.
     let key = if m.key.is_null() { None } else { Some(unsafe { bytes(m.key, m.key_len) }?) };
+    // SAFETY: as documented above.
     let headers = unsafe { CHeaders::new(m.headers, m.header_count) }?;
     let info = MessageInfo {
         topic,
@@ -376,49 +116,53 @@ unsafe fn message_info<'a>(message: *const kt_message) -> Result<(MessageInfo<'a
     Ok((info, headers))
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// The OpenTelemetry context of an optional parent span or context.
+/// The context of an optional span or context of the caller.
 ///
 /// # Safety
 /// Both are NULL or live.
-unsafe fn parent_of(span: *const kt_span, context: *const kt_context) -> Result<Context, kt_result> {
+unsafe fn context_of(span: *const kt_span, context: *const kt_context) -> Result<Context, kt_result> {
     if !span.is_null() && !context.is_null() {
         return Err(kt_result::InvalidArgument);
     }
     if !span.is_null() {
         // SAFETY: as documented above.
-        return Ok(unsafe { handle_ref(span) }?.cx.clone());
+        let s = unsafe { handle_ref(span) }?;
+        return Ok(s.cx.clone());
     }
     if !context.is_null() {
         // SAFETY: as documented above.
         let ctx: &KtContext = unsafe { handle_ref(context) }?;
         let base = add_baggage(Context::new(), &ctx.inner.baggage);
+        // A remote parent: the core's kept remote goes along, so what a child propagates keeps its
+        // random flag and tracestate.
         return Ok(match ctx.valid() {
-            Ok(trace) => base.with_remote_span_context(remote_span_context(&trace.traceparent, &trace.tracestate)),
+            Ok(trace) => base.with_remote_span_context(remote_span_context(&trace.traceparent, &trace.tracestate)).with_value(KeptRemote::of(trace)),
             Err(_) => base,
         });
     }
     Ok(Context::new())
 }
 
-fn finish_start(tracer: &Tracer, spec: SpanSpec, sources: &SpanSources<'_>, out: *mut *mut kt_span) -> kt_result {
-    let cx = start_span(&tracer.tracer, &spec, sources);
-    let handle = handle_new::<kt_span>(Span { cx, spec, started: Instant::now(), metrics: tracer.metrics.clone(), ended: false });
-    // SAFETY: `out` was checked non-null by the caller and is writable by contract.
-    unsafe { write_out(out, handle) };
-    kt_result::Ok
+fn new_span(shared: &Arc<Shared>, cx: Context, running: Option<Running>, state: State, start: StartTime) -> *mut kt_span {
+    handle_new::<kt_span>(Span { cx, running, state, shared: shared.clone(), start, ended: false })
 }
 
-/// Starts the `send {topic}` PRODUCER span for `*message` (topic, partition, key; offset and
-/// headers are ignored). Its parent is `parent_span` (e.g. the process span of the message being
-/// forwarded) or `parent_context` (e.g. a context extracted from an HTTP request), at most one
-/// of them non-NULL (else KT_RESULT_INVALID_ARGUMENT); with neither, the span starts a new trace.
-/// Inject it into the outgoing message with kt_span_inject(), end it with kt_span_end_send() or
-/// kt_span_end_error() from the delivery report, then kt_span_free(). KT_RESULT_SHUT_DOWN after
-/// kt_tracer_shutdown().
+fn traced(shared: &Arc<Shared>, running: Running, state: State) -> *mut kt_span {
+    let cx = running.context().clone();
+    let start = running.start();
+    new_span(shared, cx, Some(running), state, start)
+}
+
+/// Starts the `send {topic}` PRODUCER span for `*message` (topic, partition, key, payload; offset
+/// and headers are ignored). Its parent is `parent_span` (e.g. the process span of the message
+/// being forwarded) or `parent_context` (e.g. a context extracted from an HTTP request), at most
+/// one of them non-NULL (else KT_RESULT_INVALID_ARGUMENT); with neither, the span starts a new
+/// trace. Inject it into the outgoing message with kt_span_inject() (or kt_span_context() and
+/// kt_context_inject_headers()): a send that continues a remote trace keeps its W3C Level 2
+/// random flag and every tracestate member. End it from the delivery report with
+/// kt_span_end_send_latency() (or kt_span_end_send(), kt_span_end_error()), then kt_span_free().
+/// For a topic that is not traced, `*out` is a span that records nothing and injects nothing.
+/// KT_RESULT_SHUT_DOWN after kt_tracer_shutdown().
 ///
 /// Thread-safety: the tracer may be used by many threads at once; each span by one at a time.
 #[no_mangle]
@@ -432,52 +176,167 @@ pub unsafe extern "C" fn kt_tracer_start_send(
     ffi_boundary!(kt_result::Panic, {
         // SAFETY: the caller passes live handles and a valid message.
         let t = try_ffi!(unsafe { live_tracer(tracer) });
+        // SAFETY: as above.
         let (info, _) = try_ffi!(unsafe { message_info(message) });
-        let ambient = try_ffi!(unsafe { parent_of(parent_span, parent_context) });
+        // SAFETY: as above.
+        let ambient = try_ffi!(unsafe { context_of(parent_span, parent_context) });
         if out.is_null() {
             return kt_result::NullArgument;
         }
-        let spec = span::send_span(&info, &t.client, &t.options);
-        finish_start(t, spec, &SpanSources { ambient: Some(&ambient), ..SpanSources::default() }, out)
+        let shared = &t.shared;
+        let handle = match shared.lifecycle.send(&info) {
+            None => new_span(shared, ambient, None, State::Untraced { send: true }, StartTime::now()),
+            Some(recipe) => traced(shared, shared.executor.start_send(&recipe, &ambient), State::Send(recipe)),
+        };
+        // SAFETY: non-null, writable by contract.
+        unsafe { write_out(out, handle) };
+        kt_result::Ok
     })
 }
 
-/// Starts the `process {topic}` CONSUMER span for a consumed `*message` (topic, partition, offset,
-/// key, timestamp and headers; the consumer group comes from the tracer config). With the
-/// default `parent` strategy the producer's context read from the headers is the parent and
-/// `ambient` (an enclosing span of yours, may be NULL) a link; without a usable context in the
-/// headers, `ambient` is the parent (or a new trace starts). The message's baggage is carried on.
-/// Make it the parent of sends made while handling the message (kt_tracer_start_send()); end it
-/// with kt_span_end() or kt_span_end_error(), then kt_span_free().
+/// Starts the `process {topic}` CONSUMER span around your handler of one consumed `*message`
+/// (topic, partition, offset, key, payload, timestamp and headers; the consumer group comes from
+/// the tracer config). `ambient_span` or `ambient_context` (at most one non-NULL, else
+/// KT_RESULT_INVALID_ARGUMENT) is the context you are in, e.g. a span of your poll loop; with the
+/// default `parent` strategy the producer's context read from the headers is the parent and the
+/// ambient span a link; without a usable context in the headers the ambient span is the parent
+/// (or a new trace starts). The span's context (kt_span_context()) is your handler's context:
+/// the ambient context's baggage with the message's baggage merged over it, and this span; make
+/// the span the parent of sends made while handling the message (kt_tracer_start_send()). An
+/// unsampled producer gives an unsampled (non-recording) span whose ids still propagate. End it
+/// with kt_span_end() or kt_span_end_error(), then kt_span_free(). For a topic that is not
+/// traced, `*out` is a span that records nothing and whose context is the ambient one.
 ///
 /// Thread-safety: the tracer may be used by many threads at once; each span by one at a time.
 #[no_mangle]
 pub unsafe extern "C" fn kt_tracer_start_process(
     tracer: *const kt_tracer,
     message: *const kt_message,
-    ambient: *const kt_span,
+    ambient_span: *const kt_span,
+    ambient_context: *const kt_context,
     out: *mut *mut kt_span,
 ) -> kt_result {
     ffi_boundary!(kt_result::Panic, {
         // SAFETY: the caller passes live handles and a valid message.
         let t = try_ffi!(unsafe { live_tracer(tracer) });
+        // SAFETY: as above.
         let (info, headers) = try_ffi!(unsafe { message_info(message) });
-        let ambient = try_ffi!(unsafe { parent_of(ambient, std::ptr::null()) });
+        // SAFETY: as above.
+        let ambient = try_ffi!(unsafe { context_of(ambient_span, ambient_context) });
         if out.is_null() {
             return kt_result::NullArgument;
         }
-        let parts = kafka_trace::carrier::extract_parts(&headers);
-        let baggage = parts.baggage.clone();
-        let remote = parts.into_context().map(|c| remote_span_context(&c.traceparent, &c.tracestate));
-        let ambient_valid = ambient.span().span_context().is_valid();
-        let spec = span::process_span(&info, &t.client, &t.options, remote.is_some(), ambient_valid, now_ms());
-        let ambient = add_baggage(ambient, &baggage);
-        finish_start(t, spec, &SpanSources { ambient: Some(&ambient), remote, poll: None }, out)
+        let shared = &t.shared;
+        let message = MessageContext::from_headers(Some(&headers));
+        let ambient_info = AmbientInfo { has_span: ambient.span().span_context().is_valid() };
+        let handle = match shared.lifecycle.process(&info, message.remote_info(), ambient_info, now_ms()) {
+            None => new_span(shared, ambient, None, State::Untraced { send: false }, StartTime::now()),
+            Some(recipe) => traced(shared, shared.executor.start_process(&recipe, &ambient, &message, None), State::Process(recipe)),
+        };
+        // SAFETY: non-null, writable by contract.
+        unsafe { write_out(out, handle) };
+        kt_result::Ok
     })
 }
 
-/// Calls `setter` for `traceparent`, `tracestate` and `baggage` with this span's context, exactly
-/// like kt_context_inject() (see kt_header_setter). Works before and after the span ended.
+/// Starts the `process {topic}` CONSUMER span of one message of a batch your batch handler
+/// processes, e.g. each message rd_kafka_consume_batch_queue() returned. `poll_span` is the poll
+/// span of that receive call (kt_tracer_start_poll(), ended; may be NULL): with the default
+/// `parent` strategy the message's producer context is the parent and the poll span a link, a
+/// message without a usable context hangs under the poll span; strategy `link` reverses them.
+/// `ambient_context` (may be NULL) is the context your batch handler runs in; the span's context
+/// (kt_span_context()) keeps its baggage with the message's baggage merged over it. End and free
+/// as kt_tracer_start_process().
+///
+/// Thread-safety: the tracer may be used by many threads at once; each span by one at a time.
+#[no_mangle]
+pub unsafe extern "C" fn kt_tracer_start_batch_process(
+    tracer: *const kt_tracer,
+    message: *const kt_message,
+    poll_span: *const kt_span,
+    ambient_context: *const kt_context,
+    out: *mut *mut kt_span,
+) -> kt_result {
+    ffi_boundary!(kt_result::Panic, {
+        // SAFETY: the caller passes live handles and a valid message.
+        let t = try_ffi!(unsafe { live_tracer(tracer) });
+        // SAFETY: as above.
+        let (info, headers) = try_ffi!(unsafe { message_info(message) });
+        // SAFETY: as above.
+        let ambient = try_ffi!(unsafe { context_of(std::ptr::null(), ambient_context) });
+        let poll = if poll_span.is_null() {
+            None
+        } else {
+            // SAFETY: as above.
+            let p: &Span = try_ffi!(unsafe { handle_ref(poll_span) });
+            p.running.as_ref().map(Running::context)
+        };
+        if out.is_null() {
+            return kt_result::NullArgument;
+        }
+        let shared = &t.shared;
+        let message = MessageContext::from_headers(Some(&headers));
+        let handle = match shared.lifecycle.batch_process(&info, message.remote_info(), now_ms()) {
+            None => new_span(shared, ambient, None, State::Untraced { send: false }, StartTime::now()),
+            Some(recipe) => traced(shared, shared.executor.start_process(&recipe, &ambient, &message, poll), State::Process(recipe)),
+        };
+        // SAFETY: non-null, writable by contract.
+        unsafe { write_out(out, handle) };
+        kt_result::Ok
+    })
+}
+
+/// Starts timing a receive call: call it right before rd_kafka_consumer_poll(),
+/// rd_kafka_consume_batch_queue() or the like, and end it right after with kt_span_end_poll()
+/// (the topics and the number of messages the call returned name the `poll {topic}` CLIENT span;
+/// it never includes your handlers) or kt_span_end_poll_error(). The span's parent is
+/// `parent_span` or `parent_context` (at most one non-NULL), else a new trace. A poll span freed
+/// without being ended (e.g. the call returned nothing and you do not want a span for it)
+/// records nothing. Pass the ended span to kt_tracer_start_batch_process().
+///
+/// Thread-safety: the tracer may be used by many threads at once; each span by one at a time.
+#[no_mangle]
+pub unsafe extern "C" fn kt_tracer_start_poll(
+    tracer: *const kt_tracer,
+    parent_span: *const kt_span,
+    parent_context: *const kt_context,
+    out: *mut *mut kt_span,
+) -> kt_result {
+    ffi_boundary!(kt_result::Panic, {
+        let start = StartTime::now();
+        // SAFETY: the caller passes live handles.
+        let t = try_ffi!(unsafe { live_tracer(tracer) });
+        // SAFETY: as above.
+        let ambient = try_ffi!(unsafe { context_of(parent_span, parent_context) });
+        if out.is_null() {
+            return kt_result::NullArgument;
+        }
+        let handle = new_span(&t.shared, ambient, None, State::PendingPoll, start);
+        // SAFETY: non-null, writable by contract.
+        unsafe { write_out(out, handle) };
+        kt_result::Ok
+    })
+}
+
+/// Whether the span records anything: false for a span of a topic the tracer does not trace
+/// (include/exclude topics) and for a poll span whose topics were all filtered out. NULL or an
+/// invalid handle gives false.
+///
+/// Thread-safety: read-only on the span.
+#[no_mangle]
+pub unsafe extern "C" fn kt_span_is_traced(span: *const kt_span) -> bool {
+    ffi_boundary!(false, {
+        // SAFETY: NULL or a live span.
+        match unsafe { handle_ref(span) } {
+            Ok(s) => !matches!(s.state, State::Untraced { .. }),
+            Err(_) => false,
+        }
+    })
+}
+
+/// Calls `setter` for `traceparent`, `tracestate` and `baggage` with what this span propagates,
+/// exactly like kt_context_inject() (see kt_header_setter). Works before and after the span
+/// ended. A send span of a topic that is not traced calls nothing (the headers stay as they are).
 ///
 /// Thread-safety: read-only on the span.
 #[no_mangle]
@@ -486,14 +345,22 @@ pub unsafe extern "C" fn kt_span_inject(span: *const kt_span, setter: kt_header_
         // SAFETY: a live span.
         let s = try_ffi!(unsafe { handle_ref(span) });
         let Some(setter) = setter else { return kt_result::NullArgument };
+        if matches!(s.state, State::Untraced { send: true }) {
+            return kt_result::Ok;
+        }
         let Some(trace) = trace_context_of(&s.cx) else { return kt_result::Missing };
         // SAFETY: the callback contract of kt_header_setter.
         unsafe { inject_through(&trace, setter, userdata) }
     })
 }
 
-/// Copies this span's context (trace id, its span id, flags, tracestate, baggage) into `context`,
-/// e.g. for kt_context_inject_headers() or to read ids with kt_context_traceparent().
+/// Copies what this span propagates into `context`: its trace id, its span id, its flags, the
+/// tracestate and the baggage, e.g. for kt_context_inject_headers() or to read ids with
+/// kt_context_traceparent(). For a process span this is the handler's context (the ambient
+/// baggage with the message's merged over it); for a span that continues a remote trace it keeps
+/// the W3C Level 2 random flag and every tracestate member that trace carried.
+/// KT_RESULT_NOT_TRACED for a send span of a topic that is not traced; KT_RESULT_MISSING when
+/// there is no valid span (a filtered process span without an ambient span).
 ///
 /// Thread-safety: read-only on the span; modifies `context`.
 #[no_mangle]
@@ -501,7 +368,11 @@ pub unsafe extern "C" fn kt_span_context(span: *const kt_span, context: *mut kt_
     ffi_boundary!(kt_result::Panic, {
         // SAFETY: live handles.
         let s = try_ffi!(unsafe { handle_ref(span) });
+        // SAFETY: as above.
         let ctx = try_ffi!(unsafe { handle_mut(context) });
+        if matches!(s.state, State::Untraced { send: true }) {
+            return kt_result::NotTraced;
+        }
         let Some(trace) = trace_context_of(&s.cx) else { return kt_result::Missing };
         ctx.inner = trace;
         ctx.parent = Ok(());
@@ -510,43 +381,108 @@ pub unsafe extern "C" fn kt_span_context(span: *const kt_span, context: *mut kt_
     })
 }
 
+/// How the caller ended a span.
+enum Outcome<'a> {
+    /// kt_span_end(): success without details.
+    Success,
+    /// kt_span_end_send*().
+    Acked { partition: i32, offset: i64, latency: Option<Duration> },
+    /// kt_span_end_error().
+    Failed(&'a str),
+    /// kt_span_end_poll*().
+    Polled { topics: Vec<&'a str>, count: usize, error: Option<&'a str> },
+}
+
+impl Span {
+    fn finish(&mut self, outcome: Outcome<'_>) -> kt_result {
+        if self.ended {
+            return kt_result::AlreadyEnded;
+        }
+        let elapsed = self.start.elapsed();
+        let finish: Finish = match (&self.state, outcome) {
+            (State::Untraced { .. }, _) => {
+                self.ended = true;
+                return kt_result::Ok;
+            }
+            (State::Send(r), Outcome::Acked { partition, offset, latency }) => r.finish(SendResult::Acked { partition, offset }, elapsed, latency),
+            (State::Send(r), Outcome::Success) => r.finish(SendResult::Acked { partition: -1, offset: -1 }, elapsed, None),
+            (State::Send(r), Outcome::Failed(e)) => r.finish(SendResult::Failed { error_type: e }, elapsed, None),
+            (State::Process(r), Outcome::Success) => r.finish(HandlerResult::Returned, elapsed),
+            (State::Process(r), Outcome::Failed(e)) => r.finish(HandlerResult::Failed { error_type: e }, elapsed),
+            (State::PendingPoll, Outcome::Failed(e)) => return self.end_poll(&[], 0, Some(e)),
+            (State::PendingPoll, Outcome::Polled { topics, count, error }) => return self.end_poll(&topics, count, error),
+            (State::Poll, _) => return kt_result::AlreadyEnded,
+            _ => return kt_result::WrongSpanKind,
+        };
+        self.ended = true;
+        if let Some(running) = &self.running {
+            self.shared.executor.finish(running, &finish);
+        }
+        kt_result::Ok
+    }
+
+    /// The receive call returned: the poll recipe for what it returned, its span started when the
+    /// call was and ended now.
+    fn end_poll(&mut self, topics: &[&str], count: usize, error: Option<&str>) -> kt_result {
+        self.ended = true;
+        let Some(recipe) = self.shared.lifecycle.poll(topics, count) else {
+            self.state = State::Untraced { send: false };
+            return kt_result::Ok;
+        };
+        let result = error.map_or(PollResult::Received, |e| PollResult::Failed { error_type: e });
+        let finish = recipe.finish(result, self.start.elapsed());
+        let running = self.shared.executor.start_poll(&recipe, &self.cx, self.start);
+        self.shared.executor.finish(&running, &finish);
+        self.cx = running.context().clone();
+        self.running = Some(running);
+        self.state = State::Poll;
+        kt_result::Ok
+    }
+}
+
 /// Ends the span with `outcome`, once.
 ///
 /// # Safety
 /// `span` is NULL or live.
-unsafe fn end(span: *mut kt_span, outcome: impl FnOnce() -> Outcome) -> kt_result {
+unsafe fn end(span: *mut kt_span, outcome: Outcome<'_>) -> kt_result {
     ffi_boundary!(kt_result::Panic, {
         // SAFETY: as documented above.
         let s = try_ffi!(unsafe { handle_mut(span) });
-        if s.ended {
-            return kt_result::AlreadyEnded;
-        }
-        s.ended = true;
-        let outcome = outcome();
-        end_span(&s.cx, &outcome);
-        if let Some(metrics) = &s.metrics {
-            match s.spec.kind {
-                SpanKind::Producer => metrics.record_send(&s.spec, &outcome, s.started.elapsed()),
-                SpanKind::Consumer => metrics.record_process(&s.spec, &outcome, s.started.elapsed()),
-                SpanKind::Client => metrics.record_poll(&s.spec, s.started.elapsed()),
-            }
-        }
-        kt_result::Ok
+        s.finish(outcome)
     })
 }
 
-/// Ends a send span on the broker's acknowledgement: `partition` and `offset` (-1 when unknown)
-/// are recorded. KT_RESULT_ALREADY_ENDED when it was already ended (nothing recorded).
+/// Ends a send span on the broker's acknowledgement at the moment this is called: `partition` and
+/// `offset` (-1 when unknown) are recorded. Prefer kt_span_end_send_latency() from a delivery
+/// report. KT_RESULT_ALREADY_ENDED when it was already ended (nothing recorded),
+/// KT_RESULT_WRONG_SPAN_KIND for another kind of span.
 ///
 /// Thread-safety: modifies the span; one thread at a time.
 #[no_mangle]
 pub unsafe extern "C" fn kt_span_end_send(span: *mut kt_span, partition: i32, offset: i64) -> kt_result {
     // SAFETY: forwarded contract.
-    unsafe { end(span, || span::send_outcome(Ok((partition, offset)))) }
+    unsafe { end(span, Outcome::Acked { partition, offset, latency: None }) }
+}
+
+/// Ends a send span on the broker's acknowledgement as librdkafka measured it: `latency_us` is
+/// `rd_kafka_message_latency(rkmessage)` (microseconds from the produce call to the
+/// acknowledgement; -1 when unknown, which ends the span now). The span then ends at its start
+/// plus that latency, not at the later moment the delivery report was served, and the send
+/// duration metric records the same latency. `partition` and `offset` (-1 when unknown) are
+/// recorded.
+///
+/// Thread-safety: modifies the span; one thread at a time.
+#[no_mangle]
+pub unsafe extern "C" fn kt_span_end_send_latency(span: *mut kt_span, partition: i32, offset: i64, latency_us: i64) -> kt_result {
+    let latency = u64::try_from(latency_us).ok().map(Duration::from_micros);
+    // SAFETY: forwarded contract.
+    unsafe { end(span, Outcome::Acked { partition, offset, latency }) }
 }
 
 /// Ends a span as failed: `error_type` (`len` bytes of UTF-8, e.g. librdkafka's error name from
-/// rd_kafka_err2name(); empty gives `_OTHER`) becomes `error.type` and the span status Error.
+/// rd_kafka_err2name() for a send, your exception class for a handler; empty gives `_OTHER`)
+/// becomes `error.type` and the span status Error. On a poll span, the same as
+/// kt_span_end_poll_error() with no topics.
 ///
 /// Thread-safety: modifies the span; one thread at a time.
 #[no_mangle]
@@ -555,107 +491,75 @@ pub unsafe extern "C" fn kt_span_end_error(span: *mut kt_span, error_type: *cons
         // SAFETY: forwarded contract.
         let error_type = try_ffi!(unsafe { text(error_type, len) });
         // SAFETY: forwarded contract.
-        unsafe { end(span, || span::error_outcome(error_type)) }
+        unsafe { end(span, Outcome::Failed(error_type)) }
     })
 }
 
-/// Ends a span successfully (a process span whose handler succeeded).
+/// Ends a span successfully: a process span whose handler returned (a send span: acknowledged
+/// at an unknown partition and offset).
 ///
 /// Thread-safety: modifies the span; one thread at a time.
 #[no_mangle]
 pub unsafe extern "C" fn kt_span_end(span: *mut kt_span) -> kt_result {
     // SAFETY: forwarded contract.
-    unsafe { end(span, || Outcome { attributes: Vec::new(), error: None }) }
+    unsafe { end(span, Outcome::Success) }
 }
 
-/// Frees a span, ending it successfully first if it was not ended. NULL is ignored.
+/// Ends a poll span (kt_tracer_start_poll()) when the receive call returned `message_count`
+/// messages of `topics` (`topic_count` entries: one per message or one per topic; the span is
+/// named `poll {topic}` when they are all the same topic, `poll` otherwise). When every topic is
+/// filtered out, nothing is recorded (kt_span_is_traced() then gives false).
+/// KT_RESULT_WRONG_SPAN_KIND for another kind of span.
+///
+/// Thread-safety: modifies the span; one thread at a time.
+#[no_mangle]
+pub unsafe extern "C" fn kt_span_end_poll(span: *mut kt_span, topics: *const kt_str, topic_count: usize, message_count: usize) -> kt_result {
+    ffi_boundary!(kt_result::Panic, {
+        // SAFETY: forwarded contract.
+        let topics = try_ffi!(unsafe { topic_strs(topics, topic_count) });
+        // SAFETY: forwarded contract.
+        unsafe { end(span, Outcome::Polled { topics, count: message_count, error: None }) }
+    })
+}
+
+/// Ends a poll span whose receive call failed with `error_type` (`len` bytes of UTF-8, e.g.
+/// rd_kafka_err2name(); empty gives `_OTHER`): as kt_span_end_poll(), with `error.type` and the
+/// status Error.
+///
+/// Thread-safety: modifies the span; one thread at a time.
+#[no_mangle]
+pub unsafe extern "C" fn kt_span_end_poll_error(
+    span: *mut kt_span,
+    topics: *const kt_str,
+    topic_count: usize,
+    message_count: usize,
+    error_type: *const c_char,
+    len: usize,
+) -> kt_result {
+    ffi_boundary!(kt_result::Panic, {
+        // SAFETY: forwarded contract.
+        let topics = try_ffi!(unsafe { topic_strs(topics, topic_count) });
+        // SAFETY: forwarded contract.
+        let error_type = try_ffi!(unsafe { text(error_type, len) });
+        // SAFETY: forwarded contract.
+        unsafe { end(span, Outcome::Polled { topics, count: message_count, error: Some(error_type) }) }
+    })
+}
+
+/// Frees a span, ending it successfully first if it was not ended (kt_span_end()); a poll span
+/// that was not ended records nothing. NULL is ignored.
 ///
 /// Thread-safety: no other thread may be using the span.
 #[no_mangle]
 pub unsafe extern "C" fn kt_span_free(span: *mut kt_span) {
     ffi_boundary!((), {
         // SAFETY: NULL or a live span.
-        if unsafe { handle_ref(span) }.is_ok_and(|s| !s.ended) {
-            // SAFETY: as above.
-            let _ = unsafe { kt_span_end(span) };
-        }
-        // SAFETY: as above.
-        unsafe { handle_free(span) }
-    })
-}
-
-/// Exports everything queued so far and waits for it (blocks; for tests and before exit).
-/// KT_RESULT_EXPORT_FAILED when the receiver could not be reached or refused.
-///
-/// Thread-safety: may be called while other threads use the tracer.
-#[no_mangle]
-pub unsafe extern "C" fn kt_tracer_flush(tracer: *const kt_tracer) -> kt_result {
-    ffi_boundary!(kt_result::Panic, {
-        // SAFETY: a live tracer.
-        let t = try_ffi!(unsafe { live_tracer(tracer) });
-        let spans = t.telemetry.tracer_provider.force_flush();
-        let metrics = t.telemetry.meter_provider.force_flush();
-        if spans.is_ok() && metrics.is_ok() {
-            kt_result::Ok
-        } else {
-            kt_result::ExportFailed
-        }
-    })
-}
-
-/// The span counters so far into `*out`.
-///
-/// Thread-safety: may be called while other threads use the tracer.
-#[no_mangle]
-pub unsafe extern "C" fn kt_tracer_stats(tracer: *const kt_tracer, out: *mut kt_span_stats) -> kt_result {
-    ffi_boundary!(kt_result::Panic, {
-        // SAFETY: a live tracer.
-        let t = try_ffi!(unsafe { handle_ref(tracer) });
-        if out.is_null() {
-            return kt_result::NullArgument;
-        }
-        // SAFETY: non-null, writable.
-        unsafe { write_out(out, t.telemetry.span_stats().into()) };
-        kt_result::Ok
-    })
-}
-
-/// Exports what is queued (waiting at most `timeout_ms` per signal) and stops exporting; the final
-/// counts go to `*stats` (may be NULL). Later kt_tracer_start_*() calls return KT_RESULT_SHUT_DOWN;
-/// a second shutdown returns KT_RESULT_SHUT_DOWN and does nothing. Still free the tracer.
-///
-/// Thread-safety: may be called while other threads use the tracer (their later calls fail).
-#[no_mangle]
-pub unsafe extern "C" fn kt_tracer_shutdown(tracer: *const kt_tracer, timeout_ms: u64, stats: *mut kt_span_stats) -> kt_result {
-    ffi_boundary!(kt_result::Panic, {
-        // SAFETY: a live tracer.
-        let t = try_ffi!(unsafe { handle_ref(tracer) });
-        if t.shut_down.swap(true, Ordering::AcqRel) {
-            return kt_result::ShutDown;
-        }
-        let final_stats = t.telemetry.shutdown(Duration::from_millis(timeout_ms));
-        if !stats.is_null() {
-            // SAFETY: non-null, writable.
-            unsafe { write_out(stats, final_stats.into()) };
-        }
-        kt_result::Ok
-    })
-}
-
-/// Frees a tracer, shutting it down first (up to 5 s) if kt_tracer_shutdown() was not called.
-/// NULL is ignored.
-///
-/// Thread-safety: no other thread may be using the tracer.
-#[no_mangle]
-pub unsafe extern "C" fn kt_tracer_free(tracer: *mut kt_tracer) {
-    ffi_boundary!((), {
-        // SAFETY: NULL or a live tracer.
-        if let Ok(t) = unsafe { handle_ref(tracer) } {
-            if !t.shut_down.swap(true, Ordering::AcqRel) {
-                t.telemetry.shutdown(Duration::from_secs(5));
+        if let Ok(s) = unsafe { handle_mut(span) } {
+            if !s.ended && !matches!(s.state, State::PendingPoll) {
+                let _ = s.finish(Outcome::Success);
             }
         }
         // SAFETY: as above.
-        unsafe { handle_free(tracer) }
+        unsafe { handle_free(span) }
     })
 }

@@ -48,3 +48,37 @@ fn every_core_code_has_the_same_number() {
         assert_eq!(msg.to_str().unwrap(), code.message());
     }
 }
+
+#[test]
+fn every_result_has_its_own_number_and_a_message() {
+    let mut seen = std::collections::HashSet::new();
+    for r in kt_result::ALL {
+        assert!(seen.insert(*r as u32), "{r:?} reuses a number");
+        let msg = unsafe { std::ffi::CStr::from_ptr(kt_result_message(*r as u32)) };
+        assert_ne!(msg.to_str().unwrap(), "unknown kt_result", "{r:?}");
+    }
+    // every core code is a kt_result of the same number and name
+    let header = include_str!(concat!(env!("OUT_DIR"), "/kafka_trace.h"));
+    for code in kafka_trace::ErrorCode::ALL {
+        let line = format!("KT_RESULT_{} = {},", code.as_str().to_ascii_uppercase(), code.code());
+        assert!(header.contains(&line), "{line}");
+    }
+}
+
+#[test]
+fn every_core_option_has_a_setter_and_a_name() {
+    use crate::config::Config;
+    let header = include_str!(concat!(env!("OUT_DIR"), "/kafka_trace.h"));
+    for option in kafka_trace::lifecycle::OPTION_NAMES {
+        let setter = format!("kt_result kt_tracer_config_set_{}(", option.snake);
+        assert!(header.contains(&setter), "no typed setter {setter}");
+        let value = match option.snake {
+            "strategy" => "link",
+            "record_message_key" | "record_body_size" => "true",
+            _ => "x:1",
+        };
+        assert_eq!(Config::default().set(option.snake, value), kt_result::Ok, "{}", option.snake);
+    }
+    assert_eq!(Config::default().set("consumerGroup", "g"), kt_result::NotFound);
+    assert_eq!(Config::default().set("strategy", "sideways"), kt_result::InvalidArgument);
+}

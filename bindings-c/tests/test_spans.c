@@ -80,7 +80,7 @@ static void *send_many(void *arg) {
         if (kt_span_inject(span, carrier_set, &c) != KT_RESULT_OK || c.count != 1) return (void *)1;
         kt_span *process = NULL;
         kt_message consumed = message("orders", "k", c.headers, (size_t)c.count);
-        if (kt_tracer_start_process(tracer, &consumed, NULL, &process) != KT_RESULT_OK) return (void *)1;
+        if (kt_tracer_start_process(tracer, &consumed, NULL, NULL, &process) != KT_RESULT_OK) return (void *)1;
         kt_span_end_send(span, 0, i);
         kt_span_free(span);
         kt_span_free(process);
@@ -153,8 +153,8 @@ int main(void) {
     consumed.offset = 42;
     consumed.timestamp_ms = 1;
     kt_span *process = NULL;
-    CHECK_RC(kt_tracer_start_process(tracer, &consumed, NULL, NULL), KT_RESULT_NULL_ARGUMENT);
-    CHECK_RC(kt_tracer_start_process(tracer, &consumed, NULL, &process), KT_RESULT_OK);
+    CHECK_RC(kt_tracer_start_process(tracer, &consumed, NULL, NULL, NULL), KT_RESULT_NULL_ARGUMENT);
+    CHECK_RC(kt_tracer_start_process(tracer, &consumed, NULL, NULL, &process), KT_RESULT_OK);
     ids(process, &proc_ids);
     CHECK(memcmp(proc_ids.trace_id, send_ids.trace_id, 16) == 0);
     CHECK(memcmp(proc_ids.span_id, send_ids.span_id, 8) != 0);
@@ -196,7 +196,7 @@ int main(void) {
     kt_header junk[2] = {{"traceparent", 11, (const uint8_t *)"\xff\xfe junk", 7}, {"baggage", 7, NULL, 0}};
     kt_message jm = message("orders", "\x80\x81", junk, 2);
     kt_span *root = NULL;
-    CHECK_RC(kt_tracer_start_process(tracer, &jm, NULL, &root), KT_RESULT_OK);
+    CHECK_RC(kt_tracer_start_process(tracer, &jm, NULL, NULL, &root), KT_RESULT_OK);
     kt_traceparent root_ids;
     ids(root, &root_ids);
     CHECK(memcmp(root_ids.trace_id, send_ids.trace_id, 16) != 0);

@@ -98,7 +98,8 @@ static inline void kt_example_delivered(rd_kafka_t *rk, const rd_kafka_message_t
         kt_span_end_error(span, name, strlen(name));
         fprintf(stderr, "delivery failed: %s\n", rd_kafka_err2str(msg->err));
     } else {
-        kt_span_end_send(span, msg->partition, msg->offset);
+        /* librdkafka's own produce-to-ack latency: the span ends at the broker's ack, not now */
+        kt_span_end_send_latency(span, msg->partition, msg->offset, rd_kafka_message_latency(msg));
     }
     kt_span_free(span);
 }

@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
         kt_message m = kt_rdkafka_message(rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset, msg->key, msg->key_len,
                                           msg->payload, msg->len, ts, headers, n);
         kt_span *process = NULL;
-        kt_result rc = kt_tracer_start_process(tracer, &m, NULL, &process);
+        kt_result rc = kt_tracer_start_process(tracer, &m, NULL, NULL, &process);
         if (rc != KT_RESULT_OK) fprintf(stderr, "kt_tracer_start_process: %s\n", kt_result_message(rc));
 
         /* the handler */
