@@ -548,12 +548,14 @@ impl Tracing {
         Ok(())
     }
 
-    /// Starts a receive call that returned `count` messages from `topics`: the template index,
-    /// or -1 when none of the topics is traced.
+    /// The recipe of a receive call from `topics` that returned `count` messages (`failed` =
+    /// it failed): the template index, or -1 when it is not traced (none of the topics is, or the
+    /// core does not trace an empty receive).
     #[napi]
-    pub fn poll_start(&self, topics: Vec<String>, count: u32) -> i64 {
+    pub fn poll_start(&self, topics: Vec<String>, count: u32, failed: bool) -> i64 {
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
-        match self.lifecycle.poll(&topics, count as usize) {
+        let recipe = if failed { self.lifecycle.poll_failed(&topics) } else { self.lifecycle.poll(&topics, count as usize) };
+        match recipe {
             Some(recipe) => i64::from(self.template_of(Recipe::Poll(recipe))),
             None => -1,
         }

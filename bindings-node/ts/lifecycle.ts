@@ -21,6 +21,7 @@ import {
   Context,
   context,
   Link,
+  Meter,
   metrics,
   propagation,
   ROOT_CONTEXT,
@@ -77,6 +78,17 @@ export interface ExecutorEnv {
   instruments(): Instruments | undefined;
   producerHook?(): ((span: Span, info: MessageInfo) => void) | undefined;
   consumerHook?(): ((span: Span, info: MessageInfo) => void) | undefined;
+}
+
+/** What a {@link KafkaTracing} records with (default: the global tracer and meter providers). */
+export interface KafkaTracingEnv {
+  tracer?: Tracer;
+  /** The instruments are created from it; `null` = record no metrics. */
+  meter?: Meter | null;
+  /** Called with each `send` span before the message is sent. */
+  producerHook?: (span: Span, info: MessageInfo) => void;
+  /** Called with each `process` span before the handler runs. */
+  consumerHook?: (span: Span, info: MessageInfo) => void;
 }
 
 /** A KafkaJS `RecordMetadata`. */
@@ -258,13 +270,16 @@ export class KafkaTracing {
    * @param options spelled as the core's `OPTION_NAMES`
    * @param env the tracer, instruments and hooks; default: the global tracer and meter providers
    */
-  constructor(options: KafkaTracingOptions = {}, env?: ExecutorEnv) {
+  constructor(options: KafkaTracingOptions = {}, env: KafkaTracingEnv | ExecutorEnv = {}) {
     this.recipes = new Recipes(options);
-    if (env === undefined) {
-      const instruments = new Instruments(metrics.getMeter('kafka-trace'));
-      env = { tracer: () => trace.getTracer('kafka-trace'), instruments: () => instruments };
+    if (typeof env.tracer === 'function') {
+      this.env = env as ExecutorEnv;
+    } else {
+      const e = env as KafkaTracingEnv;
+      const tracer = e.tracer ?? trace.getTracer('kafka-trace');
+      const instruments = e.meter === null ? undefined : new Instruments(e.meter ?? metrics.getMeter('kafka-trace'));
+      this.env = { tracer: () => tracer, instruments: () => instruments, producerHook: () => e.producerHook, consumerHook: () => e.consumerHook };
     }
-    this.env = env;
   }
 
   /**
@@ -459,9 +474,11 @@ export class KafkaTracing {
   /**
    * Traces one KafkaJS `eachBatch` call: a `process` span per message (its context for
    * `withMessageSpan`/`messageContext`), each ended when its `withMessageSpan` settles or else
-   * when the batch handler does. The `poll` source is the context current at the call.
+   * when the batch handler does. The `poll` source is `poll` (the context of the poll span of
+   * a receive call the caller traced with {@link KafkaTracing.poll}), by default the context
+   * current at the call (KafkaJS has no receive call to trace).
    */
-  eachBatch<T>(payload: { batch?: { topic?: unknown; partition?: unknown; messages?: unknown } }, handler: () => T): T {
+  eachBatch<T>(payload: { batch?: { topic?: unknown; partition?: unknown; messages?: unknown } }, handler: () => T, poll?: Context): T {
     const batch = payload?.batch;
     const topic = batch?.topic;
     const messages = (Array.isArray(batch?.messages) ? batch.messages : []) as KafkaMessageLike[];
@@ -469,7 +486,7 @@ export class KafkaTracing {
     const ambient = context.active();
     let states: BatchMessageState[] | undefined;
     try {
-      states = this.startBatch(topic, batch?.partition, messages, ambient);
+      states = this.startBatch(topic, batch?.partition, messages, ambient, poll ?? ambient);
     } catch {
       /* tracing never keeps a handler from running */
     }
@@ -480,7 +497,7 @@ export class KafkaTracing {
     });
   }
 
-  private startBatch(topic: string, partition: unknown, messages: KafkaMessageLike[], ambient: Context): BatchMessageState[] | undefined {
+  private startBatch(topic: string, partition: unknown, messages: KafkaMessageLike[], ambient: Context, poll: Context): BatchMessageState[] | undefined {
     const n = messages.length;
     const contexts: Context[] = new Array(n);
     const valid: boolean[] = new Array(n);
@@ -517,7 +534,7 @@ export class KafkaTracing {
       const attrs: Attributes = { ...(t.attributes as Attributes) };
       applyDelta(attrs, ids[ID_STRIDE * i], out, STRIDE * i, messages[i].key);
       const remote = valid[i] ? trace.getSpanContext(contexts[i]) : undefined;
-      const span = startSpan(tracer, t, attrs, { ambient, remote, poll: ambient });
+      const span = startSpan(tracer, t, attrs, { ambient, remote, poll });
       safeHook(hook, span, { topic, message: messages[i] });
       const ctx = handlerContext(t, ambient, propagation.getBaggage(contexts[i]), remote, span);
       const state: BatchMessageState = { span, ctx, template: index, e2e: out[STRIDE * i + E2E_AT], start, startMs, ended: false, tracing: this };
@@ -538,7 +555,7 @@ export class KafkaTracing {
     const start = performance.now();
     const finish = (result: T | undefined, err: unknown) => {
       const elapsed = (performance.now() - start) / 1000;
-      const index = this.recipes.core.pollStart(topics, err === undefined ? countOf(result as T) : 0);
+      const index = this.recipes.core.pollStart(topics, err === undefined ? countOf(result as T) : 0, err !== undefined);
       if (index < 0) return;
       const t = this.recipes.template(index);
       const span = startSpan(this.env.tracer(), t, { ...(t.attributes as Attributes) }, { ambient, remote: undefined, poll: ambient }, startMs);
