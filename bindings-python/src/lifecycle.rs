@@ -17,8 +17,8 @@ use kafka_trace::lifecycle::{
     SpanEnd, Status,
 };
 use kafka_trace::span::{
-    Attribute, AttributeValue, ClientInfo, ContextSource, MessageInfo, Options, SpanKind,
-    SpanSpec, Strategy, TopicFilter,
+    Attribute, AttributeValue, ClientInfo, ContextSource, MessageInfo, Options, SpanKind, SpanSpec,
+    Strategy, TopicFilter,
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -633,14 +633,15 @@ impl Lifecycle {
         let (info, remote, kept) = Self::remote(py, headers)?;
         let now = now_ms.unwrap_or_else(lc::now_ms);
         let recipe = match ambient_has_span {
-            Some(has_span) => {
-                self.inner
-                    .process(&message, info, AmbientInfo { has_span }, now)
-            }
+            Some(has_span) => self
+                .inner
+                .process(&message, info, AmbientInfo { has_span }, now),
             None => self.inner.batch_process(&message, info, now),
         };
         match recipe {
-            Some(r) => Recipe::new(py, &self.kinds, Inner::Process(r), Some(remote), kept).map(Some),
+            Some(r) => {
+                Recipe::new(py, &self.kinds, Inner::Process(r), Some(remote), kept).map(Some)
+            }
             None => Ok(None),
         }
     }

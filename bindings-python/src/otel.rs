@@ -10,9 +10,9 @@
 use std::borrow::Cow;
 
 use kafka_trace::carrier::{extract_parts, inject_values, Extracted, HeadersMut};
-use kafka_trace::lifecycle::{send_context, HandlerContext, SpanIdentity};
 use kafka_trace::codec::traceparent::{SpanId, TraceFlags, TraceId, TraceParent};
 use kafka_trace::encode::{baggage_from_pairs, tracestate_from_pairs};
+use kafka_trace::lifecycle::{send_context, HandlerContext, SpanIdentity};
 use kafka_trace::Baggage;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -48,8 +48,7 @@ static LAST_TRACESTATE: std::sync::Mutex<Option<(Py<PyAny>, Vec<u8>)>> =
     std::sync::Mutex::new(None);
 
 fn api(py: Python<'_>) -> PyResult<&Api> {
-    API.get(py)
-        .ok_or_else(crate::errors::not_initialized)
+    API.get(py).ok_or_else(crate::errors::not_initialized)
 }
 
 /// The core's decoded baggage (with properties) next to the dict it was turned into, so a
@@ -458,7 +457,7 @@ pub(crate) fn handler_context<'py>(
         if let Some(message) = remote_values.get_item(baggage_key)? {
             let ambient = values
                 .get_item(baggage_key)?
-                .filter(|a| a.len().map_or(false, |n| n > 0));
+                .filter(|a| a.len().is_ok_and(|n| n > 0));
             match ambient {
                 Some(ambient) => {
                     let merged = PyDict::new(py);
