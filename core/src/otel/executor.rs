@@ -154,7 +154,8 @@ where
     }
 
     /// Starts the process span of one message (alone or in a batch; `poll` is the context of the
-    /// batch's poll span, see [`Executor::start_poll`]) and builds the handler's context.
+    /// batch's poll span, see [`Executor::start_poll`], or the caller's context when the client
+    /// has no receive call of its own to trace) and builds the handler's context.
     pub fn start_process(
         &self,
         recipe: &ProcessRecipe,
