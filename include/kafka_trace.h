@@ -859,7 +859,8 @@ kt_result kt_tracer_start_batch_process(const struct kt_tracer *tracer,
  * it never includes your handlers) or kt_span_end_poll_error(). The span's parent is
  * `parent_span` or `parent_context` (at most one non-NULL), else a new trace. A poll span freed
  * without being ended (e.g. the call returned nothing and you do not want a span for it)
- * records nothing. Pass the ended span to kt_tracer_start_batch_process().
+ * records nothing. Pass the ended span to kt_tracer_start_batch_process(). The span's context
+ * (kt_span_context()) exists once it ended.
  *
  * Thread-safety: the tracer may be used by many threads at once; each span by one at a time.
  */
@@ -892,8 +893,9 @@ kt_result kt_span_inject(const struct kt_span *span, kt_header_setter setter, vo
  * kt_context_traceparent(). For a process span this is the handler's context (the ambient
  * baggage with the message's merged over it); for a span that continues a remote trace it keeps
  * the W3C Level 2 random flag and every tracestate member that trace carried.
- * KT_RESULT_NOT_TRACED for a send span of a topic that is not traced; KT_RESULT_MISSING when
- * there is no valid span (a filtered process span without an ambient span).
+ * KT_RESULT_NOT_TRACED for a send span of a topic that is not traced. KT_RESULT_MISSING when
+ * there is no span (a filtered process span without an ambient span): like kt_context_extract()
+ * without a traceparent, `context` then holds the baggage alone.
  *
  * Thread-safety: read-only on the span; modifies `context`.
  */
@@ -945,8 +947,9 @@ kt_result kt_span_end(struct kt_span *span);
 /**
  * Ends a poll span (kt_tracer_start_poll()) when the receive call returned `message_count`
  * messages of `topics` (`topic_count` entries: one per message or one per topic; the span is
- * named `poll {topic}` when they are all the same topic, `poll` otherwise). When every topic is
- * filtered out, nothing is recorded (kt_span_is_traced() then gives false).
+ * named `poll {topic}` when they are all the same topic, `poll` otherwise). A receive that
+ * returned nothing (`message_count` 0; an idle consumer polls in a loop) and one whose topics are
+ * all filtered out record nothing (kt_span_is_traced() then gives false).
  * KT_RESULT_WRONG_SPAN_KIND for another kind of span.
  *
  * Thread-safety: modifies the span; one thread at a time.
@@ -958,15 +961,15 @@ kt_result kt_span_end_poll(struct kt_span *span,
 
 /**
  * Ends a poll span whose receive call failed with `error_type` (`len` bytes of UTF-8, e.g.
- * rd_kafka_err2name(); empty gives `_OTHER`): as kt_span_end_poll(), with `error.type` and the
- * status Error.
+ * rd_kafka_err2name(); empty gives `_OTHER`): `error.type` and the status Error. `topics` are
+ * the topics the call was for (your subscription; may be empty), a failed receive is traced
+ * unless they are all filtered out.
  *
  * Thread-safety: modifies the span; one thread at a time.
  */
 kt_result kt_span_end_poll_error(struct kt_span *span,
                                  const struct kt_str *topics,
                                  size_t topic_count,
-                                 size_t message_count,
                                  const char *error_type,
                                  size_t len);
 

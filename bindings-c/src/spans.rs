@@ -11,6 +11,7 @@ use std::time::Duration;
 use kafka_trace::lifecycle::{now_ms, AmbientInfo, Finish, HandlerResult, KeptRemote, PollResult, ProcessRecipe, SendRecipe, SendResult};
 use kafka_trace::otel::{add_baggage, remote_span_context, trace_context_of, MessageContext, Running, StartTime};
 use kafka_trace::span::MessageInfo;
+use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::Context;
 
@@ -292,7 +293,8 @@ pub unsafe extern "C" fn kt_tracer_start_batch_process(
 /// it never includes your handlers) or kt_span_end_poll_error(). The span's parent is
 /// `parent_span` or `parent_context` (at most one non-NULL), else a new trace. A poll span freed
 /// without being ended (e.g. the call returned nothing and you do not want a span for it)
-/// records nothing. Pass the ended span to kt_tracer_start_batch_process().
+/// records nothing. Pass the ended span to kt_tracer_start_batch_process(). The span's context
+/// (kt_span_context()) exists once it ended.
 ///
 /// Thread-safety: the tracer may be used by many threads at once; each span by one at a time.
 #[no_mangle]
@@ -359,8 +361,9 @@ pub unsafe extern "C" fn kt_span_inject(span: *const kt_span, setter: kt_header_
 /// kt_context_traceparent(). For a process span this is the handler's context (the ambient
 /// baggage with the message's merged over it); for a span that continues a remote trace it keeps
 /// the W3C Level 2 random flag and every tracestate member that trace carried.
-/// KT_RESULT_NOT_TRACED for a send span of a topic that is not traced; KT_RESULT_MISSING when
-/// there is no valid span (a filtered process span without an ambient span).
+/// KT_RESULT_NOT_TRACED for a send span of a topic that is not traced. KT_RESULT_MISSING when
+/// there is no span (a filtered process span without an ambient span): like kt_context_extract()
+/// without a traceparent, `context` then holds the baggage alone.
 ///
 /// Thread-safety: read-only on the span; modifies `context`.
 #[no_mangle]
@@ -373,7 +376,16 @@ pub unsafe extern "C" fn kt_span_context(span: *const kt_span, context: *mut kt_
         if matches!(s.state, State::Untraced { send: true }) {
             return kt_result::NotTraced;
         }
-        let Some(trace) = trace_context_of(&s.cx) else { return kt_result::Missing };
+        let Some(trace) = trace_context_of(&s.cx) else {
+            // No span: like kt_context_extract() without a traceparent, the baggage alone.
+            let mut baggage = kafka_trace::codec::baggage::Baggage::default();
+            for (key, (value, _)) in s.cx.baggage().iter() {
+                let _ = baggage.insert(key.as_str(), value.as_str());
+            }
+            *ctx = KtContext::default();
+            ctx.inner.baggage = baggage;
+            return kt_result::Missing;
+        };
         ctx.inner = trace;
         ctx.parent = Ok(());
         ctx.tracestate = Ok(());
@@ -425,7 +437,11 @@ impl Span {
     /// call was and ended now.
     fn end_poll(&mut self, topics: &[&str], count: usize, error: Option<&str>) -> kt_result {
         self.ended = true;
-        let Some(recipe) = self.shared.lifecycle.poll(topics, count) else {
+        let recipe = match error {
+            None => self.shared.lifecycle.poll(topics, count),
+            Some(_) => self.shared.lifecycle.poll_failed(topics),
+        };
+        let Some(recipe) = recipe else {
             self.state = State::Untraced { send: false };
             return kt_result::Ok;
         };
@@ -507,8 +523,9 @@ pub unsafe extern "C" fn kt_span_end(span: *mut kt_span) -> kt_result {
 
 /// Ends a poll span (kt_tracer_start_poll()) when the receive call returned `message_count`
 /// messages of `topics` (`topic_count` entries: one per message or one per topic; the span is
-/// named `poll {topic}` when they are all the same topic, `poll` otherwise). When every topic is
-/// filtered out, nothing is recorded (kt_span_is_traced() then gives false).
+/// named `poll {topic}` when they are all the same topic, `poll` otherwise). A receive that
+/// returned nothing (`message_count` 0; an idle consumer polls in a loop) and one whose topics are
+/// all filtered out record nothing (kt_span_is_traced() then gives false).
 /// KT_RESULT_WRONG_SPAN_KIND for another kind of span.
 ///
 /// Thread-safety: modifies the span; one thread at a time.
@@ -523,8 +540,9 @@ pub unsafe extern "C" fn kt_span_end_poll(span: *mut kt_span, topics: *const kt_
 }
 
 /// Ends a poll span whose receive call failed with `error_type` (`len` bytes of UTF-8, e.g.
-/// rd_kafka_err2name(); empty gives `_OTHER`): as kt_span_end_poll(), with `error.type` and the
-/// status Error.
+/// rd_kafka_err2name(); empty gives `_OTHER`): `error.type` and the status Error. `topics` are
+/// the topics the call was for (your subscription; may be empty), a failed receive is traced
+/// unless they are all filtered out.
 ///
 /// Thread-safety: modifies the span; one thread at a time.
 #[no_mangle]
@@ -532,7 +550,6 @@ pub unsafe extern "C" fn kt_span_end_poll_error(
     span: *mut kt_span,
     topics: *const kt_str,
     topic_count: usize,
-    message_count: usize,
     error_type: *const c_char,
     len: usize,
 ) -> kt_result {
@@ -542,7 +559,7 @@ pub unsafe extern "C" fn kt_span_end_poll_error(
         // SAFETY: forwarded contract.
         let error_type = try_ffi!(unsafe { text(error_type, len) });
         // SAFETY: forwarded contract.
-        unsafe { end(span, Outcome::Polled { topics, count: message_count, error: Some(error_type) }) }
+        unsafe { end(span, Outcome::Polled { topics, count: 0, error: Some(error_type) }) }
     })
 }
 
