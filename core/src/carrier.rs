@@ -2,9 +2,11 @@
 //!
 //! Kafka headers are an ordered list of `(name, bytes)` pairs where names may repeat and values
 //! may be null. The policy, shared by every language:
-//! - **read**: names match in any ASCII case; several `traceparent` headers with different values
-//!   mean "new root" (W3C: a repeated field is invalid), identical copies count once; every
-//!   `tracestate` and `baggage` value is joined in order.
+//! - **read**: names match in any ASCII case; when several `traceparent` headers are present the
+//!   **last** one wins, and so does the last `tracestate` header: record headers are ordered and
+//!   the last writer is the latest hop (the Java instrumentation reads them with `lastHeader`,
+//!   and the Python peer appends on forward, so a mixed fleet depends on it); `baggage` values are
+//!   joined in order. A text map over HTTP keeps W3C's rule instead ([`DuplicatePolicy::NewRoot`]).
 //! - **write**: the first header of each of our names is rewritten in place with the lowercase
 //!   name, later copies are removed, missing ones are appended (`traceparent`, `tracestate`,
 //!   `baggage`); nothing to write removes the header, so a forwarded or retried message never
@@ -85,20 +87,37 @@ impl TraceContext {
     }
 }
 
-/// Reads the trace context of a message. See the module docs for the policy.
+/// What repeated `traceparent`/`tracestate` fields mean.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum DuplicatePolicy {
+    /// Kafka record headers: the last `traceparent` and the last `tracestate` header win.
+    #[default]
+    LastWins,
+    /// W3C Trace Context over HTTP: differing `traceparent` fields start a new root (identical
+    /// copies count once) and every `tracestate` field is joined in order.
+    NewRoot,
+}
+
+/// Reads the trace context of a message (Kafka policy: the last header wins). See the module docs.
 pub fn extract_parts<H: Headers + ?Sized>(headers: &H) -> Extracted<'_> {
+    extract_parts_with(headers, DuplicatePolicy::LastWins)
+}
+
+/// Reads the trace context under `policy`.
+pub fn extract_parts_with<H: Headers + ?Sized>(headers: &H, policy: DuplicatePolicy) -> Extracted<'_> {
     let mut traceparent: Option<&[u8]> = None;
+    let mut last_tracestate: Option<Option<&[u8]>> = None;
     let mut duplicate = false;
-    let (mut has_tracestate, mut has_baggage) = (false, false);
+    let mut has_baggage = false;
     for (name, value) in iter(headers) {
         if name.eq_ignore_ascii_case(TRACEPARENT) {
             let value = trim_ows(value.unwrap_or_default());
-            match traceparent {
-                None => traceparent = Some(value),
-                Some(first) => duplicate |= first != value,
+            match (traceparent, policy) {
+                (Some(first), DuplicatePolicy::NewRoot) => duplicate |= first != value,
+                _ => traceparent = Some(value),
             }
         } else if name.eq_ignore_ascii_case(TRACESTATE) {
-            has_tracestate = true;
+            last_tracestate = Some(value);
         } else if name.eq_ignore_ascii_case(BAGGAGE) {
             has_baggage = true;
         }
@@ -108,10 +127,10 @@ pub fn extract_parts<H: Headers + ?Sized>(headers: &H) -> Extracted<'_> {
         Some(_) if duplicate => Err(ErrorCode::TraceparentDuplicate),
         Some(value) => TraceParent::parse(value),
     };
-    let tracestate = if parent.is_ok() && has_tracestate {
-        TraceState::parse_values(values_named(headers, TRACESTATE))
-    } else {
-        Ok(TraceState::default())
+    let tracestate = match (parent.is_ok(), last_tracestate, policy) {
+        (false, _, _) | (true, None, _) => Ok(TraceState::default()),
+        (true, Some(last), DuplicatePolicy::LastWins) => TraceState::parse_values(last),
+        (true, Some(_), DuplicatePolicy::NewRoot) => TraceState::parse_values(values_named(headers, TRACESTATE)),
     };
     let baggage = if has_baggage { Baggage::parse_values(values_named(headers, BAGGAGE)) } else { Baggage::default() };
     Extracted { parent, tracestate, baggage }
@@ -295,12 +314,18 @@ mod tests {
     const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
     #[test]
-    fn conflicting_traceparents_start_a_new_root() {
+    fn the_last_header_wins_on_kafka_and_conflicts_start_a_new_root_over_http() {
         let other = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b8-01";
-        let h = headers(&[("traceparent", TP), ("TraceParent", other)]);
-        assert_eq!(extract_parts(&h).parent, Err(ErrorCode::TraceparentDuplicate));
-        let same = headers(&[("traceparent", TP), ("TRACEPARENT", &format!(" {TP}\t"))]);
-        assert!(extract(&same).is_some());
+        let h = headers(&[("traceparent", TP), ("tracestate", "a=1"), ("TraceParent", other), ("tracestate", "b=2")]);
+        let kafka = extract_parts(&h);
+        assert_eq!(kafka.parent.map(|p| p.encode().to_vec()), Ok(other.as_bytes().to_vec()));
+        assert_eq!(kafka.tracestate.unwrap().members().iter().map(|m| (m.key, m.value)).collect::<Vec<_>>(), vec![("b", "2")]);
+        let http = extract_parts_with(&h, DuplicatePolicy::NewRoot);
+        assert_eq!(http.parent, Err(ErrorCode::TraceparentDuplicate));
+        let same = headers(&[("traceparent", TP), ("TRACEPARENT", &format!(" {TP}\t")), ("tracestate", "a=1"), ("tracestate", "b=2")]);
+        let http = extract_parts_with(&same, DuplicatePolicy::NewRoot);
+        assert!(http.parent.is_ok());
+        assert_eq!(http.tracestate.unwrap().members().len(), 2);
     }
 
     #[test]

@@ -786,14 +786,14 @@ case("process/tracestate/normalized",
      headers_out=[h("traceparent", W_TID_01), h("tracestate", "rojo=1,congo=2")])
 
 case("process/tracestate/several-headers",
-     "Two tracestate headers are one list; the forward writes one header in place of the first "
-     "and removes the second.",
+     "Two tracestate headers: the last one is read (the latest hop's); the forward writes one "
+     "header in place of the first and removes the second.",
      "process", client=CONSUMER,
      message=consumed([h("tracestate", "rojo=1"), h("traceparent", TP), h("Tracestate", "congo=2")]),
      result=RETURNED, forward=FORWARD,
      span=span("process orders", "consumer", PROCESS_ATTRS, "remote"),
      handler_baggage=HB_NONE, metrics=process_points(PROCESS_METRIC),
-     headers_out=[h("tracestate", "rojo=1,congo=2"), h("traceparent", W_TID_01)])
+     headers_out=[h("tracestate", "congo=2"), h("traceparent", W_TID_01)])
 
 case("process/tracestate/invalid-discarded",
      "An invalid tracestate member discards the whole tracestate; the parent is kept and the "
@@ -816,22 +816,24 @@ case("process/tracestate/ignored-with-invalid-parent",
      headers_out=[h("traceparent", W_NEW_01)])
 
 case("process/headers/duplicate-traceparent-different",
-     "Two traceparent headers with different values: invalid (W3C), a new root; the forward "
-     "rewrites the first and removes the second.",
+     "Two traceparent headers with different values: the last (the latest hop, as Java's "
+     "lastHeader reads it) is the parent; the forward rewrites the first and removes the second.",
      "process", client=CONSUMER,
      message=consumed([h("traceparent", TP), h("x", "1"), h("traceparent", TP_OTHER)]),
      result=RETURNED, forward=FORWARD,
-     span=span("process orders", "consumer", PROCESS_ATTRS, "none"),
+     span=span("process orders", "consumer", PROCESS_ATTRS, "remote"),
      handler_baggage=HB_NONE, metrics=process_points(PROCESS_METRIC),
-     headers_out=[h("traceparent", W_NEW_01), h("x", "1")])
+     headers_out=[h("traceparent", W_TID_01), h("x", "1")])
 
 case("process/headers/duplicate-traceparent-different-ambient-span",
-     "Conflicting traceparent headers under a current span: the current span is the parent.",
+     "Differing traceparent headers under a current span: the last header is the parent and the "
+     "current span a link; the last one's random flag travels on.",
      "process", client=CONSUMER, ambient=AMBIENT_SPAN,
      message=consumed([h("traceparent", TP), h("TRACEPARENT", TP_03)]),
-     result=RETURNED,
-     span=span("process orders", "consumer", PROCESS_ATTRS, "ambient"),
-     handler_baggage=HB_NONE, metrics=process_points(PROCESS_METRIC))
+     result=RETURNED, forward=FORWARD,
+     span=span("process orders", "consumer", PROCESS_ATTRS, "remote", links=["ambient"]),
+     handler_baggage=HB_NONE, metrics=process_points(PROCESS_METRIC),
+     headers_out=[h("traceparent", W_TID_03)])
 
 case("process/headers/duplicate-traceparent-identical",
      "Identical traceparent copies (after OWS trimming, any name case) count once: the remote "
@@ -1138,7 +1140,7 @@ case("batch_process/parent/remote-missing",
 case("batch_process/parent/remote-invalid",
      "An invalid traceparent in a batch: under the poll span, no links.",
      "batch_process", client=CONSUMER,
-     message=consumed([h("traceparent", TP), h("traceparent", TP_OTHER)]), result=RETURNED,
+     message=consumed([h("traceparent", "00-" + TID + "-" + "0" * 16 + "-01")]), result=RETURNED,
      span=span("process orders", "consumer", PROCESS_ATTRS, "poll"),
      handler_baggage=HB_NONE, metrics=process_points(PROCESS_METRIC))
 

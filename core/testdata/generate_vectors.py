@@ -41,7 +41,7 @@ ERROR_CODES = {
     "traceparent_span_id": 7,
     "traceparent_zero_span_id": 8,
     "traceparent_flags": 9,
-    "traceparent_duplicate": 10,
+    "traceparent_duplicate": 10,  # only under W3C's HTTP rule; Kafka carriers read the last header
     "tracestate_too_many_members": 11,
     "tracestate_member": 12,
     "tracestate_key": 13,
@@ -141,16 +141,16 @@ case("traceparent/valid/flags-03-random-sampled",
      inject=[h("traceparent", "00-" + TID + "-" + CHILD + "-03")])
 
 case("traceparent/valid/flags-ff-all-bits",
-     "All 8 flag bits are kept, including unknown ones, and written unchanged on inject.",
+     "All 8 flag bits are read and kept; a child writes only sampled and random (W3C: reserved bits are zeroed).",
      [h("traceparent", "00-" + TID + "-" + PID + "-ff")],
      parent=ctx(flags="ff"),
-     inject=[h("traceparent", "00-" + TID + "-" + CHILD + "-ff")])
+     inject=[h("traceparent", "00-" + TID + "-" + CHILD + "-03")])
 
 case("traceparent/valid/flags-80-unknown-bit",
-     "An unknown high flag bit alone is kept and written unchanged.",
+     "An unknown high flag bit alone is read and kept, and not written by a child.",
      [h("traceparent", "00-" + TID + "-" + PID + "-80")],
      parent=ctx(flags="80"),
-     inject=[h("traceparent", "00-" + TID + "-" + CHILD + "-80")])
+     inject=[h("traceparent", "00-" + TID + "-" + CHILD + "-00")])
 
 case("traceparent/valid/ows-leading-spaces",
      "Leading spaces are optional white space and are trimmed.",
@@ -186,7 +186,7 @@ case("traceparent/valid/max-values",
      "All-f trace id, span id and flags are valid (only all-zero ids are rejected).",
      [h("traceparent", "00-" + "f" * 32 + "-" + "f" * 16 + "-ff")],
      parent=ctx("f" * 32, "f" * 16, "ff"),
-     inject=[h("traceparent", "00-" + "f" * 32 + "-" + CHILD + "-ff")])
+     inject=[h("traceparent", "00-" + "f" * 32 + "-" + CHILD + "-03")])
 
 case("traceparent/valid/min-nonzero-ids",
      "Ids with a single non-zero digit are not all zero and are valid.",
@@ -246,7 +246,7 @@ case("traceparent/valid/version-fe-future-data",
      "Version fe (the highest allowed) with future data is valid.",
      [h("traceparent", "fe-" + TID + "-" + PID + "-ff-" + "x" * 100)],
      parent=ctx(flags="ff", version="fe"),
-     inject=[h("traceparent", "00-" + TID + "-" + CHILD + "-ff")])
+     inject=[h("traceparent", "00-" + TID + "-" + CHILD + "-03")])
 
 case("traceparent/valid/version-fe-exactly-55",
      "Version fe with exactly 55 bytes is valid.",
@@ -425,11 +425,13 @@ invalid("higher-version-bad-flags",
         "cc-" + TID + "-" + PID + "-0g-future", "traceparent_flags")
 
 # ===========================================================================
-# traceparent: several headers
+# traceparent: several headers (Kafka: the last one wins, as Java's lastHeader)
 # ===========================================================================
 
+TP_OTHER_SPAN = "00-" + TID + "-" + CHILD + "-01"  # the same trace, another hop's span
+
 case("traceparent/duplicate/identical-copies",
-     "Identical copies count as one; inject keeps one traceparent at the first position.",
+     "Identical copies: the last is the same context; inject keeps one traceparent at the first position.",
      [h("traceparent", TP), h("traceparent", TP)],
      parent=P,
      inject=[h("traceparent", TP_CHILD)])
@@ -441,109 +443,113 @@ case("traceparent/duplicate/identical-three-copies-with-others-between",
      inject=[h("traceparent", TP_CHILD), h("x", "1"), h("y", "2")])
 
 case("traceparent/duplicate/identical-after-ows-trim",
-     "Copies that differ only in OWS at the ends are identical after trimming.",
+     "The last copy is read after OWS trimming.",
      [h("traceparent", TP), h("traceparent", " \t" + TP + "  ")],
      parent=P,
      inject=[h("traceparent", TP_CHILD)])
 
-case("traceparent/duplicate/same-context-different-text",
-     "Values are compared as bytes after OWS trimming, not as parsed contexts: "
-     "'00-...' and 'cc-...-01-x' carry the same ids but differ.",
+case("traceparent/duplicate/last-is-a-higher-version",
+     "The last value wins even when it is a later version: 'cc-...-01-x' is read by its first 55 chars.",
      [h("traceparent", TP), h("traceparent", "cc-" + TID + "-" + PID + "-01-x")],
-     parent=None, error="traceparent_duplicate",
-     inject=[h("traceparent", TP_ROOT)])
+     parent=ctx(version="cc"),
+     inject=[h("traceparent", TP_CHILD)])
 
 case("traceparent/duplicate/text-and-same-bytes",
-     "A text value and a bytes value with the same bytes are identical copies.",
+     "A text value and a bytes value with the same bytes: the last (text) is read.",
      [hx("traceparent", hexs(TP)), h("traceparent", TP)],
      parent=P,
      inject=[h("traceparent", TP_CHILD)])
 
 case("traceparent/duplicate/differing-values",
-     "Two valid but different traceparents: new root with traceparent_duplicate.",
-     [h("traceparent", TP), h("traceparent", "00-" + TID + "-" + CHILD + "-01")],
-     parent=None, error="traceparent_duplicate",
-     inject=[h("traceparent", TP_ROOT)])
+     "A peer-instrumented forwarder appended its own traceparent: the last (the latest hop) is the parent.",
+     [h("traceparent", TP), h("traceparent", TP_OTHER_SPAN)],
+     parent=ctx(span_id=CHILD),
+     inject=[h("traceparent", TP_CHILD)])
 
 case("traceparent/duplicate/differing-flags-only",
-     "Copies that differ only in flags are different values.",
+     "Copies that differ only in flags: the last one's flags are kept.",
      [h("traceparent", TP), h("traceparent", "00-" + TID + "-" + PID + "-00")],
-     parent=None, error="traceparent_duplicate",
-     inject=[h("traceparent", TP_ROOT)])
+     parent=ctx(flags="00"),
+     inject=[h("traceparent", "00-" + TID + "-" + CHILD + "-00")])
 
 case("traceparent/duplicate/name-case-same-value",
-     "Names compare case-insensitively; same value under 'TraceParent' and 'TRACEPARENT' counts once.",
+     "Names compare case-insensitively; same value under 'TraceParent' and 'TRACEPARENT'.",
      [h("TraceParent", TP), h("TRACEPARENT", TP)],
      parent=P,
      inject=[h("traceparent", TP_CHILD)])
 
 case("traceparent/duplicate/name-case-different-values",
-     "Different values under differently cased names are duplicates.",
+     "The last header under any name case wins.",
      [h("traceparent", TP), h("TraceParent", "00-" + "a" * 32 + "-" + PID + "-01")],
-     parent=None, error="traceparent_duplicate",
-     inject=[h("traceparent", TP_ROOT)])
+     parent=ctx(trace_id="a" * 32),
+     inject=[h("traceparent", "00-" + "a" * 32 + "-" + CHILD + "-01")])
 
-case("traceparent/duplicate/valid-and-invalid",
-     "A valid copy and an invalid copy differ, so it is a duplicate (not the valid one).",
+case("traceparent/duplicate/valid-then-invalid",
+     "The last value is invalid: a new root with that value's error (an earlier valid copy is not used).",
      [h("traceparent", TP), h("traceparent", "00-bogus")],
-     parent=None, error="traceparent_duplicate",
+     parent=None, error="traceparent_length",
      inject=[h("traceparent", TP_ROOT)])
 
 case("traceparent/duplicate/invalid-then-valid",
-     "The order does not matter: invalid first, valid second is a duplicate.",
+     "An invalid first copy and a valid last copy: the last is the parent.",
      [h("traceparent", "garbage"), h("traceparent", TP)],
-     parent=None, error="traceparent_duplicate",
-     inject=[h("traceparent", TP_ROOT)])
+     parent=P,
+     inject=[h("traceparent", TP_CHILD)])
 
-case("traceparent/duplicate/null-and-value",
-     "A null value counts as empty, which differs from a real value.",
+case("traceparent/duplicate/null-then-value",
+     "A null first value and a real last value: the last is the parent.",
      [h("traceparent", None), h("traceparent", TP)],
-     parent=None, error="traceparent_duplicate",
+     parent=P,
+     inject=[h("traceparent", TP_CHILD)])
+
+case("traceparent/duplicate/value-then-null",
+     "A null last value counts as empty: a new root (traceparent_length).",
+     [h("traceparent", TP), h("traceparent", None)],
+     parent=None, error="traceparent_length",
      inject=[h("traceparent", TP_ROOT)])
 
 case("traceparent/duplicate/null-and-null",
-     "Two null values are identical (both empty); the empty value then fails the length check.",
+     "Two null values: the last is empty and fails the length check.",
      [h("traceparent", None), h("traceparent", None)],
      parent=None, error="traceparent_length",
      inject=[h("traceparent", TP_ROOT)])
 
 case("traceparent/duplicate/null-and-empty",
-     "A null value and an empty value are identical.",
+     "An empty value then a null value: the last is empty.",
      [h("traceparent", ""), h("traceparent", None)],
      parent=None, error="traceparent_length",
      inject=[h("traceparent", TP_ROOT)])
 
 case("traceparent/duplicate/empty-and-whitespace",
-     "An empty value and an OWS-only value are identical after trimming.",
+     "An OWS-only last value is empty after trimming.",
      [h("traceparent", ""), h("traceparent", " \t ")],
      parent=None, error="traceparent_length",
      inject=[h("traceparent", TP_ROOT)])
 
 case("traceparent/duplicate/identical-invalid-copies",
-     "Identical invalid copies count as one; the single value's own error is reported.",
+     "Identical invalid copies: the last one's own error is reported.",
      [h("traceparent", "00-bogus"), h("Traceparent", "00-bogus")],
      parent=None, error="traceparent_length",
      inject=[h("traceparent", TP_ROOT)])
 
 case("traceparent/duplicate/middle-copy-differs",
-     "Three copies where only the middle one differs.",
+     "Three copies where only the middle one differs: the last is read.",
      [h("traceparent", TP), h("traceparent", "00-" + TID + "-" + PID + "-03"), h("traceparent", TP)],
-     parent=None, error="traceparent_duplicate",
-     inject=[h("traceparent", TP_ROOT)])
+     parent=P,
+     inject=[h("traceparent", TP_CHILD)])
 
-case("traceparent/duplicate/ignores-tracestate",
-     "A duplicate traceparent is a new root: tracestate is ignored (no tracestate_error) and removed on inject.",
-     [h("traceparent", TP), h("tracestate", "rojo=00f067aa0ba902b7"),
-      h("traceparent", "00-" + TID + "-" + CHILD + "-01")],
-     parent=None, error="traceparent_duplicate",
-     inject=[h("traceparent", TP_ROOT)])
+case("traceparent/duplicate/keeps-tracestate",
+     "A forwarder appended a traceparent after the tracestate: the last traceparent and the (only) tracestate are read.",
+     [h("traceparent", TP), h("tracestate", "rojo=00f067aa0ba902b7"), h("traceparent", TP_OTHER_SPAN)],
+     parent=ctx(span_id=CHILD), tracestate=[["rojo", "00f067aa0ba902b7"]],
+     inject=[h("traceparent", TP_CHILD), h("tracestate", "rojo=00f067aa0ba902b7")])
 
 case("traceparent/duplicate/keeps-baggage",
-     "Baggage is extracted and re-injected even when the traceparent is a duplicate.",
+     "Baggage is joined as always; the last traceparent (flags 00) is the parent.",
      [h("baggage", "userId=alice"), h("traceparent", TP), h("traceparent", "00-" + TID + "-" + PID + "-00")],
-     parent=None, error="traceparent_duplicate",
+     parent=ctx(flags="00"),
      baggage=[bm("userId", "alice")],
-     inject=[h("baggage", "userId=alice"), h("traceparent", TP_ROOT)])
+     inject=[h("baggage", "userId=alice"), h("traceparent", "00-" + TID + "-" + CHILD + "-00")])
 
 # ===========================================================================
 # tracestate
@@ -665,12 +671,12 @@ case("tracestate/count/33-members-malformed-fifth",
      parent=P, tracestate=[], tracestate_error="tracestate_member",
      inject=[h("traceparent", TP_CHILD)])
 
-case("tracestate/count/33-members-across-two-headers",
-     "Headers are joined before counting: 16 + 17 members are 33.",
+case("tracestate/count/last-header-counted-alone",
+     "Only the last tracestate header is read: 16 members then 17 members gives the 17 (not 33).",
      with_tp(",".join("a" + str(i) + "=1" for i in range(16)),
              ",".join("b" + str(i) + "=2" for i in range(17))),
-     parent=P, tracestate=[], tracestate_error="tracestate_too_many_members",
-     inject=[h("traceparent", TP_CHILD)])
+     parent=P, tracestate=[["b" + str(i), "2"] for i in range(17)],
+     inject=[h("traceparent", TP_CHILD), h("tracestate", ",".join("b" + str(i) + "=2" for i in range(17)))])
 
 # --- duplicates -------------------------------------------------------------
 
@@ -804,44 +810,44 @@ ts_bad("member", "first-failure-wins", "The first failing member gives the code 
 
 # --- several headers ------------------------------------------------------------
 
-case("tracestate/headers/split-across-two",
-     "Two tracestate headers form one list in header order; inject rewrites the first and removes the second.",
+case("tracestate/headers/last-of-two-wins",
+     "Two tracestate headers: the last (the latest hop's) is read; inject rewrites the first and removes the second.",
      with_tp("rojo=00f067aa0ba902b7", "congo=t61rcWkgMzE"),
-     parent=P, tracestate=[["rojo", "00f067aa0ba902b7"], ["congo", "t61rcWkgMzE"]],
-     inject=[h("traceparent", TP_CHILD), h("tracestate", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")])
+     parent=P, tracestate=[["congo", "t61rcWkgMzE"]],
+     inject=[h("traceparent", TP_CHILD), h("tracestate", "congo=t61rcWkgMzE")])
 
 case("tracestate/headers/split-with-others-between",
      "Other headers between tracestate headers keep their place.",
      [h("tracestate", "a=1"), h("x", "1"), h("traceparent", TP), h("tracestate", "b=2"), h("y", "2")],
-     parent=P, tracestate=[["a", "1"], ["b", "2"]],
-     inject=[h("tracestate", "a=1,b=2"), h("x", "1"), h("traceparent", TP_CHILD), h("y", "2")])
+     parent=P, tracestate=[["b", "2"]],
+     inject=[h("tracestate", "b=2"), h("x", "1"), h("traceparent", TP_CHILD), h("y", "2")])
 
 case("tracestate/headers/mixed-case-names",
      "tracestate headers are found under any name case; inject writes the lowercase name at the first one.",
      [h("traceparent", TP), h("TraceState", "a=1"), h("TRACESTATE", "b=2")],
-     parent=P, tracestate=[["a", "1"], ["b", "2"]],
-     inject=[h("traceparent", TP_CHILD), h("tracestate", "a=1,b=2")])
+     parent=P, tracestate=[["b", "2"]],
+     inject=[h("traceparent", TP_CHILD), h("tracestate", "b=2")])
 
-case("tracestate/headers/joined-with-comma-not-concatenated",
-     "Values are joined with ',': 'rojo=00f0' + '67aa' gives members 'rojo=00f0' and '67aa' (no '=').",
+case("tracestate/headers/not-concatenated",
+     "Header values are never concatenated: 'rojo=00f0' then '67aa' reads only '67aa' (no '=').",
      with_tp("rojo=00f0", "67aa"),
      parent=P, tracestate=[], tracestate_error="tracestate_member",
      inject=[h("traceparent", TP_CHILD)])
 
-case("tracestate/headers/null-value-skipped",
-     "A null tracestate value is skipped on read; inject rewrites that first header with the new value.",
+case("tracestate/headers/null-then-value",
+     "A null first tracestate value and a real last one: the last is read; inject rewrites the first header.",
      with_tp(None, "rojo=1"),
      parent=P, tracestate=[["rojo", "1"]],
      inject=[h("traceparent", TP_CHILD), h("tracestate", "rojo=1")])
 
 case("tracestate/headers/empty-then-value",
-     "An empty first header joins as an empty member.",
+     "An empty first header and a real last one: the last is read.",
      with_tp("", "rojo=1"),
      parent=P, tracestate=[["rojo", "1"]],
      inject=[h("traceparent", TP_CHILD), h("tracestate", "rojo=1")])
 
-case("tracestate/headers/invalid-in-second-header",
-     "An invalid member in the second header discards the members of the first header too.",
+case("tracestate/headers/invalid-last-header",
+     "An invalid member in the last header discards it; the first header is not read at all.",
      with_tp("rojo=1", "congo"),
      parent=P, tracestate=[], tracestate_error="tracestate_member",
      inject=[h("traceparent", TP_CHILD)])
@@ -1329,11 +1335,11 @@ case("headers/inject/mixed-case-names-rewritten-lowercase",
      inject=[h("traceparent", TP_CHILD), h("x", "1"), h("tracestate", "rojo=1"), h("baggage", "a=1")])
 
 case("headers/inject/duplicates-removed",
-     "Later headers of our names (any case) are removed; values are joined first.",
+     "Later headers of our names (any case) are removed; the last tracestate is read, baggage joined.",
      [h("traceparent", TP), h("tracestate", "a=1"), h("x", "1"), h("Tracestate", "b=2"),
       h("baggage", "k=1"), h("TRACEPARENT", TP), h("BAGGAGE", "m=2"), h("y", "2")],
-     parent=P, tracestate=[["a", "1"], ["b", "2"]], baggage=[bm("k", "1"), bm("m", "2")],
-     inject=[h("traceparent", TP_CHILD), h("tracestate", "a=1,b=2"), h("x", "1"),
+     parent=P, tracestate=[["b", "2"]], baggage=[bm("k", "1"), bm("m", "2")],
+     inject=[h("traceparent", TP_CHILD), h("tracestate", "b=2"), h("x", "1"),
              h("baggage", "k=1,m=2"), h("y", "2")])
 
 case("headers/inject/stale-tracestate-removed-on-new-root",

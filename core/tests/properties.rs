@@ -525,10 +525,10 @@ fn expected_parent(headers: &Nullable) -> Result<TraceParent, ErrorCode> {
         .filter(|(n, _)| n.eq_ignore_ascii_case("traceparent"))
         .map(|(_, v)| trim_ows(v.as_deref().unwrap_or_default()))
         .collect();
-    match values.first() {
+    // Kafka carriers: the last traceparent header wins.
+    match values.last() {
         None => Err(ErrorCode::Missing),
-        Some(first) if values.iter().any(|v| v != first) => Err(ErrorCode::TraceparentDuplicate),
-        Some(first) => TraceParent::parse(first),
+        Some(last) => TraceParent::parse(last),
     }
 }
 
@@ -583,8 +583,13 @@ proptest! {
         if extracted.parent.is_err() {
             prop_assert_eq!(&extracted.tracestate, &Ok(TraceState::default()));
         } else {
-            let ts_values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("tracestate")).filter_map(|(_, v)| v.as_deref());
-            prop_assert_eq!(&extracted.tracestate, &TraceState::parse_values(ts_values));
+            // Only the last tracestate header is read (a null value reads as no members).
+            let last = headers.iter().rev().find(|(n, _)| n.eq_ignore_ascii_case("tracestate")).map(|(_, v)| v.as_deref());
+            let expected = match last {
+                None | Some(None) => Ok(TraceState::default()),
+                Some(Some(value)) => TraceState::parse(value),
+            };
+            prop_assert_eq!(&extracted.tracestate, &expected);
         }
         let bg_values = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("baggage")).filter_map(|(_, v)| v.as_deref());
         prop_assert_eq!(&extracted.baggage, &Baggage::parse_values(bg_values));

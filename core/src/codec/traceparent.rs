@@ -100,8 +100,11 @@ impl TraceParent {
     }
 
     /// The same trace and flags with another span as the parent: what a child span injects.
+    /// Only the sampled (`0x01`) and random (`0x02`) bits are written: W3C Trace Context Level 2
+    /// reserves the other bits and asks whoever propagates to set them to zero (they are still
+    /// read and kept whole on the received parent).
     pub const fn with_span_id(self, span_id: SpanId) -> Self {
-        Self::new(self.trace_id, span_id, self.flags)
+        Self::new(self.trace_id, span_id, TraceFlags(self.flags.0 & 0x03))
     }
 
     /// Parses a header value. Surrounding spaces and tabs are ignored; anything else that is not

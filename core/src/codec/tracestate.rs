@@ -53,7 +53,8 @@ impl<'a> TraceState<'a> {
         Self::parse_values([value])
     }
 
-    /// Parses several header values as one list, in order (repeated Kafka headers are joined).
+    /// Parses several header values as one list, in order (repeated HTTP fields are joined; a Kafka
+    /// carrier reads only its last `tracestate` header).
     /// The first malformed member, or a 33rd member, discards the whole list.
     pub fn parse_values<I>(values: I) -> Result<Self, ErrorCode>
     where

@@ -16,7 +16,8 @@ use crate::lifecycle::{send_context, KeptRemote, SpanIdentity};
 
 /// W3C `traceparent` + `tracestate` + `baggage` with the Kafka header policy, for
 /// `opentelemetry::global::set_text_map_propagator`. Repeated values reach it through
-/// [`Extractor::get_all`], so duplicate `traceparent` headers start a new root as on the Kafka path.
+/// [`Extractor::get_all`]: a text map is HTTP's carrier, so repeated `traceparent` fields keep
+/// W3C's rule (a new root), unlike Kafka headers where the last one wins.
 #[derive(Debug)]
 pub struct KafkaTracePropagator {
     fields: [String; 3],
@@ -75,8 +76,9 @@ impl TextMapPropagator for KafkaTracePropagator {
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        // A text map is HTTP's carrier: W3C's rule for repeated fields, not Kafka's last-wins.
         let headers = ExtractorHeaders::new(extractor);
-        context_from_extracted(cx, extract_parts(&headers))
+        context_from_extracted(cx, carrier::extract_parts_with(&headers, carrier::DuplicatePolicy::NewRoot))
     }
 
     fn fields(&self) -> FieldIter<'_> {
