@@ -92,7 +92,7 @@ where
         Self { lifecycle, executor, hook: config.consumer_hook }
     }
 
-    fn start<M>(&self, message: &M, ambient: &Context, poll: Option<&Context>) -> Option<(ProcessRecipe, Running)>
+    pub(super) fn start<M>(&self, message: &M, ambient: &Context, poll: Option<&Context>) -> Option<(ProcessRecipe, Running)>
     where
         M: Message,
         M::Headers: Headers,
@@ -111,7 +111,7 @@ where
         Some((recipe, running))
     }
 
-    fn finish<V, E>(&self, recipe: &ProcessRecipe, running: &Running, result: &Result<V, E>) {
+    pub(super) fn finish<V, E>(&self, recipe: &ProcessRecipe, running: &Running, result: &Result<V, E>) {
         self.executor.finish(running, &recipe.finish(handler_result(result), running.elapsed()));
     }
 
@@ -233,6 +233,96 @@ where
         E: std::fmt::Display,
     {
         self.process_each(messages, &Context::current(), handler)
+    }
+
+    /// [`process_received`](Self::process_received) with an async `handler`: one message at a
+    /// time, in order, each awaited inside its own process span with that message's handler
+    /// context current across every `.await` of the handler. The first error stops the batch
+    /// and is returned (messages after it are not handled).
+    ///
+    /// ```no_run
+    /// # async fn run(consumer: kafka_trace::rdkafka::TracedConsumer<opentelemetry::global::BoxedTracer>,
+    /// #              source: rdkafka::consumer::BaseConsumer) -> Result<(), rdkafka::error::KafkaError> {
+    /// use std::time::Duration;
+    /// use rdkafka::Message;
+    ///
+    /// let received = consumer.receive(|| {
+    ///     let mut batch = Vec::new();
+    ///     while let Some(message) = source.poll(Duration::from_millis(100)) {
+    ///         batch.push(message?.detach());
+    ///     }
+    ///     Ok::<_, rdkafka::error::KafkaError>(batch)
+    /// })?;
+    /// consumer
+    ///     .process_received_async(&received, |message| async move {
+    ///         // Runs with this message's process span current, across awaits.
+    ///         tokio::time::sleep(Duration::from_millis(1)).await;
+    ///         println!("{:?}", message.payload());
+    ///         Ok::<_, rdkafka::error::KafkaError>(())
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
+    pub async fn process_received_async<'a, M, F, Fut, E>(&self, received: &'a Received<M>, handler: F) -> Result<(), E>
+    where
+        M: Message,
+        M::Headers: Headers,
+        F: FnMut(&'a M) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: std::fmt::Display,
+    {
+        self.process_each_async(&received.messages, &received.poll, handler).await
+    }
+
+    /// [`process_batch`](Self::process_batch) with an async `handler` (see
+    /// [`process_received_async`](Self::process_received_async)): the current span stands in
+    /// for the batch's poll span.
+    ///
+    /// ```no_run
+    /// # async fn run(consumer: kafka_trace::rdkafka::TracedConsumer<opentelemetry::global::BoxedTracer>,
+    /// #              batch: Vec<rdkafka::message::OwnedMessage>) -> Result<(), std::io::Error> {
+    /// use rdkafka::Message;
+    ///
+    /// consumer
+    ///     .process_batch_async(&batch, |message| async move {
+    ///         println!("offset {}", message.offset());
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
+    pub async fn process_batch_async<'a, M, F, Fut, E>(&self, messages: &'a [M], handler: F) -> Result<(), E>
+    where
+        M: Message,
+        M::Headers: Headers,
+        F: FnMut(&'a M) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: std::fmt::Display,
+    {
+        self.process_each_async(messages, &Context::current(), handler).await
+    }
+
+    async fn process_each_async<'a, M, F, Fut, E>(&self, messages: &'a [M], poll: &Context, mut handler: F) -> Result<(), E>
+    where
+        M: Message,
+        M::Headers: Headers,
+        F: FnMut(&'a M) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: std::fmt::Display,
+    {
+        for message in messages {
+            let ambient = Context::current();
+            let result = match self.start(message, &ambient, Some(poll)) {
+                None => handler(message).await,
+                Some((recipe, running)) => {
+                    let result = handler(message).with_context(running.context().clone()).await;
+                    self.finish(&recipe, &running, &result);
+                    result
+                }
+            };
+            result?;
+        }
+        Ok(())
     }
 
     fn process_each<M, F, E>(&self, messages: &[M], poll: &Context, mut handler: F) -> Result<(), E>

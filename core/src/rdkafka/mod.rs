@@ -10,13 +10,24 @@
 //! - [`TracedConsumer`] runs a handler for one message inside a `process {topic}` CONSUMER span
 //!   (async or sync) in the context the recipe's handler rule builds; [`TracedConsumer::receive`]
 //!   traces a receive call as `poll {topic}` (the call only, never the handlers) and
-//!   [`TracedConsumer::process_received`] gives each message of its batch a process span.
+//!   [`TracedConsumer::process_received`] gives each message of its batch a process span
+//!   ([`TracedConsumer::process_received_async`] for an async handler).
+//! - [`TracedStream`] ([`TracedConsumer::stream`]) adapts a `StreamConsumer`'s message stream:
+//!   every message is processed inside its process span, with the handler context current across
+//!   `.await`s.
+//! - [`TracedBaseProducer`] and [`TracedThreadedProducer`] wrap `BaseProducer` and
+//!   `ThreadedProducer` with a [`TracedProducerContext`]: the send span travels in the delivery
+//!   opaque ([`TracedDelivery`]) and ends in the delivery callback; your own context and opaque
+//!   still get every delivery report. Transactions work through rdkafka's `Producer` trait.
 //!
 //! Tracing only observes: the message, its order and its delivery are exactly what rdkafka does
 //! without us; span export is bounded and never waited for.
 
+mod base_producer;
 mod consumer;
+mod delivery;
 mod producer;
+mod stream;
 
 use std::sync::Arc;
 
@@ -26,7 +37,10 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 
 pub use consumer::{Received, TracedConsumer};
+pub use base_producer::{TracedBaseProducer, TracedThreadedProducer};
+pub use delivery::{TracedDelivery, TracedProducerContext};
 pub use producer::TracedProducer;
+pub use stream::{TracedMessage, TracedStream};
 
 use crate::lifecycle::Lifecycle;
 use crate::otel::{Executor, Instruments};
