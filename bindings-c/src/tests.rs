@@ -82,3 +82,58 @@ fn every_core_option_has_a_setter_and_a_name() {
     assert_eq!(Config::default().set("consumerGroup", "g"), kt_result::NotFound);
     assert_eq!(Config::default().set("strategy", "sideways"), kt_result::InvalidArgument);
 }
+
+/// A send ended with librdkafka's latency ends at start + latency (SpanEnd::AfterStart); a poll
+/// span freed without an end records nothing; ending a span the wrong way is refused.
+#[test]
+fn send_ends_at_broker_latency_and_poll_is_only_the_receive() {
+    unsafe {
+        let cfg = kt_tracer_config_new();
+        assert_eq!(kt_tracer_config_set_capture(cfg, true), kt_result::Ok);
+        let mut tracer = std::ptr::null_mut();
+        assert_eq!(kt_tracer_new(cfg, &mut tracer), kt_result::Ok);
+        kt_tracer_config_free(cfg);
+        let m = kt_message {
+            topic: c"orders".as_ptr(),
+            topic_len: 6,
+            partition: -1,
+            offset: -1,
+            key: std::ptr::null(),
+            key_len: 0,
+            payload: c"v".as_ptr().cast(),
+            payload_len: 1,
+            timestamp_ms: 0,
+            headers: std::ptr::null(),
+            header_count: 0,
+        };
+        let mut send = std::ptr::null_mut();
+        assert_eq!(kt_tracer_start_send(tracer, &m, std::ptr::null(), std::ptr::null(), &mut send), kt_result::Ok);
+        assert_eq!(kt_span_end_poll(send, std::ptr::null(), 0, 1), kt_result::WrongSpanKind);
+        assert_eq!(kt_span_end_send_latency(send, 1, 7, 1500), kt_result::Ok);
+        kt_span_free(send);
+        let mut idle = std::ptr::null_mut();
+        assert_eq!(kt_tracer_start_poll(tracer, std::ptr::null(), std::ptr::null(), &mut idle), kt_result::Ok);
+        kt_span_free(idle); // never ended: no span
+        let mut empty = std::ptr::null_mut();
+        assert_eq!(kt_tracer_start_poll(tracer, std::ptr::null(), std::ptr::null(), &mut empty), kt_result::Ok);
+        assert_eq!(kt_span_end_poll(empty, std::ptr::null(), 0, 0), kt_result::Ok); // nothing received: no span
+        assert!(!kt_span_is_traced(empty));
+        kt_span_free(empty);
+        let mut len = 0usize;
+        assert_eq!(kt_tracer_captured_json(tracer, std::ptr::null_mut(), 0, &mut len), kt_result::BufferTooSmall);
+        let mut buf = vec![0u8; len + 1];
+        assert_eq!(kt_tracer_captured_json(tracer, buf.as_mut_ptr().cast(), buf.len(), &mut len), kt_result::Ok);
+        let doc: serde_json::Value = serde_json::from_slice(&buf[..len]).unwrap();
+        let spans = doc["spans"].as_array().unwrap();
+        assert_eq!(spans.len(), 1, "{doc}");
+        let s = &spans[0];
+        assert_eq!(s["name"], "send orders");
+        assert_eq!(s["end_unix_nano"].as_u64().unwrap() - s["start_unix_nano"].as_u64().unwrap(), 1_500_000);
+        let duration = doc["metrics"].as_array().unwrap().iter().find(|m| m["name"] == "messaging.client.operation.duration").unwrap();
+        assert_eq!(duration["sum"].as_f64().unwrap(), 0.0015);
+        assert_eq!(kt_tracer_captured_clear(tracer), kt_result::Ok);
+        assert_eq!(kt_tracer_captured_json(tracer, buf.as_mut_ptr().cast(), buf.len(), &mut len), kt_result::Ok);
+        assert_eq!(std::str::from_utf8(&buf[..len]).unwrap(), r#"{"metrics":[],"spans":[]}"#);
+        kt_tracer_free(tracer);
+    }
+}

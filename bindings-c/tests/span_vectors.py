@@ -116,12 +116,13 @@ def parse_output(text):
 
 
 def remote_ids(case):
-    """The message's traceparent as the core reads it (the first valid one)."""
-    for h in case.get("message", {}).get("headers", []):
-        if h["name"].lower() == "traceparent" and isinstance(h.get("value"), str):
-            parts = h["value"].strip().split("-")
-            if len(parts) >= 4 and re.fullmatch(r"[0-9a-f]{32}", parts[1]) and re.fullmatch(r"[0-9a-f]{16}", parts[2]):
-                return (parts[1], parts[2])
+    """The message's traceparent as the core reads it: on a Kafka message the last traceparent
+    header wins (core/testdata/README.md); None when it is not a usable parent."""
+    last = [h for h in case.get("message", {}).get("headers", []) if h["name"].lower() == "traceparent"]
+    if last and isinstance(last[-1].get("value"), str):
+        parts = last[-1]["value"].strip().split("-")
+        if len(parts) >= 4 and re.fullmatch(r"[0-9a-f]{32}", parts[1]) and re.fullmatch(r"[0-9a-f]{16}", parts[2]):
+            return (parts[1], parts[2])
     return None
 
 

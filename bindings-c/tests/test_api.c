@@ -299,16 +299,23 @@ static void test_context(void) {
     CHECK(kt_context_tracestate_len(ctx) == 0);
     CHECK_RC(kt_context_tracestate_clear(NULL), KT_RESULT_NULL_ARGUMENT);
 
-    /* invalid parents: the reason comes back, baggage is kept, inject refuses */
+    /* several traceparent headers on a Kafka message: the last one wins (the core's carrier rule) */
     kt_header dup[3];
     dup[0] = hdr("traceparent", TP);
     dup[1] = hdr("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b8-01");
     dup[2] = hdr("baggage", "a=1");
-    CHECK_RC(kt_context_extract(ctx, dup, 3), KT_RESULT_TRACEPARENT_DUPLICATE);
-    CHECK_RC(kt_context_traceparent(ctx, &tp), KT_RESULT_TRACEPARENT_DUPLICATE);
+    CHECK_RC(kt_context_extract(ctx, dup, 3), KT_RESULT_OK);
+    CHECK_RC(kt_context_traceparent(ctx, &tp), KT_RESULT_OK);
+    CHECK(tp.span_id[7] == 0xb8);
+    /* invalid parents: the reason comes back, baggage is kept, inject refuses */
+    kt_header bad[2];
+    bad[0] = hdr("traceparent", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    bad[1] = hdr("baggage", "a=1");
+    CHECK_RC(kt_context_extract(ctx, bad, 2), KT_RESULT_TRACEPARENT_VERSION);
+    CHECK_RC(kt_context_traceparent(ctx, &tp), KT_RESULT_TRACEPARENT_VERSION);
     CHECK(kt_context_baggage_len(ctx) == 1);
-    CHECK_RC(kt_context_inject(ctx, list_set, &l), KT_RESULT_TRACEPARENT_DUPLICATE);
-    CHECK_RC(kt_context_set_span_id(ctx, span), KT_RESULT_TRACEPARENT_DUPLICATE);
+    CHECK_RC(kt_context_inject(ctx, list_set, &l), KT_RESULT_TRACEPARENT_VERSION);
+    CHECK_RC(kt_context_set_span_id(ctx, span), KT_RESULT_TRACEPARENT_VERSION);
     kt_header ts_bad[2];
     ts_bad[0] = hdr("traceparent", TP);
     ts_bad[1] = hdr("tracestate", "Bad=1");
