@@ -17,6 +17,28 @@ use crate::otel::{Executor, MessageContext, Running, StartTime};
 use crate::span::MessageInfo;
 
 /// Runs handlers inside `process {topic}` spans and receive calls inside `poll {topic}` spans.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use kafka_trace::rdkafka::{TraceConfig, TracedConsumer};
+/// use rdkafka::consumer::{BaseConsumer, Consumer};
+/// use rdkafka::{ClientConfig, Message};
+///
+/// let mut config = ClientConfig::new();
+/// config.set("bootstrap.servers", "127.0.0.1:9092").set("group.id", "shipping");
+/// let consumer: BaseConsumer = config.create()?;
+/// consumer.subscribe(&["orders"])?;
+/// let traced = TracedConsumer::new(&config, opentelemetry::global::tracer("shipping"), TraceConfig::default());
+/// if let Some(message) = consumer.poll(Duration::from_secs(1)) {
+///     let message = message?;
+///     traced.process_sync(&message, || {
+///         println!("{:?}", message.payload());
+///         Ok::<_, std::io::Error>(())
+///     })?;
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct TracedConsumer<T> {
     lifecycle: Lifecycle,
     executor: Executor<T>,
@@ -25,6 +47,18 @@ pub struct TracedConsumer<T> {
 
 /// The messages a traced receive call returned, with the context of its poll span (the caller's
 /// context when the poll was not traced).
+///
+/// ```no_run
+/// # fn run(traced: kafka_trace::rdkafka::TracedConsumer<opentelemetry::global::BoxedTracer>, source: rdkafka::consumer::BaseConsumer) -> Result<(), rdkafka::error::KafkaError> {
+/// use std::time::Duration;
+///
+/// let received = traced.receive(|| {
+///     source.poll(Duration::from_millis(100)).map(|m| m.map(|m| m.detach())).into_iter().collect()
+/// })?;
+/// println!("{} messages", received.messages().len());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Received<M> {
     messages: Vec<M>,
@@ -33,16 +67,38 @@ pub struct Received<M> {
 
 impl<M> Received<M> {
     /// The messages, in the order the call returned them.
+    ///
+    /// ```no_run
+    /// # fn run(received: kafka_trace::rdkafka::Received<rdkafka::message::OwnedMessage>) {
+    /// use rdkafka::Message;
+    /// for message in received.messages() {
+    ///     println!("{}", message.offset());
+    /// }
+    /// # }
+    /// ```
     pub fn messages(&self) -> &[M] {
         &self.messages
     }
 
     /// The messages, owned.
+    ///
+    /// ```no_run
+    /// # fn run(received: kafka_trace::rdkafka::Received<rdkafka::message::OwnedMessage>) {
+    /// let messages: Vec<rdkafka::message::OwnedMessage> = received.into_messages();
+    /// # }
+    /// ```
     pub fn into_messages(self) -> Vec<M> {
         self.messages
     }
 
     /// The context holding the poll span.
+    ///
+    /// ```no_run
+    /// # fn run(received: kafka_trace::rdkafka::Received<rdkafka::message::OwnedMessage>) {
+    /// use opentelemetry::trace::TraceContextExt;
+    /// println!("poll span {}", received.poll_context().span().span_context().span_id());
+    /// # }
+    /// ```
     pub fn poll_context(&self) -> &Context {
         &self.poll
     }
@@ -87,6 +143,16 @@ where
     T::Span: Send + Sync + 'static,
 {
     /// A helper for a consumer created from `client_config`.
+    ///
+    /// ```
+    /// use kafka_trace::rdkafka::{TraceConfig, TracedConsumer};
+    /// use rdkafka::ClientConfig;
+    ///
+    /// let mut config = ClientConfig::new();
+    /// config.set("bootstrap.servers", "127.0.0.1:9092").set("group.id", "shipping");
+    /// let traced = TracedConsumer::new(&config, opentelemetry::global::tracer("shipping"), TraceConfig::default());
+    /// # drop(traced);
+    /// ```
     pub fn new(client_config: &ClientConfig, tracer: T, config: TraceConfig) -> Self {
         let (lifecycle, executor) = parts(client_config, tracer, &config);
         Self { lifecycle, executor, hook: config.consumer_hook }
@@ -117,6 +183,19 @@ where
 
     /// Runs an async `handler` for `message` in the handler context of its process span.
     /// An `Err` from the handler marks the span as failed; the result is returned unchanged.
+    ///
+    /// ```no_run
+    /// # async fn run(traced: kafka_trace::rdkafka::TracedConsumer<opentelemetry::global::BoxedTracer>, message: rdkafka::message::OwnedMessage) -> Result<(), std::io::Error> {
+    /// use rdkafka::Message;
+    /// traced
+    ///     .process(&message, || async {
+    ///         // The process span is current here, across awaits.
+    ///         println!("{:?}", message.payload());
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
     pub async fn process<M, F, Fut, V, E>(&self, message: &M, handler: F) -> Result<V, E>
     where
         M: Message,
@@ -132,6 +211,14 @@ where
     }
 
     /// Runs a synchronous `handler` for `message` in the handler context of its process span.
+    ///
+    /// ```no_run
+    /// # fn run(traced: kafka_trace::rdkafka::TracedConsumer<opentelemetry::global::BoxedTracer>, message: rdkafka::message::OwnedMessage) -> Result<(), std::io::Error> {
+    /// use rdkafka::Message;
+    /// let bytes = traced.process_sync(&message, || Ok::<_, std::io::Error>(message.payload().map_or(0, <[u8]>::len)))?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn process_sync<M, F, V, E>(&self, message: &M, handler: F) -> Result<V, E>
     where
         M: Message,
@@ -182,6 +269,22 @@ where
     /// as a `poll {topic}` span: from the call until it returned, never the handlers (a receive
     /// that returned nothing is not traced, a failed one is). Hand the
     /// result to [`process_received`](Self::process_received).
+    ///
+    /// ```no_run
+    /// # fn run(traced: kafka_trace::rdkafka::TracedConsumer<opentelemetry::global::BoxedTracer>, source: rdkafka::consumer::BaseConsumer) -> Result<(), rdkafka::error::KafkaError> {
+    /// use std::time::Duration;
+    ///
+    /// let received = traced.receive(|| {
+    ///     let mut batch = Vec::new();
+    ///     while let Some(message) = source.poll(Duration::from_millis(100)) {
+    ///         batch.push(message?.detach());
+    ///     }
+    ///     Ok::<_, rdkafka::error::KafkaError>(batch)
+    /// })?;
+    /// traced.process_received(&received, |_message| Ok::<_, rdkafka::error::KafkaError>(()))?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn receive<M, E, F>(&self, receive: F) -> Result<Received<M>, E>
     where
         M: Message,
@@ -195,6 +298,14 @@ where
     }
 
     /// [`receive`](Self::receive) for an async receive call (e.g. `StreamConsumer::recv`).
+    ///
+    /// ```no_run
+    /// # async fn run(traced: kafka_trace::rdkafka::TracedConsumer<opentelemetry::global::BoxedTracer>, source: rdkafka::consumer::StreamConsumer) -> Result<(), rdkafka::error::KafkaError> {
+    /// let received = traced.receive_async(|| async { source.recv().await.map(|m| vec![m.detach()]) }).await?;
+    /// traced.process_received_async(&received, |_message| async { Ok::<_, rdkafka::error::KafkaError>(()) }).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn receive_async<M, E, F, Fut>(&self, receive: F) -> Result<Received<M>, E>
     where
         M: Message,
@@ -213,6 +324,16 @@ where
     /// span a link). `handler` runs once per message, in order, in that message's handler
     /// context; the first error stops the batch and is returned (messages after it are not
     /// handled).
+    ///
+    /// ```no_run
+    /// # fn run(traced: kafka_trace::rdkafka::TracedConsumer<opentelemetry::global::BoxedTracer>, received: kafka_trace::rdkafka::Received<rdkafka::message::OwnedMessage>) -> Result<(), std::io::Error> {
+    /// use rdkafka::Message;
+    /// traced.process_received(&received, |message| {
+    ///     println!("{}", message.offset());
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// # }
+    /// ```
     pub fn process_received<M, F, E>(&self, received: &Received<M>, handler: F) -> Result<(), E>
     where
         M: Message,
@@ -225,6 +346,16 @@ where
 
     /// Processes a batch received without [`receive`](Self::receive): the current span stands
     /// in for the batch's poll span (no poll span is made, as no receive call was observed).
+    ///
+    /// ```no_run
+    /// # fn run(traced: kafka_trace::rdkafka::TracedConsumer<opentelemetry::global::BoxedTracer>, batch: Vec<rdkafka::message::OwnedMessage>) -> Result<(), std::io::Error> {
+    /// use rdkafka::Message;
+    /// traced.process_batch(&batch, |message| {
+    ///     println!("{}", message.offset());
+    ///     Ok::<_, std::io::Error>(())
+    /// })
+    /// # }
+    /// ```
     pub fn process_batch<M, F, E>(&self, messages: &[M], handler: F) -> Result<(), E>
     where
         M: Message,

@@ -22,6 +22,37 @@
 //!
 //! Tracing only observes: the message, its order and its delivery are exactly what rdkafka does
 //! without us; span export is bounded and never waited for.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use kafka_trace::rdkafka::{TraceConfig, TracedConsumer, TracedProducer};
+//! use rdkafka::consumer::{Consumer, StreamConsumer};
+//! use rdkafka::producer::FutureRecord;
+//! use rdkafka::{ClientConfig, Message};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let tracer = || opentelemetry::global::tracer("orders");
+//! let mut config = ClientConfig::new();
+//! config.set("bootstrap.servers", "127.0.0.1:9092").set("group.id", "orders");
+//!
+//! // Producer side: a send span per message, its context in the message's headers.
+//! let producer = TracedProducer::new(&config, tracer(), TraceConfig::default())?;
+//! producer.send(FutureRecord::to("orders").key("o-1").payload("{}"), Duration::from_secs(5)).await.map_err(|(e, _)| e)?;
+//!
+//! // Consumer side: each message handled inside its process span, a child of the send span.
+//! let consumer: StreamConsumer = config.create()?;
+//! consumer.subscribe(&["orders"])?;
+//! let traced = TracedConsumer::new(&config, tracer(), TraceConfig::default());
+//! traced
+//!     .stream(consumer.stream())
+//!     .for_each_traced(|message| async move {
+//!         println!("{:?}", message.key());
+//!         Ok::<_, Box<dyn std::error::Error>>(())
+//!     })
+//!     .await
+//! # }
+//! ```
 
 mod base_producer;
 mod consumer;
@@ -47,9 +78,35 @@ use crate::otel::{Executor, Instruments};
 use crate::span::{ClientInfo, MessageInfo, Options};
 
 /// Adds attributes of the caller's choosing to a span when it starts.
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use kafka_trace::rdkafka::{Hook, TraceConfig};
+/// use opentelemetry::KeyValue;
+///
+/// let hook: Hook = Arc::new(|message| vec![KeyValue::new("app.payload.bytes", message.payload_len.unwrap_or(0) as i64)]);
+/// let config = TraceConfig { producer_hook: Some(hook), ..TraceConfig::default() };
+/// assert!(config.producer_hook.is_some());
+/// ```
 pub type Hook = Arc<dyn Fn(&MessageInfo<'_>) -> Vec<KeyValue> + Send + Sync>;
 
 /// Instrumentation settings shared by the producer and consumer helpers.
+///
+/// ```
+/// use kafka_trace::otel::Instruments;
+/// use kafka_trace::rdkafka::TraceConfig;
+/// use kafka_trace::span::{Options, Strategy};
+/// use opentelemetry::metrics::MeterProvider as _;
+///
+/// let meter = opentelemetry::global::meter_provider().meter("orders");
+/// let config = TraceConfig {
+///     options: Options { strategy: Strategy::Link, ..Options::default() },
+///     metrics: Some(Instruments::new(&meter)),
+///     ..TraceConfig::default()
+/// };
+/// assert_eq!(config.options.strategy, Strategy::Link);
+/// ```
 #[derive(Clone, Default)]
 pub struct TraceConfig {
     /// Strategy, key attribute, topic filter.
@@ -74,6 +131,19 @@ impl std::fmt::Debug for TraceConfig {
 }
 
 /// `client.id`, `group.id` and the first bootstrap server of an rdkafka configuration.
+///
+/// ```
+/// use kafka_trace::rdkafka::client_info;
+/// use rdkafka::ClientConfig;
+///
+/// let mut config = ClientConfig::new();
+/// config.set("bootstrap.servers", "kafka-1:9093,kafka-2:9093").set("client.id", "api").set("group.id", "g");
+/// let info = client_info(&config);
+/// assert_eq!(info.client_id.as_deref(), Some("api"));
+/// assert_eq!(info.consumer_group.as_deref(), Some("g"));
+/// assert_eq!(info.server_address.as_deref(), Some("kafka-1"));
+/// assert_eq!(info.server_port, Some(9093));
+/// ```
 pub fn client_info(config: &ClientConfig) -> ClientInfo {
     let info = ClientInfo {
         client_id: config.get("client.id").map(str::to_owned),
@@ -87,6 +157,14 @@ pub fn client_info(config: &ClientConfig) -> ClientInfo {
 }
 
 /// The `error.type` of an rdkafka error: librdkafka's error code name when there is one.
+///
+/// ```
+/// use kafka_trace::rdkafka::error_type;
+/// use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+///
+/// assert_eq!(error_type(&KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)), "QueueFull");
+/// assert_eq!(error_type(&KafkaError::Canceled), "_OTHER");
+/// ```
 pub fn error_type(error: &KafkaError) -> String {
     match error.rdkafka_error_code() {
         Some(code) => format!("{code:?}"),

@@ -15,6 +15,26 @@ use crate::otel::{inject_context, Executor};
 use crate::span::MessageInfo;
 
 /// A `FutureProducer` that traces every send.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use kafka_trace::rdkafka::{TraceConfig, TracedProducer};
+/// use rdkafka::producer::FutureRecord;
+/// use rdkafka::ClientConfig;
+///
+/// # async fn run() -> Result<(), rdkafka::error::KafkaError> {
+/// let mut config = ClientConfig::new();
+/// config.set("bootstrap.servers", "127.0.0.1:9092");
+/// let producer = TracedProducer::new(&config, opentelemetry::global::tracer("app"), TraceConfig::default())?;
+/// let (partition, offset) = producer
+///     .send(FutureRecord::to("orders").key("o-1").payload("{}"), Duration::from_secs(5))
+///     .await
+///     .map(|delivery| (delivery.partition, delivery.offset))
+///     .map_err(|(e, _)| e)?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct TracedProducer<T> {
     producer: FutureProducer,
     lifecycle: Lifecycle,
@@ -28,18 +48,49 @@ where
     T::Span: Send + Sync + 'static,
 {
     /// Creates the producer from `client_config` (the span attributes come from it too).
+    ///
+    /// ```no_run
+    /// use kafka_trace::rdkafka::{TraceConfig, TracedProducer};
+    /// use rdkafka::ClientConfig;
+    ///
+    /// let mut config = ClientConfig::new();
+    /// config.set("bootstrap.servers", "127.0.0.1:9092").set("client.id", "orders-api");
+    /// let producer = TracedProducer::new(&config, opentelemetry::global::tracer("orders-api"), TraceConfig::default())?;
+    /// # Ok::<(), rdkafka::error::KafkaError>(())
+    /// ```
     pub fn new(client_config: &ClientConfig, tracer: T, config: TraceConfig) -> Result<Self, KafkaError> {
         let (lifecycle, executor) = parts(client_config, tracer, &config);
         Ok(Self { producer: client_config.create()?, lifecycle, executor, hook: config.producer_hook })
     }
 
     /// The wrapped producer (for flush, transactions, metadata).
+    ///
+    /// ```no_run
+    /// # use kafka_trace::rdkafka::{TraceConfig, TracedProducer};
+    /// # use rdkafka::ClientConfig;
+    /// use rdkafka::producer::Producer;
+    /// # let producer = TracedProducer::new(&ClientConfig::new(), opentelemetry::global::tracer("app"), TraceConfig::default())?;
+    /// producer.inner().flush(std::time::Duration::from_secs(10))?;
+    /// # Ok::<(), rdkafka::error::KafkaError>(())
+    /// ```
     pub fn inner(&self) -> &FutureProducer {
         &self.producer
     }
 
     /// Sends like `FutureProducer::send`, inside a `send {topic}` span that is a child of the
     /// current context and ends when the broker acknowledges (or the send fails).
+    ///
+    /// ```no_run
+    /// # async fn run(producer: kafka_trace::rdkafka::TracedProducer<opentelemetry::global::BoxedTracer>) {
+    /// use std::time::Duration;
+    /// use rdkafka::producer::FutureRecord;
+    ///
+    /// match producer.send(FutureRecord::to("orders").key("o-1").payload("{}"), Duration::from_secs(5)).await {
+    ///     Ok(delivery) => println!("acked at {}/{}", delivery.partition, delivery.offset),
+    ///     Err((error, _message)) => eprintln!("failed: {error}"),
+    /// }
+    /// # }
+    /// ```
     pub async fn send<K, P>(&self, record: FutureRecord<'_, K, P>, queue_timeout: impl Into<Timeout>) -> OwnedDeliveryResult
     where
         K: ToBytes + ?Sized,
@@ -49,6 +100,17 @@ where
     }
 
     /// [`send`](Self::send) with an explicit parent context.
+    ///
+    /// ```no_run
+    /// # async fn run(producer: kafka_trace::rdkafka::TracedProducer<opentelemetry::global::BoxedTracer>) {
+    /// use std::time::Duration;
+    /// use opentelemetry::Context;
+    /// use rdkafka::producer::FutureRecord;
+    ///
+    /// // A new trace, whatever the current context holds.
+    /// let _ = producer.send_in(&Context::new(), FutureRecord::<(), _>::to("audit").payload("x"), Duration::from_secs(5)).await;
+    /// # }
+    /// ```
     pub async fn send_in<K, P>(&self, parent: &Context, mut record: FutureRecord<'_, K, P>, queue_timeout: impl Into<Timeout>) -> OwnedDeliveryResult
     where
         K: ToBytes + ?Sized,

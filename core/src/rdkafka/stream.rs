@@ -216,7 +216,7 @@ where
     /// ```no_run
     /// # async fn run(item: kafka_trace::rdkafka::TracedMessage<'_, rdkafka::message::OwnedMessage, opentelemetry::global::BoxedTracer>) -> Result<(), std::io::Error> {
     /// use rdkafka::Message;
-    /// let length = item.process(|m| async move { Ok::<_, std::io::Error>(m.payload_len()) }).await?;
+    /// let length = item.process(|m| async move { Ok::<_, std::io::Error>(m.payload().map_or(0, <[u8]>::len)) }).await?;
     /// # Ok(())
     /// # }
     /// ```
