@@ -270,6 +270,7 @@ async fn backend_outage_delays_and_loses_no_message() {
             endpoint: Some(endpoint.clone()),
             export_timeout: Some(Duration::from_secs(2)),
             max_queue_size: Some(2048),
+            ..OtlpConfig::default()
         })
         .expect("telemetry"),
     );

@@ -25,6 +25,7 @@ async fn a_dead_collector_loses_no_message() {
         endpoint: Some(format!("http://127.0.0.1:{closed}")),
         export_timeout: Some(Duration::from_millis(500)),
         max_queue_size: Some(2048),
+        ..OtlpConfig::default()
     })
     .expect("telemetry");
 

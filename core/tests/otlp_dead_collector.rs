@@ -19,6 +19,7 @@ fn spans_for_a_dead_collector_are_counted_not_waited_for() {
         endpoint: Some(format!("http://127.0.0.1:{}", closed_port())),
         export_timeout: Some(Duration::from_millis(500)),
         max_queue_size: Some(256),
+        ..OtlpConfig::default()
     };
     let telemetry = Telemetry::new(&config).expect("setup never contacts the collector");
     let tracer = telemetry.tracer();

@@ -5,8 +5,20 @@
 //! dropped, not messages. The SDK keeps its drop count private, so we count around it: spans
 //! ended, handed to the exporter, and exported successfully. After [`Telemetry::shutdown`] the
 //! difference is exact.
+//!
+//! The transport follows the standard OTLP exporter environment (see [`transport`]):
+//! `OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT` (http or https), `..._PROTOCOL`
+//! (`http/protobuf`, the default, or `grpc`), `..._HEADERS` (`k=v,k2=v2`, percent-decoded),
+//! `..._CERTIFICATE` (PEM CA bundle added to the system roots), `..._CLIENT_CERTIFICATE` and
+//! `..._CLIENT_KEY` (mutual TLS), `..._TIMEOUT` (ms) and `..._COMPRESSION` (`gzip`). TLS is rustls.
+//! The first failed export of a pipeline is logged once on stderr; later ones are only counted.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+mod transport;
+
+pub use transport::Protocol;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,11 +86,16 @@ impl<P: SpanProcessor> SpanProcessor for CountingProcessor<P> {
     }
 }
 
-/// Counts spans handed to the real exporter and the ones it exported.
+/// Counts spans handed to the real exporter and the ones it exported; logs the first failure.
 #[derive(Debug)]
 struct CountingExporter<E> {
     inner: E,
     counters: Arc<SpanCounters>,
+    /// Protocol and URL, for the log line.
+    target: String,
+    /// The transport's own account of the last failure, when the exporter's error lacks it.
+    last_error: transport::LastError,
+    logged: AtomicBool,
 }
 
 impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
@@ -86,8 +103,20 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
         let n = batch.len() as u64;
         self.counters.handed_to_exporter.fetch_add(n, Ordering::AcqRel);
         let result = self.inner.export(batch).await;
-        if result.is_ok() {
-            self.counters.exported.fetch_add(n, Ordering::AcqRel);
+        match &result {
+            Ok(()) => {
+                self.counters.exported.fetch_add(n, Ordering::AcqRel);
+            }
+            Err(error) => {
+                if !self.logged.swap(true, Ordering::AcqRel) {
+                    let cause = self.last_error.lock().ok().and_then(|mut e| e.take()).map_or_else(String::new, |e| format!(" ({e})"));
+                    eprintln!(
+                        "kafka-trace: OTLP export of {n} spans to {} failed: {error}{cause}; the spans are counted as export_failed \
+                         (logged once; messages are not affected)",
+                        self.target
+                    );
+                }
+            }
         }
         result
     }
@@ -104,7 +133,7 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
 
 /// Why telemetry could not be set up.
 #[derive(Debug)]
-pub struct SetupError(String);
+pub struct SetupError(pub(crate) String);
 
 impl std::fmt::Display for SetupError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -119,8 +148,23 @@ impl std::error::Error for SetupError {}
 pub struct OtlpConfig {
     /// `service.name` (else `OTEL_SERVICE_NAME`).
     pub service_name: Option<String>,
-    /// OTLP/HTTP base endpoint, e.g. `http://127.0.0.1:4318` (else `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    /// Base endpoint, e.g. `https://collector:4318` for http/protobuf (`/v1/traces` and
+    /// `/v1/metrics` are appended) or `https://collector:4317` for gRPC (else
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` / `..._METRICS_ENDPOINT`, full URLs, else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, else `http://localhost:4318` / `http://localhost:4317`).
     pub endpoint: Option<String>,
+    /// Wire protocol (else `OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]PROTOCOL`, default http/protobuf).
+    pub protocol: Option<Protocol>,
+    /// Headers sent with every export, e.g. `("api-key", "...")`. `OTEL_EXPORTER_OTLP_HEADERS`
+    /// (or the signal-specific variable) is read too; for the same name the environment's wins.
+    pub headers: Vec<(String, String)>,
+    /// PEM file of CA certificates trusted besides the system roots (else
+    /// `OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]CERTIFICATE`).
+    pub certificate: Option<PathBuf>,
+    /// PEM client certificate chain for mutual TLS (else `..._CLIENT_CERTIFICATE`); needs `client_key`.
+    pub client_certificate: Option<PathBuf>,
+    /// PEM private key of `client_certificate` (else `..._CLIENT_KEY`).
+    pub client_key: Option<PathBuf>,
     /// Longest wait for one export request (else `OTEL_EXPORTER_OTLP_TIMEOUT`, default 10 s).
     pub export_timeout: Option<Duration>,
     /// Span queue bound (else `OTEL_BSP_MAX_QUEUE_SIZE`, default 2048).
@@ -141,28 +185,17 @@ pub struct Telemetry {
 /// own tracer provider, e.g. next to an in-memory exporter. The counters report what happened to
 /// the spans that went through it.
 pub fn span_processor(config: &OtlpConfig) -> Result<(impl SpanProcessor, Arc<SpanCounters>), SetupError> {
-    use opentelemetry_otlp::WithExportConfig;
-    let mut spans = opentelemetry_otlp::SpanExporter::builder().with_http();
-    if let Some(endpoint) = &config.endpoint {
-        spans = spans.with_endpoint(signal_endpoint(endpoint, "traces"));
-    }
-    if let Some(timeout) = config.export_timeout {
-        spans = spans.with_timeout(timeout);
-    }
-    let exporter = spans.build().map_err(|e| SetupError(e.to_string()))?;
+    let (exporter, resolved, last_error) = transport::span_exporter(config)?;
+    let target = format!("{} ({})", resolved.endpoint, resolved.protocol.as_str());
     let counters = Arc::new(SpanCounters::default());
     let mut batch = BatchConfigBuilder::default();
     if let Some(size) = config.max_queue_size {
         batch = batch.with_max_queue_size(size);
     }
-    let processor = BatchSpanProcessor::builder(CountingExporter { inner: exporter, counters: counters.clone() })
+    let processor = BatchSpanProcessor::builder(CountingExporter { inner: exporter, counters: counters.clone(), target, last_error, logged: AtomicBool::new(false) })
         .with_batch_config(batch.build())
         .build();
     Ok((CountingProcessor { inner: processor, counters: counters.clone() }, counters))
-}
-
-fn signal_endpoint(base: &str, signal: &str) -> String {
-    format!("{}/v1/{signal}", base.trim_end_matches('/'))
 }
 
 impl Telemetry {
@@ -174,7 +207,6 @@ impl Telemetry {
     /// Providers from `config`, falling back to the environment. Nothing is contacted here: a
     /// missing collector shows up as failed exports, never as an error or a wait.
     pub fn new(config: &OtlpConfig) -> Result<Self, SetupError> {
-        use opentelemetry_otlp::WithExportConfig;
         let mut resource = Resource::builder();
         if let Some(name) = &config.service_name {
             resource = resource.with_service_name(name.clone());
@@ -182,14 +214,7 @@ impl Telemetry {
         let resource = resource.build();
 
         let (processor, counters) = span_processor(config)?;
-        let mut metrics = opentelemetry_otlp::MetricExporter::builder().with_http();
-        if let Some(endpoint) = &config.endpoint {
-            metrics = metrics.with_endpoint(signal_endpoint(endpoint, "metrics"));
-        }
-        if let Some(timeout) = config.export_timeout {
-            metrics = metrics.with_timeout(timeout);
-        }
-        let metric_exporter = metrics.build().map_err(|e| SetupError(e.to_string()))?;
+        let metric_exporter = transport::metric_exporter(config)?;
         let tracer_provider = SdkTracerProvider::builder().with_resource(resource.clone()).with_span_processor(processor).build();
         let meter_provider = SdkMeterProvider::builder()
             .with_resource(resource)
