@@ -232,7 +232,8 @@ fn baggage_of(entries: &[String]) -> Baggage {
 fn parent_of(trace_id: &str, span_id: &str, flags: u32) -> Option<TraceParent> {
     let trace_id = TraceId::from_hex(trace_id.as_bytes()).filter(TraceId::is_valid)?;
     let span_id = SpanId::from_hex(span_id.as_bytes()).filter(SpanId::is_valid)?;
-    Some(TraceParent::new(trace_id, span_id, TraceFlags((flags & 0xff) as u8)))
+    // A written traceparent is always a child's: only the flags the core propagates.
+    Some(TraceParent::new(trace_id, span_id, TraceFlags((flags & 0xff) as u8).propagated()))
 }
 
 /// `key=value` put first in a normalized tracestate; `null` when the key or value is invalid.

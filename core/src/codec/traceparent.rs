@@ -25,6 +25,12 @@ impl TraceFlags {
     /// The trace-id's right-most 7 bytes are random (Trace Context Level 2).
     pub const RANDOM: TraceFlags = TraceFlags(0x02);
 
+    /// The flags a child writes: only sampled and random. W3C Trace Context Level 2 reserves the
+    /// other bits and asks whoever propagates to set them to zero.
+    pub const fn propagated(self) -> Self {
+        Self(self.0 & 0x03)
+    }
+
     /// Whether the sampled bit is set.
     pub const fn is_sampled(self) -> bool {
         self.0 & Self::SAMPLED.0 != 0
@@ -100,11 +106,9 @@ impl TraceParent {
     }
 
     /// The same trace and flags with another span as the parent: what a child span injects.
-    /// Only the sampled (`0x01`) and random (`0x02`) bits are written: W3C Trace Context Level 2
-    /// reserves the other bits and asks whoever propagates to set them to zero (they are still
-    /// read and kept whole on the received parent).
+    /// Only the [`TraceFlags::propagated`] bits are written; the received parent keeps all 8.
     pub const fn with_span_id(self, span_id: SpanId) -> Self {
-        Self::new(self.trace_id, span_id, TraceFlags(self.flags.0 & 0x03))
+        Self::new(self.trace_id, span_id, self.flags.propagated())
     }
 
     /// Parses a header value. Surrounding spaces and tabs are ignored; anything else that is not
