@@ -81,12 +81,17 @@ impl Signal {
 
 /// A non-empty environment variable.
 fn var(name: &str) -> Option<(String, String)> {
-    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).map(|v| (name.to_owned(), v))
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .map(|v| (name.to_owned(), v))
 }
 
 /// `OTEL_EXPORTER_OTLP_<SIGNAL>_<suffix>`, else `OTEL_EXPORTER_OTLP_<suffix>`, with the name found.
 fn signal_var(signal: Signal, suffix: &str) -> Option<(String, String)> {
-    var(&format!("{}{suffix}", signal.var_prefix())).or_else(|| var(&format!("OTEL_EXPORTER_OTLP_{suffix}")))
+    var(&format!("{}{suffix}", signal.var_prefix()))
+        .or_else(|| var(&format!("OTEL_EXPORTER_OTLP_{suffix}")))
 }
 
 /// Where and how one signal is exported.
@@ -103,7 +108,9 @@ pub(crate) struct Resolved {
 
 impl Resolved {
     fn is_https(&self) -> bool {
-        self.endpoint.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        self.endpoint
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
     }
 }
 
@@ -117,31 +124,44 @@ pub(crate) fn resolve(config: &OtlpConfig, signal: Signal) -> Result<Resolved, S
     let protocol = match (config.protocol, signal_var(signal, "PROTOCOL")) {
         (Some(p), _) => p,
         (None, None) => Protocol::HttpProtobuf,
-        (None, Some((name, value))) => Protocol::parse(&value)
-            .ok_or_else(|| SetupError(format!("{name}={value} is not supported (use http/protobuf or grpc)")))?,
+        (None, Some((name, value))) => Protocol::parse(&value).ok_or_else(|| {
+            SetupError(format!(
+                "{name}={value} is not supported (use http/protobuf or grpc)"
+            ))
+        })?,
     };
-    let endpoint = match (&config.endpoint, var(&format!("{}ENDPOINT", signal.var_prefix())), var("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+    let endpoint = match (
+        &config.endpoint,
+        var(&format!("{}ENDPOINT", signal.var_prefix())),
+        var("OTEL_EXPORTER_OTLP_ENDPOINT"),
+    ) {
         (Some(base), _, _) if protocol == Protocol::HttpProtobuf => signal_url(base, signal),
         (Some(base), _, _) => base.clone(),
         // A signal-specific endpoint is the full URL, used as is.
         (None, Some((_, url)), _) => url,
-        (None, None, Some((_, base))) if protocol == Protocol::HttpProtobuf => signal_url(&base, signal),
+        (None, None, Some((_, base))) if protocol == Protocol::HttpProtobuf => {
+            signal_url(&base, signal)
+        }
         (None, None, Some((_, base))) => base,
-        (None, None, None) if protocol == Protocol::HttpProtobuf => signal_url("http://localhost:4318", signal),
+        (None, None, None) if protocol == Protocol::HttpProtobuf => {
+            signal_url("http://localhost:4318", signal)
+        }
         (None, None, None) => "http://localhost:4317".to_owned(),
     };
     // gRPC endpoints may omit the scheme: https unless ..._INSECURE=true (as the crate does).
     let endpoint = if protocol == Protocol::Grpc && !endpoint.contains("://") {
-        let insecure = signal_var(signal, "INSECURE").is_some_and(|(_, v)| v.eq_ignore_ascii_case("true"));
+        let insecure =
+            signal_var(signal, "INSECURE").is_some_and(|(_, v)| v.eq_ignore_ascii_case("true"));
         format!("{}://{endpoint}", if insecure { "http" } else { "https" })
     } else {
         endpoint
     };
     let timeout = match (config.export_timeout, signal_var(signal, "TIMEOUT")) {
         (Some(t), _) => t,
-        (None, Some((name, ms))) => {
-            Duration::from_millis(ms.parse().map_err(|_| SetupError(format!("{name}={ms} is not a number of milliseconds")))?)
-        }
+        (None, Some((name, ms))) => Duration::from_millis(
+            ms.parse()
+                .map_err(|_| SetupError(format!("{name}={ms} is not a number of milliseconds")))?,
+        ),
         (None, None) => Duration::from_secs(10),
     };
     let file = |explicit: &Option<PathBuf>, suffix: &str| match explicit {
@@ -185,17 +205,24 @@ impl TlsFiles {
                 ))
             }
         };
-        Ok(Self { ca: read(&resolved.certificate)?, identity })
+        Ok(Self {
+            ca: read(&resolved.certificate)?,
+            identity,
+        })
     }
 }
 
 fn pem_name(path: &Option<(String, PathBuf)>) -> String {
-    path.as_ref().map_or_else(String::new, |(name, p)| format!("{name} ({})", p.display()))
+    path.as_ref()
+        .map_or_else(String::new, |(name, p)| format!("{name} ({})", p.display()))
 }
 
 /// The rustls client config of the HTTP transport: system roots (for https endpoints) plus the
 /// CA bundle, and the client identity if any.
-fn rustls_config(resolved: &Resolved, files: &TlsFiles) -> Result<rustls::ClientConfig, SetupError> {
+fn rustls_config(
+    resolved: &Resolved,
+    files: &TlsFiles,
+) -> Result<rustls::ClientConfig, SetupError> {
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -208,12 +235,17 @@ fn rustls_config(resolved: &Resolved, files: &TlsFiles) -> Result<rustls::Client
         let name = pem_name(&resolved.certificate);
         let mut added = 0;
         for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| SetupError(format!("{name}: not a PEM certificate bundle: {e}")))?;
-            roots.add(cert).map_err(|e| SetupError(format!("{name}: unusable CA certificate: {e}")))?;
+            let cert =
+                cert.map_err(|e| SetupError(format!("{name}: not a PEM certificate bundle: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| SetupError(format!("{name}: unusable CA certificate: {e}")))?;
             added += 1;
         }
         if added == 0 {
-            return Err(SetupError(format!("{name}: no PEM certificate in the file")));
+            return Err(SetupError(format!(
+                "{name}: no PEM certificate in the file"
+            )));
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -228,12 +260,19 @@ fn rustls_config(resolved: &Resolved, files: &TlsFiles) -> Result<rustls::Client
             let key_name = pem_name(&resolved.client_key);
             let chain = CertificateDer::pem_slice_iter(cert)
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| SetupError(format!("{cert_name}: not a PEM certificate chain: {e}")))?;
+                .map_err(|e| {
+                    SetupError(format!("{cert_name}: not a PEM certificate chain: {e}"))
+                })?;
             if chain.is_empty() {
-                return Err(SetupError(format!("{cert_name}: no PEM certificate in the file")));
+                return Err(SetupError(format!(
+                    "{cert_name}: no PEM certificate in the file"
+                )));
             }
-            let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| SetupError(format!("{key_name}: not a PEM private key: {e}")))?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| SetupError(format!("{cert_name} / {key_name}: {e}")))?
+            let key = PrivateKeyDer::from_pem_slice(key)
+                .map_err(|e| SetupError(format!("{key_name}: not a PEM private key: {e}")))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| SetupError(format!("{cert_name} / {key_name}: {e}")))?
         }
     };
     // The blocking client speaks HTTP/1.1.
@@ -254,7 +293,10 @@ struct DiagnosedClient {
 
 #[async_trait::async_trait]
 impl opentelemetry_http::HttpClient for DiagnosedClient {
-    async fn send_bytes(&self, request: http::Request<opentelemetry_http::Bytes>) -> Result<http::Response<opentelemetry_http::Bytes>, opentelemetry_http::HttpError> {
+    async fn send_bytes(
+        &self,
+        request: http::Request<opentelemetry_http::Bytes>,
+    ) -> Result<http::Response<opentelemetry_http::Bytes>, opentelemetry_http::HttpError> {
         let result = self.inner.send_bytes(request).await;
         if let Err(error) = &result {
             let mut text = error.to_string();
@@ -276,17 +318,29 @@ impl opentelemetry_http::HttpClient for DiagnosedClient {
 
 /// The blocking reqwest client of the HTTP transport. Built on its own thread, as
 /// `opentelemetry-otlp` does: a blocking client must not be built or dropped inside an async runtime.
-fn http_client(resolved: &Resolved, files: &TlsFiles, last_error: &LastError) -> Result<DiagnosedClient, SetupError> {
+fn http_client(
+    resolved: &Resolved,
+    files: &TlsFiles,
+    last_error: &LastError,
+) -> Result<DiagnosedClient, SetupError> {
     let tls = rustls_config(resolved, files)?;
     let timeout = resolved.timeout;
     let inner = std::thread::Builder::new()
         .name("kafka-trace-otlp-setup".to_owned())
-        .spawn(move || reqwest::blocking::Client::builder().timeout(timeout).tls_backend_preconfigured(tls).build())
+        .spawn(move || {
+            reqwest::blocking::Client::builder()
+                .timeout(timeout)
+                .tls_backend_preconfigured(tls)
+                .build()
+        })
         .map_err(|e| SetupError(format!("cannot start a thread: {e}")))?
         .join()
         .map_err(|_| SetupError("building the HTTP client panicked".to_owned()))?
         .map_err(|e| SetupError(format!("cannot build the HTTP client: {e}")))?;
-    Ok(DiagnosedClient { inner, last_error: last_error.clone() })
+    Ok(DiagnosedClient {
+        inner,
+        last_error: last_error.clone(),
+    })
 }
 
 /// The tonic TLS settings for an https gRPC endpoint.
@@ -334,7 +388,13 @@ impl<E: SpanExporter + 'static> SpanExporter for OnRuntime<E> {
     fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
         let inner = self.inner.clone();
         let task = self.runtime.spawn(async move { inner.export(batch).await });
-        async move { task.await.unwrap_or_else(|e| Err(OTelSdkError::InternalFailure(format!("export task failed: {e}")))) }
+        async move {
+            task.await.unwrap_or_else(|e| {
+                Err(OTelSdkError::InternalFailure(format!(
+                    "export task failed: {e}"
+                )))
+            })
+        }
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         self.inner.shutdown_with_timeout(timeout)
@@ -357,8 +417,15 @@ impl<E: PushMetricExporter> PushMetricExporter for OnRuntime<E> {
         if tokio::runtime::Handle::try_current().is_err() {
             self.runtime.block_on(self.inner.export(metrics))
         } else {
-            std::thread::scope(|s| s.spawn(|| self.runtime.block_on(self.inner.export(metrics))).join())
-                .unwrap_or_else(|_| Err(OTelSdkError::InternalFailure("metric export panicked".to_owned())))
+            std::thread::scope(|s| {
+                s.spawn(|| self.runtime.block_on(self.inner.export(metrics)))
+                    .join()
+            })
+            .unwrap_or_else(|_| {
+                Err(OTelSdkError::InternalFailure(
+                    "metric export panicked".to_owned(),
+                ))
+            })
         }
     }
     fn force_flush(&self) -> OTelSdkResult {
@@ -374,6 +441,7 @@ impl<E: PushMetricExporter> PushMetricExporter for OnRuntime<E> {
 
 /// A span exporter over either transport.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per pipeline
 pub(crate) enum AnySpanExporter {
     Http(opentelemetry_otlp::SpanExporter),
     Grpc(OnRuntime<opentelemetry_otlp::SpanExporter>),
@@ -408,6 +476,7 @@ impl SpanExporter for AnySpanExporter {
 
 /// A metric exporter over either transport.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per pipeline
 pub(crate) enum AnyMetricExporter {
     Http(opentelemetry_otlp::MetricExporter),
     Grpc(OnRuntime<opentelemetry_otlp::MetricExporter>),
@@ -444,23 +513,37 @@ fn headers(config: &OtlpConfig) -> std::collections::HashMap<String, String> {
     config.headers.iter().cloned().collect()
 }
 
-fn metadata(config: &OtlpConfig) -> Result<opentelemetry_otlp::tonic_types::metadata::MetadataMap, SetupError> {
+fn metadata(
+    config: &OtlpConfig,
+) -> Result<opentelemetry_otlp::tonic_types::metadata::MetadataMap, SetupError> {
     let mut map = http::HeaderMap::new();
     for (key, value) in &config.headers {
-        let name = http::HeaderName::from_bytes(key.trim().as_bytes()).map_err(|_| SetupError(format!("header {key:?}: not a valid header name")))?;
-        let value = http::HeaderValue::from_str(value.trim()).map_err(|_| SetupError(format!("header {key:?}: value is not valid")))?;
+        let name = http::HeaderName::from_bytes(key.trim().as_bytes())
+            .map_err(|_| SetupError(format!("header {key:?}: not a valid header name")))?;
+        let value = http::HeaderValue::from_str(value.trim())
+            .map_err(|_| SetupError(format!("header {key:?}: value is not valid")))?;
         map.insert(name, value);
     }
     Ok(opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(map))
 }
 
-fn build_error(resolved: &Resolved) -> impl Fn(opentelemetry_otlp::ExporterBuildError) -> SetupError + '_ {
-    move |e| SetupError(format!("{} exporter for {}: {e}", resolved.protocol.as_str(), resolved.endpoint))
+fn build_error(
+    resolved: &Resolved,
+) -> impl Fn(opentelemetry_otlp::ExporterBuildError) -> SetupError + '_ {
+    move |e| {
+        SetupError(format!(
+            "{} exporter for {}: {e}",
+            resolved.protocol.as_str(),
+            resolved.endpoint
+        ))
+    }
 }
 
 /// The span exporter `config` and the environment describe, where it sends, and its last
 /// transport error (HTTP only; tonic's errors carry their cause).
-pub(crate) fn span_exporter(config: &OtlpConfig) -> Result<(AnySpanExporter, Resolved, LastError), SetupError> {
+pub(crate) fn span_exporter(
+    config: &OtlpConfig,
+) -> Result<(AnySpanExporter, Resolved, LastError), SetupError> {
     let resolved = resolve(config, Signal::Traces)?;
     let files = TlsFiles::read(&resolved)?;
     let last_error = LastError::default();
@@ -489,7 +572,10 @@ pub(crate) fn span_exporter(config: &OtlpConfig) -> Result<(AnySpanExporter, Res
                 builder = builder.with_tls_config(grpc_tls(&files));
             }
             let exporter = builder.build().map_err(build_error(&resolved))?;
-            AnySpanExporter::Grpc(OnRuntime { inner: Arc::new(exporter), runtime: runtime.handle().clone() })
+            AnySpanExporter::Grpc(OnRuntime {
+                inner: Arc::new(exporter),
+                runtime: runtime.handle().clone(),
+            })
         }
     };
     Ok((exporter, resolved, last_error))
@@ -523,7 +609,10 @@ pub(crate) fn metric_exporter(config: &OtlpConfig) -> Result<AnyMetricExporter, 
                 builder = builder.with_tls_config(grpc_tls(&files));
             }
             let exporter = builder.build().map_err(build_error(&resolved))?;
-            AnyMetricExporter::Grpc(OnRuntime { inner: Arc::new(exporter), runtime: runtime.handle().clone() })
+            AnyMetricExporter::Grpc(OnRuntime {
+                inner: Arc::new(exporter),
+                runtime: runtime.handle().clone(),
+            })
         }
     })
 }
@@ -545,26 +634,48 @@ mod tests {
 
     #[test]
     fn explicit_settings_resolve_per_signal_and_protocol() {
-        let http = resolve(&explicit(Protocol::HttpProtobuf, "https://otlp.example:4318/"), Signal::Traces).unwrap();
+        let http = resolve(
+            &explicit(Protocol::HttpProtobuf, "https://otlp.example:4318/"),
+            Signal::Traces,
+        )
+        .unwrap();
         assert_eq!(http.endpoint, "https://otlp.example:4318/v1/traces");
         assert_eq!(http.timeout, Duration::from_millis(1500));
-        assert_eq!(http.certificate, Some(("OtlpConfig".to_owned(), PathBuf::from("/ca.pem"))));
+        assert_eq!(
+            http.certificate,
+            Some(("OtlpConfig".to_owned(), PathBuf::from("/ca.pem")))
+        );
         assert!(http.is_https());
-        let metrics = resolve(&explicit(Protocol::HttpProtobuf, "http://127.0.0.1:4318"), Signal::Metrics).unwrap();
+        let metrics = resolve(
+            &explicit(Protocol::HttpProtobuf, "http://127.0.0.1:4318"),
+            Signal::Metrics,
+        )
+        .unwrap();
         assert_eq!(metrics.endpoint, "http://127.0.0.1:4318/v1/metrics");
         assert!(!metrics.is_https());
-        let grpc = resolve(&explicit(Protocol::Grpc, "https://otlp.nr-data.net:4317"), Signal::Traces).unwrap();
+        let grpc = resolve(
+            &explicit(Protocol::Grpc, "https://otlp.nr-data.net:4317"),
+            Signal::Traces,
+        )
+        .unwrap();
         assert_eq!(grpc.endpoint, "https://otlp.nr-data.net:4317");
         assert_eq!(grpc.protocol, Protocol::Grpc);
         // A gRPC endpoint without a scheme is https.
-        let bare = resolve(&explicit(Protocol::Grpc, "otlp.nr-data.net:4317"), Signal::Traces).unwrap();
+        let bare = resolve(
+            &explicit(Protocol::Grpc, "otlp.nr-data.net:4317"),
+            Signal::Traces,
+        )
+        .unwrap();
         assert_eq!(bare.endpoint, "https://otlp.nr-data.net:4317");
     }
 
     #[test]
     fn protocol_spellings() {
         assert_eq!(Protocol::parse("grpc"), Some(Protocol::Grpc));
-        assert_eq!(Protocol::parse(" HTTP/PROTOBUF "), Some(Protocol::HttpProtobuf));
+        assert_eq!(
+            Protocol::parse(" HTTP/PROTOBUF "),
+            Some(Protocol::HttpProtobuf)
+        );
         assert_eq!(Protocol::parse("http/json"), None);
         assert_eq!(Protocol::Grpc.as_str(), "grpc");
     }
@@ -572,30 +683,50 @@ mod tests {
     #[test]
     fn a_missing_certificate_file_is_a_setup_error_naming_it() {
         let config = explicit(Protocol::HttpProtobuf, "https://127.0.0.1:1");
-        let error = span_exporter(&config).err().expect("no such file").to_string();
+        let error = span_exporter(&config)
+            .err()
+            .expect("no such file")
+            .to_string();
         assert!(error.contains("OtlpConfig: cannot read /ca.pem"), "{error}");
-        let half = OtlpConfig { certificate: None, client_certificate: Some(PathBuf::from("/dev/null")), ..config };
+        let half = OtlpConfig {
+            certificate: None,
+            client_certificate: Some(PathBuf::from("/dev/null")),
+            ..config
+        };
         let error = span_exporter(&half).err().expect("key missing").to_string();
         assert!(error.contains("needs both"), "{error}");
     }
 
     #[test]
     fn a_file_without_certificates_is_a_setup_error() {
-        let config = OtlpConfig { certificate: Some(PathBuf::from("/dev/null")), ..explicit(Protocol::HttpProtobuf, "https://127.0.0.1:1") };
-        let error = span_exporter(&config).err().expect("empty CA file").to_string();
+        let config = OtlpConfig {
+            certificate: Some(PathBuf::from("/dev/null")),
+            ..explicit(Protocol::HttpProtobuf, "https://127.0.0.1:1")
+        };
+        let error = span_exporter(&config)
+            .err()
+            .expect("empty CA file")
+            .to_string();
         assert!(error.contains("no PEM certificate"), "{error}");
     }
 
     #[test]
     fn grpc_exporter_builds_outside_any_runtime() {
-        let config = OtlpConfig { certificate: None, ..explicit(Protocol::Grpc, "https://127.0.0.1:1") };
-        let (exporter, resolved, _) = span_exporter(&config).expect("lazy channel: nothing is contacted");
+        let config = OtlpConfig {
+            certificate: None,
+            ..explicit(Protocol::Grpc, "https://127.0.0.1:1")
+        };
+        let (exporter, resolved, _) =
+            span_exporter(&config).expect("lazy channel: nothing is contacted");
         assert!(matches!(exporter, AnySpanExporter::Grpc(_)));
         assert_eq!(resolved.endpoint, "https://127.0.0.1:1");
     }
 
     #[test]
     fn http_paths_per_signal() {
-        assert_eq!(signal_url("http://h:1/", Signal::Metrics), "http://h:1/v1/metrics");
+        assert_eq!(
+            signal_url("http://h:1/", Signal::Metrics),
+            "http://h:1/v1/metrics"
+        );
     }
 }

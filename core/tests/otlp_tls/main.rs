@@ -30,7 +30,13 @@ const SPANS_PER_MESSAGE: usize = 5;
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
 }
 
 /// The certificates of scripts/otlp-tls-certs.sh, made once per test process.
@@ -39,8 +45,16 @@ fn certs() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("kafka-trace-otlp-tls-{}", std::process::id()));
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/otlp-tls-certs.sh");
-        let out = Command::new("bash").arg(&script).arg(&dir).output().expect("run otlp-tls-certs.sh");
-        assert!(out.status.success(), "otlp-tls-certs.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(&dir)
+            .output()
+            .expect("run otlp-tls-certs.sh");
+        assert!(
+            out.status.success(),
+            "otlp-tls-certs.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         dir
     })
 }
@@ -66,16 +80,27 @@ impl DemoRun {
             let n = rest.split_whitespace().next().unwrap().parse().unwrap();
             return (n, n);
         }
-        let rest = self.stderr.split("only ").nth(1).unwrap_or_else(|| panic!("no OTLP summary in: {}", self.stderr));
+        let rest = self
+            .stderr
+            .split("only ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no OTLP summary in: {}", self.stderr));
         let words: Vec<&str> = rest.split_whitespace().collect();
         (words[0].parse().unwrap(), words[2].parse().unwrap())
     }
 
     /// `(refused or unreachable, dropped)` of the warning line.
     fn failed_and_dropped(&self) -> (usize, usize) {
-        let rest = self.stderr.split("OTLP collector at ").nth(1).expect("warning line");
+        let rest = self
+            .stderr
+            .split("OTLP collector at ")
+            .nth(1)
+            .expect("warning line");
         let inside = rest.split('(').nth(1).unwrap().split(')').next().unwrap();
-        let numbers: Vec<usize> = inside.split_whitespace().filter_map(|w| w.trim_end_matches(',').parse().ok()).collect();
+        let numbers: Vec<usize> = inside
+            .split_whitespace()
+            .filter_map(|w| w.trim_end_matches(',').parse().ok())
+            .collect();
         (numbers[0], numbers[1])
     }
 }
@@ -84,9 +109,23 @@ impl DemoRun {
 /// cluster unless `bootstrap_topics` names a broker and topics; kills it after 120 s.
 fn demo(env: &[(&str, String)], bootstrap_topics: Option<(&str, &str, &str)>) -> DemoRun {
     let mut command = Command::new(env!("CARGO_BIN_EXE_kafka-trace"));
-    command.args(["demo", "--json", "--messages", &MESSAGES.to_string(), "--timeout", "60"]);
+    command.args([
+        "demo",
+        "--json",
+        "--messages",
+        &MESSAGES.to_string(),
+        "--timeout",
+        "60",
+    ]);
     if let Some((bootstrap, orders, shipments)) = bootstrap_topics {
-        command.args(["--bootstrap", bootstrap, "--orders-topic", orders, "--shipments-topic", shipments]);
+        command.args([
+            "--bootstrap",
+            bootstrap,
+            "--orders-topic",
+            orders,
+            "--shipments-topic",
+            shipments,
+        ]);
     }
     command.env_remove("KAFKA_BOOTSTRAP");
     for (name, _) in std::env::vars() {
@@ -94,23 +133,40 @@ fn demo(env: &[(&str, String)], bootstrap_topics: Option<(&str, &str, &str)>) ->
             command.env_remove(name);
         }
     }
-    command.envs(env.iter().map(|(k, v)| (*k, v))).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .envs(env.iter().map(|(k, v)| (*k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = command.spawn().expect("start kafka-trace demo");
     let deadline = Instant::now() + Duration::from_secs(120);
     while child.try_wait().expect("wait").is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
             let out = child.wait_with_output().unwrap();
-            panic!("kafka-trace demo hung for 120 s; stderr: {}", String::from_utf8_lossy(&out.stderr));
+            panic!(
+                "kafka-trace demo hung for 120 s; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let doc: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("demo --json ({e}): {stdout}\nstderr: {stderr}"));
-    let printed_spans = doc["traces"].as_array().expect("traces").iter().map(|t| t["spans"].as_array().unwrap().len()).sum();
-    DemoRun { code: out.status.code().unwrap_or(-1), stderr, printed_spans, complete_chains: doc["complete_chains"].as_u64().unwrap_or(0) }
+    let doc: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("demo --json ({e}): {stdout}\nstderr: {stderr}"));
+    let printed_spans = doc["traces"]
+        .as_array()
+        .expect("traces")
+        .iter()
+        .map(|t| t["spans"].as_array().unwrap().len())
+        .sum();
+    DemoRun {
+        code: out.status.code().unwrap_or(-1),
+        stderr,
+        printed_spans,
+        complete_chains: doc["complete_chains"].as_u64().unwrap_or(0),
+    }
 }
 
 fn https(port: u16) -> String {
@@ -118,7 +174,11 @@ fn https(port: u16) -> String {
 }
 
 fn expected_by_service() -> BTreeMap<String, usize> {
-    BTreeMap::from([("web".to_owned(), 2 * MESSAGES), ("worker".to_owned(), 2 * MESSAGES), ("shipper".to_owned(), MESSAGES)])
+    BTreeMap::from([
+        ("web".to_owned(), 2 * MESSAGES),
+        ("worker".to_owned(), 2 * MESSAGES),
+        ("shipper".to_owned(), MESSAGES),
+    ])
 }
 
 /// The demo completed and every span it printed reached the receiver, exactly once.
@@ -126,8 +186,19 @@ fn assert_all_arrived(run: &DemoRun, receiver: &Receiver, endpoint: &str) {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.complete_chains, MESSAGES as u64, "{}", run.stderr);
     assert_eq!(run.printed_spans, MESSAGES * SPANS_PER_MESSAGE);
-    assert!(run.stderr.contains(&format!("exported all {} spans over OTLP to {endpoint}", run.printed_spans)), "{}", run.stderr);
-    assert!(!run.stderr.contains("OTLP export of"), "no export failed: {}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "exported all {} spans over OTLP to {endpoint}",
+            run.printed_spans
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("OTLP export of"),
+        "no export failed: {}",
+        run.stderr
+    );
     let counts = receiver.counts();
     assert_eq!(counts.spans, run.printed_spans, "{counts:?}");
     assert_eq!(counts.by_service, expected_by_service(), "{counts:?}");
@@ -147,13 +218,24 @@ fn assert_none_arrived(run: &DemoRun, receiver: &Receiver, cause: &str) -> (usiz
     assert_eq!(failed + dropped, total, "{}", run.stderr);
     assert_eq!(receiver.counts().spans, 0, "{:?}", receiver.counts());
     // One line per failing pipeline (three services), not one per batch or span.
-    let failures: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("kafka-trace: OTLP export of")).collect();
+    let failures: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("kafka-trace: OTLP export of"))
+        .collect();
     for line in &failures {
         eprintln!("  demo said: {line}");
     }
     let lines = failures.len();
-    assert!((1..=3).contains(&lines), "{lines} failure lines: {}", run.stderr);
-    assert!(failures.iter().all(|l| l.contains(cause)), "the failure lines name {cause:?}: {failures:#?}");
+    assert!(
+        (1..=3).contains(&lines),
+        "{lines} failure lines: {}",
+        run.stderr
+    );
+    assert!(
+        failures.iter().all(|l| l.contains(cause)),
+        "the failure lines name {cause:?}: {failures:#?}"
+    );
     (failed, dropped)
 }
 
@@ -161,9 +243,20 @@ fn assert_none_arrived(run: &DemoRun, receiver: &Receiver, cause: &str) -> (usiz
 fn http_protobuf_over_tls_with_private_ca_and_api_key_delivers_every_span() {
     let receiver = Receiver::start(runtime(), certs(), API_KEY, false);
     let endpoint = https(receiver.http_port);
-    let unique = format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis());
-    let (orders, shipments) = (format!("kt-otlp-tls-orders-{unique}"), format!("kt-otlp-tls-shipments-{unique}"));
-    let bootstrap = std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned());
+    let unique = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    let (orders, shipments) = (
+        format!("kt-otlp-tls-orders-{unique}"),
+        format!("kt-otlp-tls-shipments-{unique}"),
+    );
+    let bootstrap =
+        std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".to_owned());
     let run = demo(
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.clone()),
@@ -197,23 +290,41 @@ fn signal_specific_variables_win_over_the_generic_ones() {
     // The generic endpoint points at a closed port and the generic CA is the wrong one: only the
     // TRACES_ variables can make the spans arrive.
     let receiver = Receiver::start(runtime(), certs(), API_KEY, false);
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let run = demo(
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", https(closed)),
-            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", format!("{}/v1/traces", https(receiver.http_port))),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                format!("{}/v1/traces", https(receiver.http_port)),
+            ),
             ("OTEL_EXPORTER_OTLP_CERTIFICATE", cert("other-ca.pem")),
             ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", cert("ca.pem")),
             ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=wrong".to_owned()),
-            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", API_KEY_HEADER.to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                API_KEY_HEADER.to_owned(),
+            ),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
-            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf".to_owned()),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                "http/protobuf".to_owned(),
+            ),
         ],
         None,
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     // The demo names the generic endpoint in its summary; the receiver's count is the proof.
-    assert_eq!(run.exported_of(), (MESSAGES * SPANS_PER_MESSAGE, MESSAGES * SPANS_PER_MESSAGE), "{}", run.stderr);
+    assert_eq!(
+        run.exported_of(),
+        (MESSAGES * SPANS_PER_MESSAGE, MESSAGES * SPANS_PER_MESSAGE),
+        "{}",
+        run.stderr
+    );
     assert_eq!(receiver.counts().spans, MESSAGES * SPANS_PER_MESSAGE);
     assert_eq!(receiver.counts().by_service, expected_by_service());
 }
@@ -222,7 +333,11 @@ fn signal_specific_variables_win_over_the_generic_ones() {
 fn a_wrong_ca_exports_nothing_and_the_demo_completes() {
     for protocol in ["http/protobuf", "grpc"] {
         let receiver = Receiver::start(runtime(), certs(), API_KEY, false);
-        let port = if protocol == "grpc" { receiver.grpc_port } else { receiver.http_port };
+        let port = if protocol == "grpc" {
+            receiver.grpc_port
+        } else {
+            receiver.http_port
+        };
         let started = Instant::now();
         let run = demo(
             &[
@@ -233,11 +348,23 @@ fn a_wrong_ca_exports_nothing_and_the_demo_completes() {
             ],
             None,
         );
-        let (failed, dropped) = assert_none_arrived(&run, &receiver, "invalid peer certificate: UnknownIssuer");
-        eprintln!("{protocol} wrong CA: failed {failed}, dropped {dropped}, {:.1} s", started.elapsed().as_secs_f64());
-        assert_eq!(receiver.counts().unauthorized, 0, "no request got through the handshake");
+        let (failed, dropped) =
+            assert_none_arrived(&run, &receiver, "invalid peer certificate: UnknownIssuer");
+        eprintln!(
+            "{protocol} wrong CA: failed {failed}, dropped {dropped}, {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        assert_eq!(
+            receiver.counts().unauthorized,
+            0,
+            "no request got through the handshake"
+        );
         if protocol == "http/protobuf" {
-            assert!(receiver.counts().failed_handshakes > 0, "{:?}", receiver.counts());
+            assert!(
+                receiver.counts().failed_handshakes > 0,
+                "{:?}",
+                receiver.counts()
+            );
         }
     }
 }
@@ -246,7 +373,11 @@ fn a_wrong_ca_exports_nothing_and_the_demo_completes() {
 fn a_wrong_api_key_is_refused_counted_and_logged_once() {
     for protocol in ["http/protobuf", "grpc"] {
         let receiver = Receiver::start(runtime(), certs(), API_KEY, false);
-        let port = if protocol == "grpc" { receiver.grpc_port } else { receiver.http_port };
+        let port = if protocol == "grpc" {
+            receiver.grpc_port
+        } else {
+            receiver.http_port
+        };
         let run = demo(
             &[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", https(port)),
@@ -256,10 +387,22 @@ fn a_wrong_api_key_is_refused_counted_and_logged_once() {
             ],
             None,
         );
-        let cause = if protocol == "grpc" { "gRPC code: Unauthenticated" } else { "status code: 401" };
+        let cause = if protocol == "grpc" {
+            "gRPC code: Unauthenticated"
+        } else {
+            "status code: 401"
+        };
         let (failed, dropped) = assert_none_arrived(&run, &receiver, cause);
-        assert_eq!((failed, dropped), (MESSAGES * SPANS_PER_MESSAGE, 0), "{protocol}: every span reached the refusing receiver");
-        assert!(receiver.counts().unauthorized >= 3, "{protocol}: one refused request per service at least: {:?}", receiver.counts());
+        assert_eq!(
+            (failed, dropped),
+            (MESSAGES * SPANS_PER_MESSAGE, 0),
+            "{protocol}: every span reached the refusing receiver"
+        );
+        assert!(
+            receiver.counts().unauthorized >= 3,
+            "{protocol}: one refused request per service at least: {:?}",
+            receiver.counts()
+        );
     }
 }
 
@@ -267,7 +410,11 @@ fn a_wrong_api_key_is_refused_counted_and_logged_once() {
 fn mutual_tls_with_gzip_over_both_protocols() {
     for protocol in ["http/protobuf", "grpc"] {
         let receiver = Receiver::start(runtime(), certs(), API_KEY, true);
-        let port = if protocol == "grpc" { receiver.grpc_port } else { receiver.http_port };
+        let port = if protocol == "grpc" {
+            receiver.grpc_port
+        } else {
+            receiver.http_port
+        };
         let endpoint = https(port);
         let base = vec![
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.clone()),
@@ -287,7 +434,10 @@ fn mutual_tls_with_gzip_over_both_protocols() {
         let run = demo(&with_identity, None);
         assert_all_arrived(&run, &receiver, &endpoint);
         let counts = receiver.counts();
-        assert!(counts.gzip_requests >= 3 && counts.gzip_requests == counts.span_requests, "{protocol}: {counts:?}");
+        assert!(
+            counts.gzip_requests >= 3 && counts.gzip_requests == counts.span_requests,
+            "{protocol}: {counts:?}"
+        );
     }
 }
 
@@ -310,13 +460,33 @@ fn telemetry_from_explicit_config_exports_spans_and_metrics_over_grpc() {
     for i in 0..100 {
         tracer.start(format!("span {i}")).end();
     }
-    telemetry.meter_provider.meter("otlp-tls-test").u64_counter("kt.test.count").build().add(7, &[]);
+    telemetry
+        .meter_provider
+        .meter("otlp-tls-test")
+        .u64_counter("kt.test.count")
+        .build()
+        .add(7, &[]);
     let stats = telemetry.shutdown(Duration::from_secs(10));
-    assert_eq!((stats.ended, stats.exported, stats.export_failed, stats.dropped), (100, 100, 0, 0), "{stats:?}");
+    assert_eq!(
+        (
+            stats.ended,
+            stats.exported,
+            stats.export_failed,
+            stats.dropped
+        ),
+        (100, 100, 0, 0),
+        "{stats:?}"
+    );
     let counts = receiver.counts();
     assert_eq!(counts.spans, 100, "{counts:?}");
-    assert_eq!(counts.by_service, BTreeMap::from([("explicit-config".to_owned(), 100)]));
-    assert!(counts.metric_names.iter().any(|n| n == "kt.test.count"), "{counts:?}");
+    assert_eq!(
+        counts.by_service,
+        BTreeMap::from([("explicit-config".to_owned(), 100)])
+    );
+    assert!(
+        counts.metric_names.iter().any(|n| n == "kt.test.count"),
+        "{counts:?}"
+    );
 }
 
 /// The same over http/protobuf, also from within a Tokio runtime (the blocking HTTP client must
@@ -339,11 +509,30 @@ fn telemetry_from_explicit_config_exports_over_http_inside_a_runtime() {
         for i in 0..50 {
             tracer.start(format!("span {i}")).end();
         }
-        telemetry.meter_provider.meter("otlp-tls-test").u64_counter("kt.test.http").build().add(1, &[]);
-        tokio::task::spawn_blocking(move || telemetry.shutdown(Duration::from_secs(10))).await.unwrap()
+        telemetry
+            .meter_provider
+            .meter("otlp-tls-test")
+            .u64_counter("kt.test.http")
+            .build()
+            .add(1, &[]);
+        tokio::task::spawn_blocking(move || telemetry.shutdown(Duration::from_secs(10)))
+            .await
+            .unwrap()
     });
-    assert_eq!((stats.ended, stats.exported, stats.export_failed, stats.dropped), (50, 50, 0, 0), "{stats:?}");
+    assert_eq!(
+        (
+            stats.ended,
+            stats.exported,
+            stats.export_failed,
+            stats.dropped
+        ),
+        (50, 50, 0, 0),
+        "{stats:?}"
+    );
     let counts = receiver.counts();
     assert_eq!(counts.spans, 50, "{counts:?}");
-    assert!(counts.metric_names.iter().any(|n| n == "kt.test.http"), "{counts:?}");
+    assert!(
+        counts.metric_names.iter().any(|n| n == "kt.test.http"),
+        "{counts:?}"
+    );
 }

@@ -8,10 +8,18 @@ use std::sync::{Arc, Mutex};
 
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
-use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use prost::Message as _;
 use tokio_rustls::rustls;
@@ -65,10 +73,13 @@ impl State {
                 .flat_map(|r| &r.attributes)
                 .find(|kv| kv.key == "service.name")
                 .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-                .map_or_else(|| "?".to_owned(), |v| match v {
-                    Value::StringValue(s) => s.clone(),
-                    other => format!("{other:?}"),
-                });
+                .map_or_else(
+                    || "?".to_owned(),
+                    |v| match v {
+                        Value::StringValue(s) => s.clone(),
+                        other => format!("{other:?}"),
+                    },
+                );
             for scope in &resource_spans.scope_spans {
                 counts.spans += scope.spans.len();
                 *counts.by_service.entry(service.clone()).or_default() += scope.spans.len();
@@ -83,7 +94,9 @@ impl State {
         counts.metric_requests += 1;
         for rm in &request.resource_metrics {
             for scope in &rm.scope_metrics {
-                counts.metric_names.extend(scope.metrics.iter().map(|m| m.name.clone()));
+                counts
+                    .metric_names
+                    .extend(scope.metrics.iter().map(|m| m.name.clone()));
             }
         }
     }
@@ -108,9 +121,18 @@ impl Drop for Receiver {
 impl Receiver {
     /// Starts both listeners on `runtime`, with the server certificate of `certs` (see
     /// scripts/otlp-tls-certs.sh); `client_ca` makes a client certificate signed by it mandatory.
-    pub fn start(runtime: &tokio::runtime::Runtime, certs: &Path, api_key: &str, require_client_cert: bool) -> Self {
-        let state = Arc::new(State { api_key: api_key.to_owned(), ..State::default() });
-        let read = |name: &str| std::fs::read(certs.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    pub fn start(
+        runtime: &tokio::runtime::Runtime,
+        certs: &Path,
+        api_key: &str,
+        require_client_cert: bool,
+    ) -> Self {
+        let state = Arc::new(State {
+            api_key: api_key.to_owned(),
+            ..State::default()
+        });
+        let read =
+            |name: &str| std::fs::read(certs.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let (cert, key, ca) = (read("server.pem"), read("server.key"), read("ca.pem"));
 
         let _entered = runtime.enter();
@@ -118,12 +140,18 @@ impl Receiver {
         let http_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         http_listener.set_nonblocking(true).unwrap();
         let http_port = http_listener.local_addr().unwrap().port();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_tls(&cert, &key, require_client_cert.then_some(&ca[..]))));
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_tls(
+            &cert,
+            &key,
+            require_client_cert.then_some(&ca[..]),
+        )));
         let http_state = state.clone();
         let http_task = runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(http_listener).unwrap();
             loop {
-                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
                 let (acceptor, state) = (acceptor.clone(), http_state.clone());
                 tokio::spawn(async move {
                     let tls = match acceptor.accept(tcp).await {
@@ -133,8 +161,12 @@ impl Receiver {
                             return;
                         }
                     };
-                    let service = hyper::service::service_fn(move |request| handle_http(state.clone(), request));
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(tls), service).await;
+                    let service = hyper::service::service_fn(move |request| {
+                        handle_http(state.clone(), request)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
                 });
             }
         });
@@ -143,7 +175,8 @@ impl Receiver {
         let grpc_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         grpc_listener.set_nonblocking(true).unwrap();
         let grpc_port = grpc_listener.local_addr().unwrap().port();
-        let mut tls = tonic::transport::ServerTlsConfig::new().identity(tonic::transport::Identity::from_pem(&cert, &key));
+        let mut tls = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(&cert, &key));
         if require_client_cert {
             tls = tls.client_ca_root(tonic::transport::Certificate::from_pem(&ca));
         }
@@ -154,13 +187,24 @@ impl Receiver {
             tonic::transport::Server::builder()
                 .tls_config(tls)
                 .unwrap()
-                .add_service(TraceServiceServer::new(grpc.clone()).accept_compressed(tonic::codec::CompressionEncoding::Gzip))
-                .add_service(MetricsServiceServer::new(grpc).accept_compressed(tonic::codec::CompressionEncoding::Gzip))
+                .add_service(
+                    TraceServiceServer::new(grpc.clone())
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+                )
+                .add_service(
+                    MetricsServiceServer::new(grpc)
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
+                )
                 .serve_with_incoming(incoming)
                 .await
                 .unwrap();
         });
-        Self { http_port, grpc_port, state, tasks: vec![http_task, grpc_task] }
+        Self {
+            http_port,
+            grpc_port,
+            state,
+            tasks: vec![http_task, grpc_task],
+        }
     }
 
     pub fn counts(&self) -> Counts {
@@ -172,7 +216,9 @@ fn server_tls(cert: &[u8], key: &[u8], client_ca: Option<&[u8]>) -> rustls::Serv
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
@@ -180,11 +226,19 @@ fn server_tls(cert: &[u8], key: &[u8], client_ca: Option<&[u8]>) -> rustls::Serv
             for c in CertificateDer::pem_slice_iter(ca) {
                 roots.add(c.unwrap()).unwrap();
             }
-            builder.with_client_cert_verifier(rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider).build().unwrap())
+            builder.with_client_cert_verifier(
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .unwrap(),
+            )
         }
     };
-    let chain = CertificateDer::pem_slice_iter(cert).collect::<Result<Vec<_>, _>>().unwrap();
-    let mut config = builder.with_single_cert(chain, PrivateKeyDer::from_pem_slice(key).unwrap()).unwrap();
+    let chain = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let mut config = builder
+        .with_single_cert(chain, PrivateKeyDer::from_pem_slice(key).unwrap())
+        .unwrap();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config
 }
@@ -199,34 +253,66 @@ fn respond(status: u16, body: Vec<u8>) -> HttpResponse {
         .unwrap()
 }
 
-async fn handle_http(state: Arc<State>, request: hyper::Request<hyper::body::Incoming>) -> Result<HttpResponse, std::convert::Infallible> {
-    let key = request.headers().get("api-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let gzip = request.headers().get("content-encoding").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+async fn handle_http(
+    state: Arc<State>,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> Result<HttpResponse, std::convert::Infallible> {
+    let key = request
+        .headers()
+        .get("api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let gzip = request
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     let path = request.uri().path().to_owned();
-    if request.method() != hyper::Method::POST || !matches!(path.as_str(), "/v1/traces" | "/v1/metrics") {
+    if request.method() != hyper::Method::POST
+        || !matches!(path.as_str(), "/v1/traces" | "/v1/metrics")
+    {
         return Ok(respond(404, Vec::new()));
     }
     if !state.authorized(key.as_deref()) {
         return Ok(respond(401, Vec::new()));
     }
-    let Ok(body) = request.into_body().collect().await else { return Ok(respond(400, Vec::new())) };
+    let Ok(body) = request.into_body().collect().await else {
+        return Ok(respond(400, Vec::new()));
+    };
     let mut body = body.to_bytes().to_vec();
     if gzip {
         state.counts.lock().unwrap().gzip_requests += 1;
         let mut plain = Vec::new();
-        if std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain).is_err() {
+        if std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut plain)
+            .is_err()
+        {
             return Ok(respond(400, Vec::new()));
         }
         body = plain;
     }
     if path == "/v1/traces" {
-        let Ok(export) = ExportTraceServiceRequest::decode(&body[..]) else { return Ok(respond(400, Vec::new())) };
+        let Ok(export) = ExportTraceServiceRequest::decode(&body[..]) else {
+            return Ok(respond(400, Vec::new()));
+        };
         state.record_spans(&export);
-        Ok(respond(200, ExportTraceServiceResponse { partial_success: None }.encode_to_vec()))
+        Ok(respond(
+            200,
+            ExportTraceServiceResponse {
+                partial_success: None,
+            }
+            .encode_to_vec(),
+        ))
     } else {
-        let Ok(export) = ExportMetricsServiceRequest::decode(&body[..]) else { return Ok(respond(400, Vec::new())) };
+        let Ok(export) = ExportMetricsServiceRequest::decode(&body[..]) else {
+            return Ok(respond(400, Vec::new()));
+        };
         state.record_metrics(&export);
-        Ok(respond(200, ExportMetricsServiceResponse { partial_success: None }.encode_to_vec()))
+        Ok(respond(
+            200,
+            ExportMetricsServiceResponse {
+                partial_success: None,
+            }
+            .encode_to_vec(),
+        ))
     }
 }
 
@@ -235,10 +321,17 @@ struct Grpc(Arc<State>);
 
 impl Grpc {
     fn check<T>(&self, request: &tonic::Request<T>) -> Result<(), tonic::Status> {
-        if request.metadata().get("grpc-encoding").is_some_and(|v| v.as_bytes() == b"gzip") {
+        if request
+            .metadata()
+            .get("grpc-encoding")
+            .is_some_and(|v| v.as_bytes() == b"gzip")
+        {
             self.0.counts.lock().unwrap().gzip_requests += 1;
         }
-        let key = request.metadata().get("api-key").and_then(|v| v.to_str().ok());
+        let key = request
+            .metadata()
+            .get("api-key")
+            .and_then(|v| v.to_str().ok());
         if self.0.authorized(key) {
             Ok(())
         } else {
@@ -249,18 +342,28 @@ impl Grpc {
 
 #[tonic::async_trait]
 impl TraceService for Grpc {
-    async fn export(&self, request: tonic::Request<ExportTraceServiceRequest>) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         self.check(&request)?;
         self.0.record_spans(request.get_ref());
-        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
     }
 }
 
 #[tonic::async_trait]
 impl MetricsService for Grpc {
-    async fn export(&self, request: tonic::Request<ExportMetricsServiceRequest>) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
         self.check(&request)?;
         self.0.record_metrics(request.get_ref());
-        Ok(tonic::Response::new(ExportMetricsServiceResponse { partial_success: None }))
+        Ok(tonic::Response::new(ExportMetricsServiceResponse {
+            partial_success: None,
+        }))
     }
 }
