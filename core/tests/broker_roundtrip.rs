@@ -65,7 +65,7 @@ async fn trace_headers_survive_a_real_broker_byte_for_byte() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conflicting_traceparents_read_back_from_the_broker_start_a_new_root() {
+async fn repeated_traceparents_read_back_from_the_broker_continue_the_last_hop() {
     let topic = unique_topic("kt-duplicate");
     create_topic(&topic, 1).await;
     let headers = OwnedHeaders::new()
@@ -78,5 +78,7 @@ async fn conflicting_traceparents_read_back_from_the_broker_start_a_new_root() {
     let message = consume_one(&topic);
     let received = message.headers().expect("headers arrived");
     assert_eq!(received.count(), 2, "the broker keeps repeated headers");
-    assert_eq!(extract_parts(received).parent, Err(kafka_trace::ErrorCode::TraceparentDuplicate));
+    // The broker keeps header order, so the last writer (the latest hop) is the parent.
+    let parent = extract_parts(received).parent.expect("the last traceparent is read");
+    assert_eq!(parent.encode(), *b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b8-01");
 }

@@ -6,7 +6,7 @@
 //! - `shipper` processes each shipment.
 //!
 //! Spans go to an in-memory exporter per service (and over OTLP when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set); when every message has been processed at both hops,
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set); when every message has been processed at both hops,
 //! each trace is printed as a tree and checked to be the full five-span chain.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -147,7 +147,9 @@ pub fn run(args: &DemoArgs) -> Result<(), String> {
     };
     drop(metadata);
 
-    let otlp_endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|s| !s.trim().is_empty());
+    // Either the generic or the traces-only endpoint turns export on, as in every OpenTelemetry SDK.
+    let set = |name: &str| std::env::var(name).ok().filter(|s| !s.trim().is_empty());
+    let otlp_endpoint = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT"));
     let services = ["web", "worker", "shipper"].map(|name| Service::new(name, otlp_endpoint.is_some()));
     let services: Vec<Service> = services.into_iter().collect::<Result<_, _>>()?;
 

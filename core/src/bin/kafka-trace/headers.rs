@@ -33,7 +33,7 @@ fn samples() -> Vec<(&'static str, HeaderList)> {
             ]),
         ),
         (
-            "two different parents: invalid by W3C rules, so a new root (baggage kept)",
+            "a forwarder appended its own parent: the last header (the latest hop) is continued",
             h(&[
                 ("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
                 ("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01"),
