@@ -6,7 +6,7 @@
 //! ended, handed to the exporter, and exported successfully. After [`Telemetry::shutdown`] the
 //! difference is exact.
 //!
-//! The transport follows the standard OTLP exporter environment (see [`transport`]):
+//! The transport follows the standard OTLP exporter environment (the private `transport` module):
 //! `OTEL_EXPORTER_OTLP_[TRACES_|METRICS_]ENDPOINT` (http or https), `..._PROTOCOL`
 //! (`http/protobuf`, the default, or `grpc`), `..._HEADERS` (`k=v,k2=v2`, percent-decoded),
 //! `..._CERTIFICATE` (PEM CA bundle added to the system roots), `..._CLIENT_CERTIFICATE` and

@@ -618,6 +618,8 @@ pub(crate) fn metric_exporter(config: &OtlpConfig) -> Result<AnyMetricExporter, 
 }
 
 #[cfg(test)]
+// The exporters are not Debug, so `expect_err` is not available.
+#[allow(clippy::err_expect)]
 mod tests {
     use super::*;
 
