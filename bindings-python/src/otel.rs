@@ -267,7 +267,8 @@ fn outgoing<'py>(
     let mut traceparent = TraceParent::new(
         TraceId(trace_id.to_be_bytes()),
         SpanId(span_id.to_be_bytes()),
-        TraceFlags(flags),
+        // A child writes only the flags it propagates (sampled, W3C Level 2 random).
+        TraceFlags(flags).propagated(),
     );
 
     let state = field(intern!(py, "trace_state"), 4)?;

@@ -25,7 +25,7 @@ import asyncio
 import functools
 from typing import Any, Callable, Dict, List, Optional
 
-from .tracing import KafkaTracing, PendingSend, ProcessScope, _log
+from .tracing import KafkaTracing, PendingSend, ProcessScope, _AlreadyOpen, _log, _untraced
 
 __all__ = ["TracedAIOKafkaProducer", "TracedAIOKafkaConsumer"]
 
@@ -50,7 +50,8 @@ class TracedAIOKafkaProducer:
     broker's acknowledgement."""
 
     def __init__(self, producer: Any, tracing: Optional[KafkaTracing] = None, config: Optional[Dict[str, Any]] = None) -> None:
-        self._producer = producer
+        # An auto-instrumented producer (opentelemetry-instrument) is traced here, not twice.
+        self._producer = _untraced(producer)
         self._tracing = tracing or KafkaTracing()
         self._model = self._tracing.model_for(config)
 
@@ -102,15 +103,18 @@ class TracedAIOKafkaConsumer:
     ``getmany`` and a current ``process`` span in ``async for`` loops."""
 
     def __init__(self, consumer: Any, tracing: Optional[KafkaTracing] = None, config: Optional[Dict[str, Any]] = None) -> None:
-        self._consumer = consumer
+        self._consumer = _untraced(consumer)
         self._tracing = tracing or KafkaTracing()
         self._model = self._tracing.model_for(config)
         self._batch: Dict[int, Any] = {}
         self._batch_records: List[Any] = []
         self._open: Optional[ProcessScope] = None
+        self._open_record: Any = None
 
     def process(self, record: Any) -> Any:
         """Context manager making ``process {topic}`` current (works with ``with`` in coroutines)."""
+        if self._open is not None and record is not None and record is self._open_record:
+            return _AlreadyOpen(self._open.span)
         poll_ctx = self._batch.get(id(record)) if record is not None else None
         return self._tracing.process(record, self._model, poll_ctx)
 
@@ -163,9 +167,16 @@ class TracedAIOKafkaConsumer:
         return batches
 
     def _close_open(self) -> None:
-        scope, self._open = self._open, None
+        scope, self._open, self._open_record = self._open, None, None
         if scope is not None:
             scope.__exit__(None, None, None)
+
+    def _open_process(self, record: Any) -> None:
+        """Makes ``record``'s ``process`` span current until the next receive or ``stop()``."""
+        scope = self._tracing.process(record, self._model, self._batch.get(id(record)))
+        if isinstance(scope, ProcessScope):
+            scope.__enter__()
+            self._open, self._open_record = scope, record
 
     def __aiter__(self) -> "TracedAIOKafkaConsumer":
         return self
@@ -181,10 +192,7 @@ class TracedAIOKafkaConsumer:
             receive.failed(type(exc).__qualname__)
             raise
         self._received(receive, (record,))
-        scope = self.process(record)
-        if isinstance(scope, ProcessScope):
-            scope.__enter__()
-            self._open = scope
+        self._open_process(record)
         return record
 
     async def stop(self) -> None:

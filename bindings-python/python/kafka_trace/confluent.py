@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional
 
-from .tracing import KafkaTracing, PendingSend, _log
+from .tracing import KafkaTracing, PendingSend, _AlreadyOpen, _log, _untraced
 
 __all__ = ["TracedProducer", "TracedConsumer", "traced_producer", "traced_consumer"]
 
@@ -53,7 +53,8 @@ class TracedProducer:
     ``produce``) whose ``produce`` starts ``send {topic}`` and injects it into the headers."""
 
     def __init__(self, producer: Any, tracing: Optional[KafkaTracing] = None, config: Optional[Dict[str, Any]] = None) -> None:
-        self._producer = producer
+        # An auto-instrumented producer (opentelemetry-instrument) is traced here, not twice.
+        self._producer = _untraced(producer)
         self._tracing = tracing or KafkaTracing()
         self._model = self._tracing.model_for(config)
 
@@ -101,11 +102,13 @@ class TracedConsumer:
     returns the message unchanged, ``consume`` records a ``poll`` span for the batch."""
 
     def __init__(self, consumer: Any, tracing: Optional[KafkaTracing] = None, config: Optional[Dict[str, Any]] = None) -> None:
-        self._consumer = consumer
+        self._consumer = _untraced(consumer)
         self._tracing = tracing or KafkaTracing()
         self._model = self._tracing.model_for(config)
         self._batch: Dict[int, Any] = {}
         self._batch_messages: List[Any] = []
+        self._open: Any = None
+        self._open_message: Any = None
 
     def poll(self, *args: Any, **kwargs: Any) -> Any:
         """``Consumer.poll``; a ``poll`` span for the call when it returned a message."""
@@ -136,8 +139,22 @@ class TracedConsumer:
 
     def process(self, message: Any) -> Any:
         """Context manager making ``process {topic}`` current (see module docs)."""
+        if self._open is not None and message is not None and message is self._open_message:
+            return _AlreadyOpen(self._open.span)
         poll_ctx = self._batch.get(id(message)) if message is not None else None
         return self._tracing.process(message, self._model, poll_ctx)
+
+    def _close_open(self) -> None:
+        scope, self._open, self._open_message = self._open, None, None
+        if scope is not None:
+            scope.__exit__(None, None, None)
+
+    def _open_process(self, message: Any) -> None:
+        """Makes ``message``'s ``process`` span current until the next receive or ``close()``
+        (auto-instrumented consumers: no handler boundary to end it at)."""
+        scope = self.process(message)
+        if scope.__enter__() is not None:
+            self._open, self._open_message = scope, message
 
     def handler(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Decorator running ``func(message, ...)`` inside :meth:`process`."""

@@ -16,6 +16,8 @@ the handler of one message.
 
 from __future__ import annotations
 
+import contextvars
+import inspect
 import logging
 import time
 import warnings
@@ -97,13 +99,73 @@ class _NoScope:
     span: Optional[Span] = None
 
     def __enter__(self) -> Optional[Span]:
-        return None
+        return self.span
 
     def __exit__(self, *exc: Any) -> bool:
         return False
 
 
 _NO_SCOPE = _NoScope()
+
+
+class _AlreadyOpen(_NoScope):
+    """``process(msg)`` of a message whose ``process`` span a receive call already made current
+    (auto-instrumented consumers): the block runs in it, nothing is started or ended twice."""
+
+    def __init__(self, span: Optional[Span]) -> None:
+        self.span = span
+
+
+# True while a traced wrapper calls into the client's own (uninstrumented) methods.
+_INSIDE: "contextvars.ContextVar[bool]" = contextvars.ContextVar("kafka_trace_inside", default=False)
+
+
+class _Untraced:
+    """An auto-instrumented client (see :mod:`kafka_trace.instrumentation`) seen through the methods
+    of the class it replaced: what the traced wrappers call, so that an explicit
+    ``TracedProducer(Producer(conf))`` under ``opentelemetry-instrument`` traces each message once.
+    A method of that class calling an overridden one (aiokafka's ``send_and_wait`` -> ``send``)
+    reaches the original too: :data:`_INSIDE` is set while it runs."""
+
+    __slots__ = ("_obj", "_base")
+
+    def __init__(self, obj: Any, base: type) -> None:
+        self._obj = obj
+        self._base = base
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._base, name, None)
+        if attr is None or isinstance(attr, type) or not callable(attr) or not hasattr(attr, "__get__"):
+            return getattr(self._obj, name)
+        bound = attr.__get__(self._obj, type(self._obj))
+        if inspect.iscoroutinefunction(attr):
+
+            async def call_async(*args: Any, **kwargs: Any) -> Any:
+                token = _INSIDE.set(True)
+                try:
+                    return await bound(*args, **kwargs)
+                finally:
+                    _INSIDE.reset(token)
+
+            return call_async
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            token = _INSIDE.set(True)
+            try:
+                return bound(*args, **kwargs)
+            finally:
+                _INSIDE.reset(token)
+
+        return call
+
+    def __len__(self) -> int:
+        return int(self._base.__len__(self._obj))  # type: ignore[attr-defined]
+
+
+def _untraced(client: Any) -> Any:
+    """``client`` itself, or, for an auto-instrumented one, its untraced view."""
+    base = getattr(type(client), "_kafka_trace_base", None)
+    return client if base is None else _Untraced(client, base)
 
 
 class ProcessScope:
