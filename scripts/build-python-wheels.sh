@@ -91,7 +91,7 @@ if [ "$check_sdist" = 1 ]; then
     "$venv/bin/python" -m pip install --quiet --upgrade pip
     began=$SECONDS
     # The shared target dir only saves recompiling crates.io dependencies; the sources are the sdist's.
-    CARGO_TARGET_DIR="$root/target" "$venv/bin/python" -m pip install --quiet --no-cache-dir "$sdist" opentelemetry-api
+    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}" "$venv/bin/python" -m pip install --quiet --no-cache-dir "$sdist" opentelemetry-api
     echo "   built and installed from the sdist in $((SECONDS - began)) s"
     (cd /tmp && "$venv/bin/python" - <<'EOF'
 import kafka_trace
