@@ -304,6 +304,13 @@ typedef int (*kt_header_setter)(void *userdata,
                                 const uint8_t *value,
                                 size_t value_len);
 
+typedef struct DlInfo {
+    const char *dli_fname;
+    void *dli_fbase;
+    const char *dli_sname;
+    void *dli_saddr;
+} DlInfo;
+
 /**
  * A Kafka message as the span functions see it; fields map to librdkafka's `rd_kafka_message_t`.
  * Zero-initialize it (`kt_message m = {0};` in C, `kt_message m{};` in C++), then set `partition`
@@ -791,6 +798,34 @@ kt_result kt_tracer_config_set_capture(struct kt_tracer_config *config, bool cap
 kt_result kt_tracer_config_set_export_limits(struct kt_tracer_config *config,
                                              uint64_t timeout_ms,
                                              size_t max_queue_size);
+
+extern int dladdr(const void *addr, struct DlInfo *info);
+
+extern void *dlopen(const char *filename, int flags);
+
+extern void *dlsym(void *handle, const char *symbol);
+
+extern int backtrace(void **buffer, int size);
+
+/**
+ * Makes `context` (copied) this thread's current context, or clears it when `context` is NULL.
+ * The kafka_trace librdkafka plugin (`plugin.library.paths=libkafka_trace.so`) parents the `send`
+ * span of every message produced on this thread under it (a remote context keeps its W3C Level 2
+ * random flag and tracestate members); without a current context each send starts a new trace.
+ * A context without a valid traceparent makes only its baggage current.
+ *
+ * Thread-safety: affects the calling thread only.
+ */
+kt_result kt_context_set_current(const struct kt_context *context);
+
+/**
+ * Makes the context of `span` (e.g. the process span of the message being handled) this
+ * thread's current context, or clears it when `span` is NULL: see kt_context_set_current(). The
+ * span may be ended and freed afterwards; its context stays current until changed.
+ *
+ * Thread-safety: affects the calling thread only; read-only on the span.
+ */
+kt_result kt_span_set_current(const struct kt_span *span);
 
 /**
  * Starts the `send {topic}` PRODUCER span for `*message` (topic, partition, key, payload; offset

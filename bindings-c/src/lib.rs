@@ -21,6 +21,7 @@ use kafka_trace::ErrorCode;
 mod capture;
 mod codec;
 mod config;
+mod plugin;
 mod spans;
 mod tracer;
 #[cfg(test)]

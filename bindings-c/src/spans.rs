@@ -133,19 +133,120 @@ unsafe fn context_of(span: *const kt_span, context: *const kt_context) -> Result
     if !context.is_null() {
         // SAFETY: as documented above.
         let ctx: &KtContext = unsafe { handle_ref(context) }?;
-        let base = add_baggage(Context::new(), &ctx.inner.baggage);
-        // A remote parent: the core's kept remote goes along, so what a child propagates keeps its
-        // random flag and tracestate.
-        return Ok(match ctx.valid() {
-            Ok(trace) => base.with_remote_span_context(remote_span_context(&trace.traceparent, &trace.tracestate)).with_value(KeptRemote::of(trace)),
-            Err(_) => base,
-        });
+        return Ok(otel_context(ctx));
     }
     Ok(Context::new())
 }
 
+/// The OpenTelemetry context of a `kt_context`: its baggage, and its traceparent as a remote
+/// parent with the core's kept remote, so what a child propagates keeps the random flag and
+/// every tracestate member.
+pub(crate) fn otel_context(ctx: &KtContext) -> Context {
+    let base = add_baggage(Context::new(), &ctx.inner.baggage);
+    match ctx.valid() {
+        Ok(trace) => base.with_remote_span_context(remote_span_context(&trace.traceparent, &trace.tracestate)).with_value(KeptRemote::of(trace)),
+        Err(_) => base,
+    }
+}
+
+/// The receive side of one message handed to the application at `start` (the librdkafka
+/// plugin's on_consume): the core's poll recipe for one message of `topic`, in `ambient`, ended
+/// at once. Nothing for a topic that is not traced.
+pub(crate) fn record_receive(shared: &Arc<Shared>, topic: &str, ambient: &Context, start: StartTime) {
+    let Some(recipe) = shared.lifecycle.poll(&[topic], 1) else { return };
+    let finish = recipe.finish(PollResult::Received, start.elapsed());
+    let running = shared.executor.start_poll(&recipe, ambient, start);
+    shared.executor.finish(&running, &finish);
+}
+
 fn new_span(shared: &Arc<Shared>, cx: Context, running: Option<Running>, state: State, start: StartTime) -> *mut kt_span {
     handle_new::<kt_span>(Span { cx, running, state, shared: shared.clone(), start, ended: false })
+}
+
+/// What the librdkafka plugin (`crate::plugin`) needs of spans without going through handles:
+/// the same recipes and the same executor as kt_tracer_start_send() / kt_tracer_start_process().
+impl Span {
+    /// The send span of `info` as a child of `ambient`; `None` for a topic that is not traced.
+    pub(crate) fn start_send(shared: &Arc<Shared>, info: &MessageInfo<'_>, ambient: &Context) -> Option<Span> {
+        let recipe = shared.lifecycle.send(info)?;
+        let running = shared.executor.start_send(&recipe, ambient);
+        Some(Span { cx: running.context().clone(), start: running.start(), running: Some(running), state: State::Send(recipe), shared: shared.clone(), ended: false })
+    }
+
+    /// The span's context (the handler's context for a process span).
+    pub(crate) fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    /// Ends a send span acknowledged at `partition`/`offset`, `latency` after its start when known.
+    pub(crate) fn end_acked(&mut self, partition: i32, offset: i64, latency: Option<Duration>) -> kt_result {
+        self.finish(Outcome::Acked { partition, offset, latency })
+    }
+
+    /// Ends the span as failed with `error_type`.
+    pub(crate) fn end_failed(&mut self, error_type: &str) -> kt_result {
+        self.finish(Outcome::Failed(error_type))
+    }
+
+    /// Ends the span successfully.
+    pub(crate) fn end_ok(&mut self) -> kt_result {
+        self.finish(Outcome::Success)
+    }
+}
+
+thread_local! {
+    /// The context kt_context_set_current() / kt_span_set_current() made current on this thread:
+    /// the parent of the send spans the librdkafka plugin starts on this thread.
+    static CURRENT: std::cell::RefCell<Option<Context>> = const { std::cell::RefCell::new(None) };
+}
+
+/// This thread's current context (kt_context_set_current()), if any.
+pub(crate) fn current_context() -> Option<Context> {
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+fn set_current(cx: Option<Context>) {
+    let _ = CURRENT.try_with(|c| *c.borrow_mut() = cx);
+}
+
+/// Makes `context` (copied) this thread's current context, or clears it when `context` is NULL.
+/// The kafka_trace librdkafka plugin (`plugin.library.paths=libkafka_trace.so`) parents the `send`
+/// span of every message produced on this thread under it (a remote context keeps its W3C Level 2
+/// random flag and tracestate members); without a current context each send starts a new trace.
+/// A context without a valid traceparent makes only its baggage current.
+///
+/// Thread-safety: affects the calling thread only.
+#[no_mangle]
+pub unsafe extern "C" fn kt_context_set_current(context: *const kt_context) -> kt_result {
+    ffi_boundary!(kt_result::Panic, {
+        if context.is_null() {
+            set_current(None);
+            return kt_result::Ok;
+        }
+        // SAFETY: a live context.
+        let cx = try_ffi!(unsafe { context_of(std::ptr::null(), context) });
+        set_current(Some(cx));
+        kt_result::Ok
+    })
+}
+
+/// Makes the context of `span` (e.g. the process span of the message being handled) this
+/// thread's current context, or clears it when `span` is NULL: see kt_context_set_current(). The
+/// span may be ended and freed afterwards; its context stays current until changed.
+///
+/// Thread-safety: affects the calling thread only; read-only on the span.
+#[no_mangle]
+pub unsafe extern "C" fn kt_span_set_current(span: *const kt_span) -> kt_result {
+    ffi_boundary!(kt_result::Panic, {
+        if span.is_null() {
+            set_current(None);
+            return kt_result::Ok;
+        }
+        // SAFETY: a live span.
+        let cx = try_ffi!(unsafe { context_of(span, std::ptr::null()) });
+        set_current(Some(cx));
+        kt_result::Ok
+    })
 }
 
 fn traced(shared: &Arc<Shared>, running: Running, state: State) -> *mut kt_span {

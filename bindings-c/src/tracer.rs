@@ -71,7 +71,7 @@ impl Opaque for kt_tracer {
 }
 
 impl Tracer {
-    fn new(cfg: &Config) -> Result<Self, kt_result> {
+    pub(crate) fn new(cfg: &Config) -> Result<Self, kt_result> {
         let backend = if cfg.capture {
             let store = Arc::new(Store::default());
             let mut resource = Resource::builder();
@@ -115,7 +115,7 @@ impl Tracer {
         }
     }
 
-    fn shutdown(&self, timeout: Duration) -> kt_span_stats {
+    pub(crate) fn shutdown(&self, timeout: Duration) -> kt_span_stats {
         match &self.backend {
             Backend::Otlp(t) => t.shutdown(timeout).into(),
             Backend::Capture { tracer_provider, meter_provider, .. } => {
@@ -127,7 +127,7 @@ impl Tracer {
     }
 
     /// The capture store, with the metrics collected so far moved into it.
-    fn captured(&self) -> Result<&Store, kt_result> {
+    pub(crate) fn captured(&self) -> Result<&Store, kt_result> {
         match &self.backend {
             Backend::Capture { meter_provider, store, .. } => {
                 if !self.shut_down.load(Ordering::Acquire) {

@@ -1,8 +1,11 @@
-/* Helpers shared by the two examples: librdkafka <-> kafka_trace glue, a few lines each. */
+/* Helpers shared by the two examples. The librdkafka <-> kafka_trace glue (kt_rdkafka_set_header,
+ * kt_rdkafka_message_of, kt_rdkafka_delivered, ...) comes from the installed companion header
+ * kafka_trace_rdkafka.h; what is left here is example plumbing. */
 #ifndef KT_EXAMPLE_COMMON_H
 #define KT_EXAMPLE_COMMON_H
 
 #include <kafka_trace.h>
+#include <kafka_trace_rdkafka.h>
 #include <librdkafka/rdkafka.h>
 
 #include <stdio.h>
@@ -10,52 +13,6 @@
 #include <string.h>
 
 #define MAX_HEADERS 64
-
-/* kt_header_setter over librdkafka headers: replace (remove + add) or remove a header by name. */
-static inline int kt_rdkafka_set_header(void *userdata, const char *name, size_t name_len, const uint8_t *value, size_t value_len) {
-    rd_kafka_headers_t *headers = (rd_kafka_headers_t *)userdata;
-    rd_kafka_header_remove(headers, name); /* name is NUL-terminated; NOENT when absent is fine */
-    if (value && rd_kafka_header_add(headers, name, (ssize_t)name_len, value, (ssize_t)value_len)) return -1;
-    return 0;
-}
-
-/* The message's headers as the kt_header array kafka_trace reads (pointers into the message). */
-static inline size_t kt_rdkafka_headers(const rd_kafka_message_t *msg, kt_header *out, size_t cap) {
-    rd_kafka_headers_t *headers = NULL;
-    size_t n = 0;
-    if (rd_kafka_message_headers(msg, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
-    const char *name;
-    const void *value;
-    size_t size;
-    while (n < cap && rd_kafka_header_get_all(headers, n, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        out[n].name = name;
-        out[n].name_len = strlen(name);
-        out[n].value = (const uint8_t *)value;
-        out[n].value_len = size;
-        n++;
-    }
-    return n;
-}
-
-/* A kt_message describing a librdkafka message (consumed, or about to be produced). */
-static inline kt_message kt_rdkafka_message(const char *topic, int32_t partition, int64_t offset, const void *key, size_t key_len,
-                                     const void *payload, size_t payload_len, int64_t timestamp_ms,
-                                     const kt_header *headers, size_t header_count) {
-    kt_message m;
-    memset(&m, 0, sizeof m);
-    m.topic = topic;
-    m.topic_len = strlen(topic);
-    m.partition = partition;
-    m.offset = offset;
-    m.key = (const uint8_t *)key;
-    m.key_len = key_len;
-    m.payload = payload;
-    m.payload_len = payload_len;
-    m.timestamp_ms = timestamp_ms;
-    m.headers = headers;
-    m.header_count = header_count;
-    return m;
-}
 
 /* Prints "<trace-id> <span-id>" of a span as hex. */
 static inline void kt_print_ids(FILE *f, const kt_span *span) {
@@ -93,14 +50,9 @@ static inline void kt_example_delivered(rd_kafka_t *rk, const rd_kafka_message_t
     (void)rk;
     (void)opaque;
     if (!span) return;
-    if (msg->err) {
-        const char *name = rd_kafka_err2name(msg->err);
-        kt_span_end_error(span, name, strlen(name));
-        fprintf(stderr, "delivery failed: %s\n", rd_kafka_err2str(msg->err));
-    } else {
-        /* librdkafka's own produce-to-ack latency: the span ends at the broker's ack, not now */
-        kt_span_end_send_latency(span, msg->partition, msg->offset, rd_kafka_message_latency(msg));
-    }
+    if (msg->err) fprintf(stderr, "delivery failed: %s\n", rd_kafka_err2str(msg->err));
+    /* at the broker's ack as librdkafka measured it, with partition + offset, or error.type */
+    kt_rdkafka_delivered(span, msg);
     kt_span_free(span);
 }
 

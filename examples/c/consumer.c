@@ -54,11 +54,7 @@ int main(int argc, char **argv) {
             continue;
         }
         kt_header headers[MAX_HEADERS];
-        size_t n = kt_rdkafka_headers(msg, headers, MAX_HEADERS);
-        rd_kafka_timestamp_type_t ts_type;
-        int64_t ts = rd_kafka_message_timestamp(msg, &ts_type);
-        kt_message m = kt_rdkafka_message(rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset, msg->key, msg->key_len,
-                                          msg->payload, msg->len, ts, headers, n);
+        kt_message m = kt_rdkafka_message_of(msg, headers, MAX_HEADERS);
         kt_span *process = NULL;
         kt_result rc = kt_tracer_start_process(tracer, &m, NULL, NULL, &process);
         if (rc != KT_RESULT_OK) fprintf(stderr, "kt_tracer_start_process: %s\n", kt_result_message(rc));
