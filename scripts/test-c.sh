@@ -3,7 +3,9 @@
 # C tests and the shared vectors through the C API normally, under valgrind and with ASan/UBSan,
 # compiles the header as C++, installs into a scratch prefix (pkg-config), builds the librdkafka
 # examples and runs the end-to-end test against the broker at $KAFKA_BOOTSTRAP (the caller starts
-# it; default 127.0.0.1:9092). Installs missing Debian packages first.
+# it; default 127.0.0.1:9092), then the librdkafka plugin test (kcat and a confluent-kafka
+# producer loading the installed libkafka_trace.so by configuration; bindings-c/tests/plugin_test.py;
+# not under valgrind/ASan: the clients are not ours to rebuild). Installs missing Debian packages first.
 #
 #   bash scripts/test-c.sh            # everything
 #   KT_C_SKIP_E2E=1 bash scripts/test-c.sh   # no broker needed
@@ -16,7 +18,7 @@ step() { printf '\n== test-c: %s\n' "$*"; }
 
 step "system packages"
 need=()
-for pkg in gcc g++ make pkg-config valgrind librdkafka-dev python3; do
+for pkg in gcc g++ make pkg-config valgrind librdkafka-dev python3 kcat; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 python3 -m venv --help >/dev/null 2>&1 || need+=(python3-venv)
@@ -73,6 +75,15 @@ else
     step "end-to-end again with the examples under valgrind"
     "$venv/bin/python" examples/c/e2e_test.py "$bin" \
         valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
+
+    step "librdkafka plugin: kcat ($(kcat -V 2>&1 | grep -o 'librdkafka [0-9.]*')) and confluent-kafka load the installed libkafka_trace.so"
+    if ! "$venv/bin/python" -c 'import confluent_kafka' 2>/dev/null; then
+        "$venv/bin/pip" install -q 'confluent-kafka>=2.0'
+    fi
+    # built with nothing but pkg-config, like a user's program
+    cc -std=c11 -Wall -Wextra -Wpedantic -Werror -O1 -g bindings-c/tests/plugin_current.c -o "$bin/plugin_current" \
+        $(pkg-config --cflags --libs kafka-trace-rdkafka) -Wl,-rpath,"$prefix/lib"
+    "$venv/bin/python" bindings-c/tests/plugin_test.py "$prefix/lib/libkafka_trace.so" "$bin"
 fi
 
 echo
