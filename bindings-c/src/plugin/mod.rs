@@ -523,3 +523,43 @@ unsafe extern "C" fn on_consume(_rk: *mut c_void, msg: *mut RdMessage, opaque: *
         crate::spans::record_receive(&client.tracer.shared, topic, &ambient, StartTime::now());
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Settings;
+    use kafka_trace::lifecycle::OPTION_NAMES;
+    use kafka_trace::span::Strategy;
+
+    #[test]
+    fn every_option_name_is_a_plugin_property() {
+        for option in OPTION_NAMES {
+            let value = match option.snake {
+                "strategy" => "link",
+                "record_message_key" | "record_body_size" => "true",
+                _ => "x",
+            };
+            let mut s = Settings::default();
+            assert_eq!(s.apply(option.snake, value), Ok(()), "kafka_trace.{}", option.snake);
+            assert!(s.set.contains(option.snake));
+        }
+    }
+
+    #[test]
+    fn values_are_checked_and_unknown_names_refused() {
+        let mut s = Settings::default();
+        assert_eq!(s.apply("strategy", "link"), Ok(()));
+        assert_eq!(s.config.options.strategy, Strategy::Link);
+        assert!(s.apply("strategy", "sideways").unwrap_err().contains("kafka_trace.strategy"));
+        assert!(s.apply("metrics", "maybe").is_err());
+        assert_eq!(s.apply("metrics", "off"), Ok(()));
+        assert!(s.config.no_metrics);
+        let e = s.apply("stratgy", "link").unwrap_err();
+        assert!(e.contains("unknown property kafka_trace.stratgy") && e.contains("kafka_trace.include_topics"), "{e}");
+        assert_eq!(s.apply("include_topics", "orders, billing.*"), Ok(()));
+        assert_eq!(s.config.options.topics.include, vec!["orders".to_owned(), "billing.*".to_owned()]);
+        assert_eq!(s.apply("capture_file", "/tmp/x.json"), Ok(()));
+        assert!(s.config.capture);
+        assert_eq!(s.apply("shutdown_timeout_ms", "250"), Ok(()));
+        assert_eq!(s.shutdown_timeout.as_millis(), 250);
+    }
+}
