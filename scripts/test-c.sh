@@ -53,6 +53,10 @@ prefix="$root/target/c-install"
 make -C bindings-c install PREFIX="$prefix" >/dev/null
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 pkg-config --modversion kafka-trace
+# the companion header (librdkafka glue) as installed, C11 and C++17, with pkg-config's flags only
+for std in "cc -std=c11 -x c" "c++ -std=c++17 -x c++"; do
+    echo '#include <kafka_trace_rdkafka.h>' | $std -Wall -Wextra -Wpedantic -Werror -fsyntax-only $(pkg-config --cflags kafka-trace-rdkafka) -
+done
 bin="$root/target/c-examples"
 mkdir -p "$bin/asan"
 make -C examples/c BUILD="$bin" --always-make

@@ -133,6 +133,9 @@ pub(crate) fn caller_object() -> Option<(*mut c_void, String)> {
 impl Api {
     /// Resolves every function in `handle` (the librdkafka that called), else in the global
     /// namespace. `None` (with the missing name) when one of them cannot be found.
+    // Each transmute's target is the type of the field it initializes (the function's C
+    // signature from rdkafka.h), which the macro cannot spell.
+    #[allow(clippy::missing_transmute_annotations)]
     pub(crate) fn resolve(handle: Option<(*mut c_void, String)>) -> Result<Api, String> {
         let (handle, origin) = handle.unwrap_or((RTLD_DEFAULT, "the global namespace".to_owned()));
         macro_rules! sym {
