@@ -379,8 +379,14 @@ function applyPlan(headers: KafkaHeaders, own: string[], plan: (string | number)
   for (let j = same; j < entries; j++) {
     const name = plan[at + 2 * j] as string;
     const v = plan[at + 2 * j + 1];
-    headers[name] = typeof v === 'number' ? old[own[v]] : v;
+    setHeader(headers, name, typeof v === 'number' ? old[own[v]] : v);
   }
+}
+
+/** `headers[name] = value`, also for a header named `__proto__` (an own property, not the prototype). */
+function setHeader(headers: KafkaHeaders, name: string, value: HeaderValue): void {
+  if (name === '__proto__') Object.defineProperty(headers, name, { value, enumerable: true, writable: true, configurable: true });
+  else headers[name] = value;
 }
 
 /**
