@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Runs every libFuzzer target of core/fuzz for SECONDS_PER_TARGET seconds each (default 60), one
-# after another, and exits non-zero if any target crashes (the input is kept under
-# core/fuzz/artifacts/<target>/ and can be replayed with `cargo +nightly fuzz run <target> <file>`).
+# Runs every libFuzzer target of core/fuzz (the codecs and the header carrier) and of
+# bindings-c/fuzz (c_abi: every exported kt_ function of the C ABI) for SECONDS_PER_TARGET seconds
+# each (default 60), one after another, and exits non-zero if any target crashes or leaks (the
+# input is kept under <fuzz dir>/artifacts/<target>/ and can be replayed with
+# `cargo +nightly fuzz run --fuzz-dir <fuzz dir> <target> <file>`).
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]
 #   FUZZ_TARGETS="traceparent headers" scripts/fuzz.sh 300
+#   FUZZ_TARGETS=c_abi nice -n 19 scripts/fuzz.sh 600
 #
 # Needs the nightly toolchain (`rustup toolchain list`); installs cargo-fuzz if it is missing.
-# Builds into core/fuzz/target, keeps the corpus in core/fuzz/corpus/<target> (both git-ignored)
+# Builds into <fuzz dir>/target, keeps the corpus in <fuzz dir>/corpus/<target> (both git-ignored)
 # and seeds it with the spec examples and, when present, the header values of
 # core/testdata/trace_context_vectors.json.
 set -euo pipefail
@@ -20,9 +23,17 @@ fi
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FUZZ_DIR="$ROOT/core/fuzz"
+C_FUZZ_DIR="$ROOT/bindings-c/fuzz"
 VECTORS="$ROOT/core/testdata/trace_context_vectors.json"
-TARGETS=(${FUZZ_TARGETS:-traceparent tracestate baggage headers})
-export CARGO_TARGET_DIR="$FUZZ_DIR/target"
+TARGETS=(${FUZZ_TARGETS:-traceparent tracestate baggage headers c_abi})
+
+# The fuzz crate of a target: c_abi lives with the C ABI it drives, the others with the core.
+dir_of() {
+  case "$1" in
+    c_abi) echo "$C_FUZZ_DIR" ;;
+    *) echo "$FUZZ_DIR" ;;
+  esac
+}
 
 if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
   echo "fuzz.sh: the nightly toolchain is required (cargo-fuzz needs -Z sanitizer flags)" >&2
@@ -38,6 +49,7 @@ max_len() {
     traceparent) echo 256 ;;
     tracestate) echo 4096 ;;      # well past the 512-byte inject truncation
     baggage | headers) echo 12288 ;;  # past the 8192-byte baggage limit
+    c_abi) echo 16384 ;;          # a script of up to 64 calls with their arguments
     *) echo 4096 ;;
   esac
 }
@@ -121,25 +133,28 @@ seed_corpus
 failed=()
 summary=()
 for target in "${TARGETS[@]}"; do
+  dir="$(dir_of "$target")"
+  export CARGO_TARGET_DIR="$dir/target"
   log="$CARGO_TARGET_DIR/fuzz-$target.log"
-  mkdir -p "$CARGO_TARGET_DIR" "$FUZZ_DIR/corpus/$target" "$FUZZ_DIR/artifacts/$target"
+  mkdir -p "$CARGO_TARGET_DIR" "$dir/corpus/$target" "$dir/artifacts/$target"
   echo "fuzz.sh: $target for ${SECONDS_PER_TARGET}s (log: $log)" >&2
   status=0
-  (cd "$ROOT/core" && cargo +nightly fuzz run --fuzz-dir "$FUZZ_DIR" "$target" "$FUZZ_DIR/corpus/$target" -- \
+  (cd "$(dirname "$dir")" && cargo +nightly fuzz run --fuzz-dir "$dir" "$target" "$dir/corpus/$target" -- \
       -max_total_time="$SECONDS_PER_TARGET" -max_len="$(max_len "$target")" -print_final_stats=1) \
       >"$log" 2>&1 || status=$?
   runs="$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' | tail -n 1 || true)"
+  cov="$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[a-zA-Z]*' "$log" | tail -n 1 || true)"
   if [ "$status" -ne 0 ]; then
     failed+=("$target")
     summary+=("$target: FAILED (exit $status) after ${runs:-?} executions, see $log")
     tail -n 40 "$log" >&2
   else
-    summary+=("$target: ok, ${runs:-?} executions in ${SECONDS_PER_TARGET}s")
+    summary+=("$target: ok, ${runs:-?} executions in ${SECONDS_PER_TARGET}s (${cov:-no stats})")
   fi
 done
 
 printf '%s\n' "${summary[@]}"
 if [ "${#failed[@]}" -ne 0 ]; then
-  echo "fuzz.sh: crashes in: ${failed[*]} (inputs under $FUZZ_DIR/artifacts/)" >&2
+  echo "fuzz.sh: crashes in: ${failed[*]} (inputs under $FUZZ_DIR/artifacts/ or $C_FUZZ_DIR/artifacts/)" >&2
   exit 1
 fi

@@ -260,11 +260,14 @@ fn pick<T>(u: &mut Unstructured, live: &[*mut T], table: &Table, fakes: &mut Fak
     })
 }
 
-/// The result the convention promises for a required handle argument that is not a live one.
+/// A required handle argument that is not a live one is refused: KT_RESULT_NULL_ARGUMENT for
+/// NULL, KT_RESULT_INVALID_HANDLE for a foreign or freed-looking one; when another argument is
+/// also wrong, which refusal wins is not specified, but the call is refused.
 fn expect_handle(p: Pick, r: u32, call: &str) {
+    const REFUSALS: [u32; 4] = [NULL_ARGUMENT, INVALID_HANDLE, INVALID_ARGUMENT, kt_result::InvalidUtf8 as u32];
     match p {
-        Pick::Null => assert_eq!(r, NULL_ARGUMENT, "{call} with a NULL handle"),
-        Pick::Fake | Pick::Foreign => assert_eq!(r, INVALID_HANDLE, "{call} with a foreign or freed-looking handle"),
+        Pick::Null => assert!(REFUSALS.contains(&r) && r != INVALID_HANDLE, "{call} with a NULL handle gave {r}"),
+        Pick::Fake | Pick::Foreign => assert!(REFUSALS.contains(&r), "{call} with a foreign or freed-looking handle gave {r}"),
         Pick::Live(_) => {}
     }
 }
@@ -353,7 +356,7 @@ fn step(u: &mut Unstructured, t: &mut Table, fakes: &mut Fakes) -> Result<()> {
             let r = check("kt_context_extract", unsafe { kt_context_extract(c, hp, hn) });
             expect_handle(p, r, "kt_context_extract");
             if matches!(p, Pick::Live(_)) && hs.bad {
-                assert_eq!(r, NULL_ARGUMENT);
+                assert!(r == NULL_ARGUMENT || r == INVALID_ARGUMENT, "kt_context_extract took a NULL name or an impossible length: {r}");
             }
         }
         3 => {
@@ -666,8 +669,8 @@ fn step(u: &mut Unstructured, t: &mut Table, fakes: &mut Fakes) -> Result<()> {
                 && !matches!(psp, Pick::Fake | Pick::Foreign)
                 && !matches!(pcp, Pick::Fake | Pick::Foreign);
             expect_handle(p, r, call);
-            if matches!(p, Pick::Live(_)) && (matches!(psp, Pick::Fake | Pick::Foreign) && (op % 40 == 24 || ps != null_mut()) && pc.is_null()) && !outp.is_null() && (is_poll || (!mp.is_null() && !bad)) {
-                assert_eq!(r, INVALID_HANDLE, "{call} with a foreign or freed-looking parent span");
+            if matches!(psp, Pick::Fake | Pick::Foreign) || matches!(pcp, Pick::Fake | Pick::Foreign) {
+                assert_ne!(r, OK, "{call} accepted a foreign or freed-looking parent");
             }
             if r == OK {
                 assert!(!out.is_null());
