@@ -702,6 +702,43 @@ kt_result kt_tracer_config_set_service_name(struct kt_tracer_config *config, con
 kt_result kt_tracer_config_set_endpoint(struct kt_tracer_config *config, const char *endpoint, size_t len);
 
 /**
+ * Sets the OTLP wire protocol: `http/protobuf` (the default) or `grpc` (as
+ * OTEL_EXPORTER_OTLP_PROTOCOL spells them). KT_RESULT_INVALID_ARGUMENT for another value.
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_set_protocol(struct kt_tracer_config *config, const char *protocol, size_t len);
+
+/**
+ * Adds a header sent with every OTLP export, e.g. `api-key` (name and value UTF-8 text).
+ * OTEL_EXPORTER_OTLP_HEADERS is read as well; for the same name the environment's value wins.
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_add_header(struct kt_tracer_config *config,
+                                      const char *name,
+                                      size_t name_len,
+                                      const char *value,
+                                      size_t value_len);
+
+/**
+ * Sets the TLS files of the OTLP exporter, each a path to a PEM file or NULL to leave it unset:
+ * `ca_file` (CA certificates trusted besides the system roots, as
+ * OTEL_EXPORTER_OTLP_CERTIFICATE), `client_certificate_file` and `client_key_file` (mutual TLS;
+ * both or neither). The files are read when the tracer is created (kt_tracer_new() fails then
+ * when one is missing or invalid).
+ *
+ * Thread-safety: modifies the config; one thread at a time.
+ */
+kt_result kt_tracer_config_set_tls_files(struct kt_tracer_config *config,
+                                         const char *ca_file,
+                                         size_t ca_file_len,
+                                         const char *client_certificate_file,
+                                         size_t client_certificate_file_len,
+                                         const char *client_key_file,
+                                         size_t client_key_file_len);
+
+/**
  * Option `bootstrap_servers`: the Kafka `bootstrap.servers` list; its first entry gives
  * `server.address`/`server.port`.
  *

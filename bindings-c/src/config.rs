@@ -179,6 +179,90 @@ pub unsafe extern "C" fn kt_tracer_config_set_endpoint(config: *mut kt_tracer_co
     }
 }
 
+/// Sets the OTLP wire protocol: `http/protobuf` (the default) or `grpc` (as
+/// OTEL_EXPORTER_OTLP_PROTOCOL spells them). KT_RESULT_INVALID_ARGUMENT for another value.
+///
+/// Thread-safety: modifies the config; one thread at a time.
+#[no_mangle]
+pub unsafe extern "C" fn kt_tracer_config_set_protocol(config: *mut kt_tracer_config, protocol: *const c_char, len: usize) -> kt_result {
+    // SAFETY: forwarded contract.
+    unsafe {
+        set_text(config, protocol, len, |c, v| match kafka_trace::otlp::Protocol::parse(v) {
+            Some(p) => {
+                c.otlp.protocol = Some(p);
+                kt_result::Ok
+            }
+            None => kt_result::InvalidArgument,
+        })
+    }
+}
+
+/// Adds a header sent with every OTLP export, e.g. `api-key` (name and value UTF-8 text).
+/// OTEL_EXPORTER_OTLP_HEADERS is read as well; for the same name the environment's value wins.
+///
+/// Thread-safety: modifies the config; one thread at a time.
+#[no_mangle]
+pub unsafe extern "C" fn kt_tracer_config_add_header(
+    config: *mut kt_tracer_config,
+    name: *const c_char,
+    name_len: usize,
+    value: *const c_char,
+    value_len: usize,
+) -> kt_result {
+    ffi_boundary!(kt_result::Panic, {
+        // SAFETY: `config` is NULL or live; the strings are valid for their lengths (caller's contract).
+        let cfg = try_ffi!(unsafe { handle_mut(config) });
+        let name = try_ffi!(unsafe { text(name, name_len) });
+        let value = try_ffi!(unsafe { text(value, value_len) });
+        if name.trim().is_empty() {
+            return kt_result::InvalidArgument;
+        }
+        cfg.otlp.headers.push((name.trim().to_owned(), value.to_owned()));
+        kt_result::Ok
+    })
+}
+
+/// Sets the TLS files of the OTLP exporter, each a path to a PEM file or NULL to leave it unset:
+/// `ca_file` (CA certificates trusted besides the system roots, as
+/// OTEL_EXPORTER_OTLP_CERTIFICATE), `client_certificate_file` and `client_key_file` (mutual TLS;
+/// both or neither). The files are read when the tracer is created (kt_tracer_new() fails then
+/// when one is missing or invalid).
+///
+/// Thread-safety: modifies the config; one thread at a time.
+#[no_mangle]
+pub unsafe extern "C" fn kt_tracer_config_set_tls_files(
+    config: *mut kt_tracer_config,
+    ca_file: *const c_char,
+    ca_file_len: usize,
+    client_certificate_file: *const c_char,
+    client_certificate_file_len: usize,
+    client_key_file: *const c_char,
+    client_key_file_len: usize,
+) -> kt_result {
+    ffi_boundary!(kt_result::Panic, {
+        // SAFETY: `config` is NULL or live; each non-NULL path is valid for its length.
+        let cfg = try_ffi!(unsafe { handle_mut(config) });
+        let path = |p: *const c_char, len: usize| -> Result<Option<std::path::PathBuf>, kt_result> {
+            if p.is_null() {
+                return Ok(None);
+            }
+            // SAFETY: non-NULL and valid for `len` bytes (caller's contract).
+            let t = unsafe { text(p, len) }?;
+            Ok(Some(std::path::PathBuf::from(t)))
+        };
+        let ca = try_ffi!(path(ca_file, ca_file_len));
+        let cert = try_ffi!(path(client_certificate_file, client_certificate_file_len));
+        let key = try_ffi!(path(client_key_file, client_key_file_len));
+        if cert.is_some() != key.is_some() {
+            return kt_result::InvalidArgument;
+        }
+        cfg.otlp.certificate = ca;
+        cfg.otlp.client_certificate = cert;
+        cfg.otlp.client_key = key;
+        kt_result::Ok
+    })
+}
+
 /// Option `bootstrap_servers`: the Kafka `bootstrap.servers` list; its first entry gives
 /// `server.address`/`server.port`.
 ///

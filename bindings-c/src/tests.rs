@@ -137,3 +137,39 @@ fn send_ends_at_broker_latency_and_poll_is_only_the_receive() {
         kt_tracer_free(tracer);
     }
 }
+
+#[test]
+fn otlp_transport_settings_reach_the_config_and_bad_files_fail_at_creation() {
+    use std::ptr::{null, null_mut};
+    let s = |v: &str| (v.as_ptr().cast::<std::ffi::c_char>(), v.len());
+    unsafe {
+        let config = kt_tracer_config_new();
+        assert!(!config.is_null());
+        let (p, n) = s("grpc");
+        assert_eq!(kt_tracer_config_set_protocol(config, p, n), kt_result::Ok);
+        let (p, n) = s("http/json");
+        assert_eq!(kt_tracer_config_set_protocol(config, p, n), kt_result::InvalidArgument);
+        let ((k, kn), (v, vn)) = (s("api-key"), s("secret"));
+        assert_eq!(kt_tracer_config_add_header(config, k, kn, v, vn), kt_result::Ok);
+        let (k, kn) = s(" ");
+        assert_eq!(kt_tracer_config_add_header(config, k, kn, v, vn), kt_result::InvalidArgument);
+        assert_eq!(kt_tracer_config_add_header(null_mut(), k, kn, v, vn), kt_result::NullArgument);
+        let (cert, cn) = s("/tmp/cert.pem");
+        // A client certificate needs its key.
+        assert_eq!(kt_tracer_config_set_tls_files(config, null(), 0, cert, cn, null(), 0), kt_result::InvalidArgument);
+        let (ca, an) = s("/nonexistent/kafka-trace-ca.pem");
+        assert_eq!(kt_tracer_config_set_tls_files(config, ca, an, null(), 0, null(), 0), kt_result::Ok);
+        {
+            let cfg = handle_mut(config).unwrap();
+            assert_eq!(cfg.otlp.protocol, Some(kafka_trace::otlp::Protocol::Grpc));
+            assert_eq!(cfg.otlp.headers, vec![("api-key".to_owned(), "secret".to_owned())]);
+            assert_eq!(cfg.otlp.certificate.as_deref(), Some(std::path::Path::new("/nonexistent/kafka-trace-ca.pem")));
+            assert_eq!(cfg.otlp.client_certificate, None);
+        }
+        // The missing CA file is a setup error when the tracer is created, never a silent drop.
+        let mut tracer = null_mut();
+        assert_ne!(kt_tracer_new(config, &mut tracer), kt_result::Ok);
+        assert!(tracer.is_null());
+        kt_tracer_config_free(config);
+    }
+}
