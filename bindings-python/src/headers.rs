@@ -339,6 +339,11 @@ impl HeadersMut for DictWriter<'_> {
         if index < self.keys.len() {
             let key = self.keys.remove(index);
             self.names.remove(index);
+            // A copy another header was renamed onto (`TraceParent` rewritten as `traceparent`
+            // while a `traceparent` key existed) holds the new value now: it stays.
+            if self.keys.iter().any(|k| k.eq(&key).unwrap_or(false)) {
+                return;
+            }
             let result = self.dict.del_item(key);
             self.keep(result);
         }
