@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The Node.js part of the test suite: builds the napi-rs addon and the TypeScript facade, packs
-# the npm tarball (with the prebuilt linux-x64-gnu binary), installs that tarball into the test
-# project and the NestJS example, and runs the tests against the broker at $KAFKA_BOOTSTRAP
+# the npm tarball (with the prebuilt linux-x64-gnu binary), installs that tarball into two fresh
+# apps (OpenTelemetry JS 2.x and 3.x, unpinned as the seed tutorial installs) and the NestJS
+# example, and runs the tests (bindings-node/test-project/test) against the broker at $KAFKA_BOOTSTRAP
 # (default 127.0.0.1:9092; the caller starts it, e.g. with scripts/kafka.sh start).
-# Needs Node >= 20 with npm and Rust; everything else comes from the npm registry (npm ci).
+# Needs Node >= 20.6 with npm and Rust; everything else comes from the npm registry.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export KAFKA_BOOTSTRAP="${KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
@@ -12,36 +13,65 @@ start=$SECONDS
 
 echo "== node: build the addon and the facade (bindings-node)"
 cd "$root/bindings-node"
-# npm 11 leaves the other platforms' optional packages of @napi-rs/cli's lzma out of the lock
-# file, which `npm ci` then rejects; `npm install` keeps the locked versions.
-npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
+npm ci --no-audit --no-fund --loglevel=error
 npm run --silent build:native
 npm run --silent build:ts
 
 echo "== node: pack"
 rm -f kafka-trace-*.tgz
-tarball="$(npm pack --silent | tail -n 1)"
+tarball="$root/bindings-node/$(npm pack --silent | tail -n 1)"
 listing="$(tar tzf "$tarball")"
 if ! grep -qx 'package/kafka-trace.linux-x64-gnu.node' <<<"$listing"; then
     echo "the tarball $tarball has no prebuilt linux-x64-gnu binary" >&2
     exit 1
 fi
-for f in package/dist/index.js package/dist/index.mjs package/dist/index.d.ts package/native.js package/native.d.ts; do
+for f in package/dist/index.js package/dist/index.mjs package/dist/index.d.ts package/native.js package/native.d.ts package/register.mjs; do
     grep -qx "$f" <<<"$listing" || { echo "the tarball lacks $f" >&2; exit 1; }
 done
 echo "packed $tarball ($(du -h "$tarball" | cut -f1))"
 
-echo "== node: tests of the installed tarball against the broker at $KAFKA_BOOTSTRAP"
-cd "$root/bindings-node/test-project"
-npm ci --no-audit --no-fund --loglevel=error
-npm install --no-save --no-audit --no-fund --loglevel=error "../$tarball"
-node --test --test-concurrency=1 --test-timeout=120000 test/
+# The package tests run in two fresh apps, installed the way the seed tutorial installs things:
+# unpinned, no --force/--legacy-peer-deps. Today npm resolves the seed's unpinned command to the
+# OpenTelemetry JS 2.x line (api 1.9, sdk-node 0.2xx); the 3.x app pins only sdk-node's line.
+# The apps are rebuilt from scratch on every run (under .cache/, git-ignored); npm's download
+# cache (.cache/npm) keeps the installs fast.
+export npm_config_cache="${npm_config_cache:-$root/.cache/npm}"
+seed_2x=(@opentelemetry/sdk-node @opentelemetry/exporter-trace-otlp-http @opentelemetry/api kafkajs)
+seed_3x=("@opentelemetry/sdk-node@>=0.300 <0.400" @opentelemetry/exporter-trace-otlp-http @opentelemetry/api kafkajs)
+# What the tests themselves use besides the seed's set: unpinned in the 2.x app; in the 3.x app
+# npm's unpinned pick for these is also the 2.x line, so they are pinned to the 3.x line there.
+test_deps_2x=(@opentelemetry/sdk-trace @opentelemetry/sdk-metrics @opentelemetry/context-async-hooks @opentelemetry/core
+    @opentelemetry/instrumentation @opentelemetry/instrumentation-kafkajs fast-check)
+test_deps_3x=(@opentelemetry/sdk-trace@^3 @opentelemetry/sdk-metrics@^3 @opentelemetry/context-async-hooks@^3 @opentelemetry/core@^3
+    "@opentelemetry/instrumentation@>=0.300 <0.400" "@opentelemetry/instrumentation-kafkajs@>=0.33" fast-check)
+export KT_VECTORS="$root/core/testdata/trace_context_vectors.json"
+export KT_SPAN_VECTORS="$root/core/testdata/span_model_vectors.json"
+for line in 2 3; do
+    app="$root/.cache/node-apps/otel$line"
+    echo "== node: fresh app on the OpenTelemetry JS $line.x line ($app)"
+    rm -rf "$app" && mkdir -p "$app" && cd "$app"
+    echo '{ "name": "kafka-trace-app-otel'"$line"'", "private": true }' > package.json
+    seed="seed_${line}x[@]"
+    npm install --no-audit --no-fund --loglevel=error "$tarball" "${!seed}"
+    deps="test_deps_${line}x[@]"
+    npm install --no-audit --no-fund --loglevel=error "${!deps}"
+    sdk="$(node -p "require('./node_modules/@opentelemetry/sdk-node/package.json').version")"
+    api="$(node -p "require('./node_modules/@opentelemetry/api/package.json').version")"
+    inst="$(node -p "require('./node_modules/@opentelemetry/instrumentation/package.json').version")"
+    echo "resolved: @opentelemetry/sdk-node $sdk, @opentelemetry/api $api, @opentelemetry/instrumentation $inst"
+    case "$line:$sdk" in
+        2:0.2*|3:0.3*) ;;
+        *) echo "the otel$line app landed on sdk-node $sdk, not the $line.x line" >&2; exit 1 ;;
+    esac
+    cp -r "$root/bindings-node/test-project/test" "$root/bindings-node/test-project/support" .
+    node --test --test-concurrency=1 --test-timeout=120000 test/
+done
 
 if [ -d "$root/examples/nestjs" ]; then
     echo "== node: NestJS example (installs the tarball, builds, runs nest1 -> nest2 -> nest3)"
     cd "$root/examples/nestjs"
     npm ci --no-audit --no-fund --loglevel=error
-    npm install --no-save --no-audit --no-fund --loglevel=error "$root/bindings-node/$tarball"
+    npm install --no-save --no-audit --no-fund --loglevel=error "$tarball"
     npm run --silent build
     node --test --test-timeout=180000 test/
 fi

@@ -4,14 +4,27 @@
  * patches are in `kafkajs.ts`, the lifecycle executor in `lifecycle.ts`, every decision in the
  * Rust core.
  */
-import { Span } from '@opentelemetry/api';
+import { diag, Span } from '@opentelemetry/api';
 import { InstrumentationBase, InstrumentationConfig, InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
 import { Instruments } from './instruments';
-import { consumerPatch, nestPatternPatch, producerPatch, taggedKafka } from './kafkajs';
+import { clientHooks, consumerPatch, nestPatternPatch, OURS, producerPatch, taggedKafka, wrapOver } from './kafkajs';
 import { KafkaTracing, KafkaTracingOptions, MessageInfo } from './lifecycle';
 import { Recipes } from './recipes';
 
 const VERSION = '0.1.0';
+
+/** What is logged (once per process) when the peer instrumentation patched KafkaJS too. */
+export const PEER_WARNING =
+  'kafka-trace: @opentelemetry/instrumentation-kafkajs is enabled as well; kafka-trace makes the spans and writes the headers ' +
+  "of every message and bypasses it. Disable it to silence this: getNodeAutoInstrumentations({ '@opentelemetry/instrumentation-kafkajs': { enabled: false } }) " +
+  '(or drop its KafkaJsInstrumentation from your instrumentations).';
+let peerWarned = false;
+function warnPeer(): void {
+  if (peerWarned) return;
+  peerWarned = true;
+  diag.warn(PEER_WARNING);
+  process.emitWarning(PEER_WARNING, { code: 'KAFKA_TRACE_PEER_INSTRUMENTATION' });
+}
 
 export interface KafkaJsInstrumentationConfig extends InstrumentationConfig, KafkaTracingOptions {
   /** Called with each `send` span before the message is sent. */
@@ -51,6 +64,7 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
       enabled: () => this.isEnabled(),
       options: () => this.getConfig() as KafkaTracingOptions,
       executor: (options: KafkaTracingOptions) => this._executor(options),
+      onPeer: warnPeer,
     };
     const kafkajs = new InstrumentationNodeModuleDefinition(
       'kafkajs',
@@ -58,13 +72,15 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
       (moduleExports: any) => {
         const proto = moduleExports?.Kafka?.prototype;
         if (!proto) return moduleExports;
-        if (isWrapped(proto.producer)) this._unwrap(proto, 'producer');
-        if (isWrapped(proto.consumer)) this._unwrap(proto, 'consumer');
-        this._wrap(proto, 'producer', producerPatch(env));
-        this._wrap(proto, 'consumer', consumerPatch(env));
+        // Only our own earlier wrappers are removed: another instrumentation's (the peer's) stay,
+        // and each client it patched is adopted (its layers bypassed, one warning) below.
+        if (isWrapped(proto.producer) && proto.producer[OURS]) this._unwrap(proto, 'producer');
+        if (isWrapped(proto.consumer) && proto.consumer[OURS]) this._unwrap(proto, 'consumer');
+        wrapOver(proto, 'producer', producerPatch(env));
+        wrapOver(proto, 'consumer', consumerPatch(env));
         if (!this._originalKafka) this._originalKafka = moduleExports.Kafka;
         try {
-          moduleExports.Kafka = taggedKafka(moduleExports.Kafka);
+          moduleExports.Kafka = taggedKafka(moduleExports.Kafka, clientHooks(env));
         } catch {
           /* read-only export: spans simply lack client id and server address */
         }
@@ -73,8 +89,8 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
       (moduleExports: any) => {
         if (this._originalKafka && moduleExports) moduleExports.Kafka = this._originalKafka;
         const proto = moduleExports?.Kafka?.prototype;
-        if (proto && isWrapped(proto.producer)) this._unwrap(proto, 'producer');
-        if (proto && isWrapped(proto.consumer)) this._unwrap(proto, 'consumer');
+        if (proto && isWrapped(proto.producer) && proto.producer[OURS]) this._unwrap(proto, 'producer');
+        if (proto && isWrapped(proto.consumer) && proto.consumer[OURS]) this._unwrap(proto, 'consumer');
       },
     );
     const nest = new InstrumentationNodeModuleDefinition(

@@ -8,7 +8,7 @@ const { TracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = require('@
 const { registerInstrumentations } = require('@opentelemetry/instrumentation');
 const { KafkaJsInstrumentation } = require('@opentelemetry/instrumentation-kafkajs');
 
-const [mode, topic] = process.argv.slice(2);
+const [mode, topic, outTopic] = process.argv.slice(2);
 const exporter = new InMemorySpanExporter();
 const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -28,6 +28,33 @@ async function main() {
     await producer.disconnect();
     const send = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.PRODUCER);
     return { traceId: root.spanContext().traceId, rootSpanId: root.spanContext().spanId, sendSpanId: send.spanContext().spanId, sendParent: send.parentSpanContext?.spanId };
+  }
+  if (mode === 'forward') {
+    // A forwarder: consumes from `topic` and sends each message on to `outTopic` with its headers.
+    const producer = kafka.producer();
+    await producer.connect();
+    const consumer = kafka.consumer({ groupId: `peer-${topic}`, maxWaitTimeInMs: 100 });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let done;
+    const forwarded = new Promise((r) => (done = r));
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        await producer.send({ topic: outTopic, messages: [{ key: message.key, value: message.value, headers: message.headers }] });
+        done();
+      },
+    });
+    await Promise.race([forwarded, new Promise((_, rej) => setTimeout(() => rej(new Error('no message in 20 s')), 20000))]);
+    const deadline = Date.now() + 10000;
+    const find = (kind) => exporter.getFinishedSpans().find((s) => s.kind === kind);
+    while (!(find(SpanKind.CONSUMER) && find(SpanKind.PRODUCER)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await consumer.disconnect();
+    await producer.disconnect();
+    const [proc, send] = [find(SpanKind.CONSUMER), find(SpanKind.PRODUCER)];
+    return {
+      process: { name: proc.name, traceId: proc.spanContext().traceId, spanId: proc.spanContext().spanId, parent: proc.parentSpanContext?.spanId },
+      send: { name: send.name, traceId: send.spanContext().traceId, spanId: send.spanContext().spanId, parent: send.parentSpanContext?.spanId },
+    };
   }
   const consumer = kafka.consumer({ groupId: `peer-${topic}`, maxWaitTimeInMs: 100 });
   await consumer.connect();

@@ -1,9 +1,12 @@
-// OpenTelemetry for nest3, as in the tutorial: NodeSDK, OTLP export, HTTP instrumentation and
-// kafka-trace's KafkaJS instrumentation (which also covers @nestjs/microservices' Kafka transport).
+// OpenTelemetry for nest3, as in the tutorial: NodeSDK, OTLP export, the tutorial's
+// Nest, HTTP and Express instrumentations, and kafka-trace's KafkaJS instrumentation in place of the
+// tutorial's (it also covers @nestjs/microservices' Kafka transport).
 // Import this file before anything else.
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
+import { NestInstrumentation } from '@opentelemetry/instrumentation-nestjs-core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { KafkaJsInstrumentation, KafkaTracePropagator } from 'kafka-trace';
 
@@ -11,7 +14,12 @@ export const sdk = new NodeSDK({
   // OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://127.0.0.1:4318) picks the collector / Jaeger.
   traceExporter: new OTLPTraceExporter(),
   textMapPropagator: new KafkaTracePropagator(),
-  instrumentations: [new HttpInstrumentation(), new KafkaJsInstrumentation({ strategy: 'parent' })],
+  instrumentations: [
+    new NestInstrumentation(),
+    new HttpInstrumentation(),
+    new ExpressInstrumentation(),
+    new KafkaJsInstrumentation({ strategy: 'parent' }),
+  ],
   resource: resourceFromAttributes({ 'service.name': 'nest3' }),
 });
 sdk.start();
