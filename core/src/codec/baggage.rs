@@ -2,16 +2,55 @@
 //!
 //! Baggage is user data of arbitrary size, so unlike `traceparent` it is decoded into owned
 //! strings; a message without a baggage header costs nothing.
+//!
+//! # Examples
+//!
+//! ```
+//! use kafka_trace::codec::baggage::{Baggage, MAX_MEMBERS};
+//!
+//! let baggage = Baggage::parse(b"user=alice%20smith;pii, tenant = acme");
+//! assert_eq!(baggage.get("user"), Some("alice smith"));
+//! assert_eq!(baggage.to_header_string(), "user=alice%20smith;pii,tenant=acme");
+//!
+//! // Members beyond MAX_MEMBERS are dropped from the end and counted.
+//! let many: Vec<String> = (0..MAX_MEMBERS + 2).map(|i| format!("k{i}=v")).collect();
+//! let baggage = Baggage::parse(many.join(",").as_bytes());
+//! assert_eq!((baggage.entries().len(), baggage.dropped()), (MAX_MEMBERS, 2));
+//! ```
 
 use super::trim_ows;
 use crate::ErrorCode;
 
-/// We always keep at least this many members (the W3C minimum); later members are dropped.
+/// We always keep at least this many members (the W3C minimum); later members are dropped (see
+/// the module example).
 pub const MAX_MEMBERS: usize = 64;
 /// We always keep at least this many formatted bytes (the W3C minimum); later members are dropped.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::codec::baggage::{Baggage, MAX_BYTES};
+///
+/// let big = "x".repeat(MAX_BYTES - 2); // "a=" + big is exactly MAX_BYTES
+/// let baggage = Baggage::parse(format!("a={big},b=1").as_bytes());
+/// assert_eq!(baggage.get("b"), None);
+/// assert_eq!(baggage.to_header_string().len(), MAX_BYTES);
+/// ```
 pub const MAX_BYTES: usize = 8192;
 
 /// One baggage member, value decoded.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::{Baggage, BaggageEntry};
+///
+/// let baggage = Baggage::parse(b"user=alice%20smith; pii ;ttl=60");
+/// assert_eq!(
+///     baggage.entries(),
+///     &[BaggageEntry { key: "user".into(), value: "alice smith".into(), properties: vec!["pii".into(), "ttl=60".into()] }]
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BaggageEntry {
     /// The key (an RFC 7230 token).
@@ -31,6 +70,16 @@ impl BaggageEntry {
 }
 
 /// A decoded baggage list, in wire order, within the W3C limits.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::Baggage;
+///
+/// let mut baggage = Baggage::parse(b"tenant=acme");
+/// baggage.insert("user", "alice smith").unwrap();
+/// assert_eq!(baggage.to_header_string(), "tenant=acme,user=alice%20smith");
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Baggage {
     entries: Vec<BaggageEntry>,
@@ -38,13 +87,35 @@ pub struct Baggage {
 }
 
 impl Baggage {
-    /// Parses one header value.
+    /// Parses one header value. Malformed members are dropped and counted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::Baggage;
+    ///
+    /// let baggage = Baggage::parse(b"k=caf%C3%A9,bad key=1,n=%zz");
+    /// assert_eq!(baggage.get("k"), Some("café"));
+    /// assert_eq!(baggage.get("n"), Some("%zz")); // an invalid escape stays as it is
+    /// assert_eq!(baggage.dropped(), 1);
+    /// ```
     pub fn parse(value: &[u8]) -> Self {
         Self::parse_values([value])
     }
 
     /// Parses several header values as one list. Malformed members are dropped (and counted),
     /// the last of several equal keys wins, and members beyond the limits are dropped from the end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::Baggage;
+    ///
+    /// let headers: [&[u8]; 2] = [b"a=1,b=2", b"a=3"];
+    /// let baggage = Baggage::parse_values(headers);
+    /// assert_eq!(baggage.to_header_string(), "b=2,a=3");
+    /// assert_eq!(baggage.dropped(), 1);
+    /// ```
     pub fn parse_values<'a, I>(values: I) -> Self
     where
         I: IntoIterator<Item = &'a [u8]>,
@@ -83,26 +154,74 @@ impl Baggage {
     }
 
     /// The members in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::Baggage;
+    ///
+    /// let baggage = Baggage::parse(b"b=2,a=1");
+    /// let keys: Vec<&str> = baggage.entries().iter().map(|e| e.key.as_str()).collect();
+    /// assert_eq!(keys, ["b", "a"]);
+    /// ```
     pub fn entries(&self) -> &[BaggageEntry] {
         &self.entries
     }
 
     /// The value for `key`, if present.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::Baggage;
+    ///
+    /// let baggage = Baggage::parse(b"user=alice");
+    /// assert_eq!(baggage.get("user"), Some("alice"));
+    /// assert_eq!(baggage.get("User"), None);
+    /// ```
     pub fn get(&self, key: &str) -> Option<&str> {
         self.entries.iter().find(|e| e.key == key).map(|e| e.value.as_str())
     }
 
     /// How many received members were malformed, duplicated or over the limits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::Baggage;
+    ///
+    /// assert_eq!(Baggage::parse(b"a=1,a=2,=3,b=\"q\"").dropped(), 3);
+    /// ```
     pub fn dropped(&self) -> usize {
         self.dropped
     }
 
     /// Whether there are no members.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::Baggage;
+    ///
+    /// assert!(Baggage::parse(b"bad key=1").is_empty());
+    /// assert!(!Baggage::parse(b"k=v").is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Sets `key` to `value` (replacing an old entry in place, else appending).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::{Baggage, ErrorCode};
+    ///
+    /// let mut baggage = Baggage::parse(b"a=1,b=2");
+    /// baggage.insert("a", "3").unwrap();
+    /// assert_eq!(baggage.to_header_string(), "a=3,b=2");
+    /// assert_eq!(baggage.insert("not a token", "x"), Err(ErrorCode::BaggageMember));
+    /// ```
     pub fn insert(&mut self, key: &str, value: &str) -> Result<(), ErrorCode> {
         if !is_token(key.as_bytes()) {
             return Err(ErrorCode::BaggageMember);
@@ -116,6 +235,16 @@ impl Baggage {
     }
 
     /// Appends the header value to `out` (nothing when empty).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::Baggage;
+    ///
+    /// let mut out = b"prefix:".to_vec();
+    /// Baggage::parse(b"k=a%2Cb").write_header(&mut out);
+    /// assert_eq!(out, b"prefix:k=a%2Cb");
+    /// ```
     pub fn write_header(&self, out: &mut Vec<u8>) {
         for (i, entry) in self.entries.iter().enumerate() {
             if i > 0 {
@@ -132,6 +261,17 @@ impl Baggage {
     }
 
     /// The header value as a string (empty when there is no baggage).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::Baggage;
+    ///
+    /// let mut baggage = Baggage::default();
+    /// assert_eq!(baggage.to_header_string(), "");
+    /// baggage.insert("n", "é 100%").unwrap();
+    /// assert_eq!(baggage.to_header_string(), "n=%C3%A9%20100%25");
+    /// ```
     pub fn to_header_string(&self) -> String {
         let mut out = Vec::new();
         self.write_header(&mut out);
@@ -277,6 +417,16 @@ fn is_baggage_octet(b: u8) -> bool {
 }
 
 /// RFC 7230 token: one or more tchar.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::codec::baggage::is_token;
+///
+/// assert!(is_token(b"user.id"));
+/// assert!(!is_token(b"user id"));
+/// assert!(!is_token(b""));
+/// ```
 pub fn is_token(bytes: &[u8]) -> bool {
     !bytes.is_empty()
         && bytes.iter().all(|&b| {

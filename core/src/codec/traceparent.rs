@@ -1,6 +1,18 @@
 //! The `traceparent` header: `version-traceid-parentid-flags`, W3C Trace Context Level 2.
 //!
 //! Parsing and formatting never allocate: ids are fixed arrays and output goes to a caller buffer.
+//!
+//! # Examples
+//!
+//! ```
+//! use kafka_trace::codec::traceparent::{TraceFlags, TraceParent, TRACEPARENT_LEN};
+//!
+//! let parent = TraceParent::parse(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+//! assert_eq!(parent.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+//! assert_eq!(parent.flags, TraceFlags::SAMPLED);
+//! let encoded: [u8; TRACEPARENT_LEN] = parent.encode();
+//! assert_eq!(&encoded[..], b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+//! ```
 
 use core::fmt;
 
@@ -8,14 +20,45 @@ use super::{hex, trim_ows};
 use crate::ErrorCode;
 
 /// 16-byte trace id. The all-zero id is invalid on the wire and never produced by [`TraceParent::parse`].
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::TraceId;
+///
+/// let id = TraceId([0x4b; 16]);
+/// assert_eq!(id.to_string(), "4b".repeat(16));
+/// assert!(!TraceId::default().is_valid());
+/// ```
 #[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct TraceId(pub [u8; 16]);
 
 /// 8-byte span (parent) id. The all-zero id is invalid on the wire.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::SpanId;
+///
+/// let id = SpanId([0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]);
+/// assert_eq!(id.to_string(), "00f067aa0ba902b7");
+/// assert_eq!(format!("{id:?}"), "SpanId(00f067aa0ba902b7)");
+/// ```
 #[derive(Copy, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct SpanId(pub [u8; 8]);
 
 /// The 8 trace flag bits, kept whole so flags we do not know yet survive a hop.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::TraceFlags;
+///
+/// let received = TraceFlags(0x83); // sampled, random and an unknown bit
+/// assert!(received.is_sampled());
+/// assert_eq!(received.propagated(), TraceFlags(0x03));
+/// assert_eq!(format!("{received:?}"), "TraceFlags(83)");
+/// ```
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Default)]
 pub struct TraceFlags(pub u8);
 
@@ -27,30 +70,77 @@ impl TraceFlags {
 
     /// The flags a child writes: only sampled and random. W3C Trace Context Level 2 reserves the
     /// other bits and asks whoever propagates to set them to zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::TraceFlags;
+    ///
+    /// assert_eq!(TraceFlags(0xff).propagated(), TraceFlags(0x03));
+    /// assert_eq!(TraceFlags::RANDOM.propagated(), TraceFlags::RANDOM);
+    /// ```
     pub const fn propagated(self) -> Self {
         Self(self.0 & 0x03)
     }
 
     /// Whether the sampled bit is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::TraceFlags;
+    ///
+    /// assert!(TraceFlags(0x01).is_sampled());
+    /// assert!(!TraceFlags::RANDOM.is_sampled());
+    /// ```
     pub const fn is_sampled(self) -> bool {
         self.0 & Self::SAMPLED.0 != 0
     }
 }
 
 macro_rules! hex_id {
-    ($ty:ident, $len:literal) => {
+    ($ty:ident, $len:literal, $hex:literal) => {
         impl $ty {
             /// Parses lowercase hex of exactly the right length.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use kafka_trace::", stringify!($ty), ";")]
+            ///
+            #[doc = concat!("let id = ", stringify!($ty), "::from_hex(b\"", $hex, "\").unwrap();")]
+            #[doc = concat!("assert_eq!(id.to_string(), \"", $hex, "\");")]
+            #[doc = concat!("assert_eq!(", stringify!($ty), "::from_hex(b\"", $hex, "0\"), None); // too long")]
+            #[doc = concat!("assert_eq!(", stringify!($ty), "::from_hex(\"", $hex, "\".to_uppercase().as_bytes()), None);")]
+            /// ```
             pub fn from_hex(hex: &[u8]) -> Option<Self> {
                 hex::decode::<$len>(hex).map(Self)
             }
 
             /// Whether this id may appear on the wire (not all zeros).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use kafka_trace::", stringify!($ty), ";")]
+            ///
+            #[doc = concat!("assert!(", stringify!($ty), "::from_hex(b\"", $hex, "\").unwrap().is_valid());")]
+            #[doc = concat!("assert!(!", stringify!($ty), "([0; ", $len, "]).is_valid());")]
+            /// ```
             pub fn is_valid(&self) -> bool {
                 self.0 != [0u8; $len]
             }
 
             /// Lowercase hex on the stack.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use kafka_trace::", stringify!($ty), ";")]
+            ///
+            #[doc = concat!("let id = ", stringify!($ty), "::from_hex(b\"", $hex, "\").unwrap();")]
+            #[doc = concat!("assert_eq!(&id.to_hex(), b\"", $hex, "\");")]
+            /// ```
             pub fn to_hex(&self) -> [u8; 2 * $len] {
                 let mut out = [0u8; 2 * $len];
                 hex::encode_into(&self.0, &mut out);
@@ -74,8 +164,8 @@ macro_rules! hex_id {
     };
 }
 
-hex_id!(TraceId, 16);
-hex_id!(SpanId, 8);
+hex_id!(TraceId, 16, "4bf92f3577b34da6a3ce929d0e0e4736");
+hex_id!(SpanId, 8, "00f067aa0ba902b7");
 
 impl fmt::Debug for TraceFlags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -84,6 +174,16 @@ impl fmt::Debug for TraceFlags {
 }
 
 /// A parsed `traceparent`: who the parent span is and how it was sampled.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::{SpanId, TraceFlags, TraceId, TraceParent};
+///
+/// let parent = TraceParent::new(TraceId([0xab; 16]), SpanId([0xcd; 8]), TraceFlags::SAMPLED);
+/// assert_eq!(parent.to_string(), "00-abababababababababababababababab-cdcdcdcdcdcdcdcd-01");
+/// assert_eq!(TraceParent::parse(parent.to_string().as_bytes()), Ok(parent));
+/// ```
 #[derive(Copy, Clone, PartialEq, Eq, Hash, Debug)]
 pub struct TraceParent {
     /// The version read from the wire; we always write `00`.
@@ -96,23 +196,57 @@ pub struct TraceParent {
     pub flags: TraceFlags,
 }
 
-/// Length of a version-00 traceparent, the only form we write.
+/// Length of a version-00 traceparent, the only form we write (see the module example).
 pub const TRACEPARENT_LEN: usize = 55;
 
 impl TraceParent {
     /// A version-00 traceparent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::{SpanId, TraceFlags, TraceId, TraceParent};
+    ///
+    /// let parent = TraceParent::new(TraceId([1; 16]), SpanId([2; 8]), TraceFlags(0x03));
+    /// assert_eq!(parent.version, 0);
+    /// assert_eq!(parent.to_string(), "00-01010101010101010101010101010101-0202020202020202-03");
+    /// ```
     pub const fn new(trace_id: TraceId, span_id: SpanId, flags: TraceFlags) -> Self {
         Self { version: 0, trace_id, span_id, flags }
     }
 
     /// The same trace and flags with another span as the parent: what a child span injects.
     /// Only the [`TraceFlags::propagated`] bits are written; the received parent keeps all 8.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::{SpanId, TraceParent};
+    ///
+    /// let received = TraceParent::parse(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-81").unwrap();
+    /// let child = received.with_span_id(SpanId([0x11; 8]));
+    /// assert_eq!(child.to_string(), "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01");
+    /// ```
     pub const fn with_span_id(self, span_id: SpanId) -> Self {
         Self::new(self.trace_id, span_id, self.flags.propagated())
     }
 
     /// Parses a header value. Surrounding spaces and tabs are ignored; anything else that is not
     /// exactly the W3C format is an error (the checks run in the order the test vectors document).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::{ErrorCode, TraceParent};
+    ///
+    /// let parent = TraceParent::parse(b" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\t").unwrap();
+    /// assert_eq!(parent.span_id.to_string(), "00f067aa0ba902b7");
+    /// assert_eq!(
+    ///     TraceParent::parse(b"00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+    ///     Err(ErrorCode::TraceparentZeroTraceId)
+    /// );
+    /// assert_eq!(TraceParent::parse(b"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), Err(ErrorCode::TraceparentVersion));
+    /// ```
     pub fn parse(value: &[u8]) -> Result<Self, ErrorCode> {
         let value = trim_ows(value);
         if value.len() < 2 {
@@ -147,6 +281,18 @@ impl TraceParent {
     }
 
     /// Writes the version-00 form into the first 55 bytes of `out` and returns 55.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::{ErrorCode, TraceParent};
+    ///
+    /// let parent = TraceParent::parse(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+    /// let mut buf = [0u8; 64];
+    /// assert_eq!(parent.write_to(&mut buf), Ok(55));
+    /// assert_eq!(&buf[..55], b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    /// assert_eq!(parent.write_to(&mut [0u8; 54]), Err(ErrorCode::BufferTooSmall));
+    /// ```
     pub fn write_to(&self, out: &mut [u8]) -> Result<usize, ErrorCode> {
         let out: &mut [u8; TRACEPARENT_LEN] = out
             .get_mut(..TRACEPARENT_LEN)
@@ -156,7 +302,16 @@ impl TraceParent {
         Ok(TRACEPARENT_LEN)
     }
 
-    /// The version-00 header value on the stack.
+    /// The version-00 header value on the stack. A later version is written back as `00`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::TraceParent;
+    ///
+    /// let later = TraceParent::parse(b"cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-more").unwrap();
+    /// assert_eq!(&later.encode(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    /// ```
     pub fn encode(&self) -> [u8; TRACEPARENT_LEN] {
         let mut out = [b'-'; TRACEPARENT_LEN];
         out[0] = b'0';

@@ -2,20 +2,49 @@
 //!
 //! [`TraceState`] borrows its members from the header bytes (no allocation while parsing);
 //! [`TraceStateBuf`] is the owned, normalized form a context keeps after the headers are gone.
+//!
+//! # Examples
+//!
+//! ```
+//! use kafka_trace::codec::tracestate::{TraceState, MAX_HEADER_LEN, MAX_MEMBERS};
+//! use kafka_trace::ErrorCode;
+//!
+//! let state = TraceState::parse(b"rojo=00f067aa0ba902b7, congo=t61rcWkgMzE").unwrap();
+//! assert_eq!(state.get("congo"), Some("t61rcWkgMzE"));
+//!
+//! // More than MAX_MEMBERS members discard the whole list.
+//! let many: Vec<String> = (0..=MAX_MEMBERS).map(|i| format!("k{i}=v")).collect();
+//! assert_eq!(TraceState::parse(many.join(",").as_bytes()), Err(ErrorCode::TracestateTooManyMembers));
+//!
+//! // What is injected never exceeds MAX_HEADER_LEN bytes.
+//! let long = format!("a={},b={}", "x".repeat(256), "y".repeat(256));
+//! let value = TraceState::parse(long.as_bytes()).unwrap().header_value(None);
+//! assert!(value.as_bytes().len() <= MAX_HEADER_LEN);
+//! assert_eq!(value.as_bytes(), format!("a={}", "x".repeat(256)).as_bytes());
+//! ```
 
 use arrayvec::ArrayVec;
 
 use super::trim_ows;
 use crate::ErrorCode;
 
-/// At most this many members; more discards the whole tracestate.
+/// At most this many members; more discards the whole tracestate (see the module example).
 pub const MAX_MEMBERS: usize = 32;
-/// Longest tracestate we write; longer lists are truncated on inject.
+/// Longest tracestate we write; longer lists are truncated on inject (see the module example).
 pub const MAX_HEADER_LEN: usize = 512;
 /// Members longer than this are the first to go when truncating.
 const LONG_MEMBER_LEN: usize = 128;
 
 /// One `key=value` member, already validated (both are printable ASCII).
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::codec::tracestate::{Member, TraceState};
+///
+/// let state = TraceState::parse(b"rojo=00f067aa0ba902b7").unwrap();
+/// assert_eq!(state.members(), &[Member { key: "rojo", value: "00f067aa0ba902b7" }]);
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Member<'a> {
     /// Vendor key, e.g. `rojo` or `tenant@system`.
@@ -26,6 +55,18 @@ pub struct Member<'a> {
 
 impl<'a> Member<'a> {
     /// Validates a member given as separate key and value (e.g. one a tracer wants to add).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::codec::tracestate::Member;
+    /// use kafka_trace::ErrorCode;
+    ///
+    /// let member = Member::new("tenant@vendor", "abc").unwrap();
+    /// assert_eq!((member.key, member.value), ("tenant@vendor", "abc"));
+    /// assert_eq!(Member::new("Rojo", "1"), Err(ErrorCode::TracestateKey));
+    /// assert_eq!(Member::new("rojo", "a,b=c"), Err(ErrorCode::TracestateValue));
+    /// ```
     pub fn new(key: &'a str, value: &'a str) -> Result<Self, ErrorCode> {
         if !is_valid_key(key.as_bytes()) {
             return Err(ErrorCode::TracestateKey);
@@ -42,13 +83,36 @@ impl<'a> Member<'a> {
 }
 
 /// A validated tracestate borrowing from the header values it was parsed from.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::TraceState;
+///
+/// let header = b"rojo=00f067aa0ba902b7,congo=t61rcWkgMzE".to_vec();
+/// let state = TraceState::parse(&header).unwrap();
+/// let keys: Vec<&str> = state.members().iter().map(|m| m.key).collect();
+/// assert_eq!(keys, ["rojo", "congo"]);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TraceState<'a> {
     members: ArrayVec<Member<'a>, MAX_MEMBERS>,
 }
 
 impl<'a> TraceState<'a> {
-    /// Parses one header value.
+    /// Parses one header value. Spaces and tabs around members are ignored; a repeated key keeps
+    /// its first value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::{ErrorCode, TraceState};
+    ///
+    /// let state = TraceState::parse(b" rojo=1 ,\tcongo=2, rojo=3").unwrap();
+    /// assert_eq!(state.members().len(), 2);
+    /// assert_eq!(state.get("rojo"), Some("1"));
+    /// assert_eq!(TraceState::parse(b"rojo"), Err(ErrorCode::TracestateMember));
+    /// ```
     pub fn parse(value: &'a [u8]) -> Result<Self, ErrorCode> {
         Self::parse_values([value])
     }
@@ -56,6 +120,18 @@ impl<'a> TraceState<'a> {
     /// Parses several header values as one list, in order (repeated HTTP fields are joined; a Kafka
     /// carrier reads only its last `tracestate` header).
     /// The first malformed member, or a 33rd member, discards the whole list.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::{ErrorCode, TraceState};
+    ///
+    /// let fields: [&[u8]; 2] = [b"rojo=1", b"congo=2"];
+    /// let state = TraceState::parse_values(fields).unwrap();
+    /// assert_eq!(state.get("congo"), Some("2"));
+    /// let bad: [&[u8]; 2] = [b"rojo=1", b"congo"];
+    /// assert_eq!(TraceState::parse_values(bad), Err(ErrorCode::TracestateMember));
+    /// ```
     pub fn parse_values<I>(values: I) -> Result<Self, ErrorCode>
     where
         I: IntoIterator<Item = &'a [u8]>,
@@ -90,16 +166,45 @@ impl<'a> TraceState<'a> {
     }
 
     /// The members in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::TraceState;
+    ///
+    /// let state = TraceState::parse(b"b=2,a=1").unwrap();
+    /// let pairs: Vec<(&str, &str)> = state.members().iter().map(|m| (m.key, m.value)).collect();
+    /// assert_eq!(pairs, [("b", "2"), ("a", "1")]);
+    /// ```
     pub fn members(&self) -> &[Member<'a>] {
         &self.members
     }
 
     /// The value for `key`, if present.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::TraceState;
+    ///
+    /// let state = TraceState::parse(b"rojo=00f067aa0ba902b7").unwrap();
+    /// assert_eq!(state.get("rojo"), Some("00f067aa0ba902b7"));
+    /// assert_eq!(state.get("congo"), None);
+    /// ```
     pub fn get(&self, key: &str) -> Option<&'a str> {
         self.members.iter().find(|m| m.key == key).map(|m| m.value)
     }
 
     /// Whether there are no members.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::TraceState;
+    ///
+    /// assert!(TraceState::parse(b" , ").unwrap().is_empty());
+    /// assert!(!TraceState::parse(b"rojo=1").unwrap().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
@@ -107,6 +212,17 @@ impl<'a> TraceState<'a> {
     /// The header value to inject, with `first` (if any) moved or added to the front and the list
     /// truncated to 512 bytes: long members (over 128 bytes) go first, from the end, then members
     /// from the end. An empty result means "write no tracestate header".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::codec::tracestate::{Member, TraceState};
+    ///
+    /// let state = TraceState::parse(b"rojo=1,congo=2").unwrap();
+    /// let ours = Member::new("congo", "3").unwrap();
+    /// assert_eq!(state.header_value(Some(ours)).as_bytes(), b"congo=3,rojo=1");
+    /// assert!(TraceState::default().header_value(None).is_empty());
+    /// ```
     pub fn header_value(&self, first: Option<Member<'_>>) -> HeaderValue {
         let mut candidates: ArrayVec<Member<'_>, { MAX_MEMBERS + 1 }> = ArrayVec::new();
         candidates.extend(first);
@@ -152,6 +268,16 @@ impl<'a> TraceState<'a> {
 }
 
 /// A tracestate header value ready to write, at most 512 bytes, on the stack.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::TraceStateBuf;
+///
+/// let value = TraceStateBuf::parse(b"rojo=1, congo=2").unwrap().header_value();
+/// assert_eq!(value.as_bytes(), b"rojo=1,congo=2");
+/// assert_eq!(format!("{value:?}"), "HeaderValue(\"rojo=1,congo=2\")");
+/// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct HeaderValue {
     bytes: ArrayVec<u8, MAX_HEADER_LEN>,
@@ -164,11 +290,29 @@ impl HeaderValue {
     }
 
     /// The bytes to write.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::TraceState;
+    ///
+    /// let value = TraceState::parse(b"rojo=1").unwrap().header_value(None);
+    /// assert_eq!(value.as_bytes(), b"rojo=1");
+    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
 
     /// Whether there is nothing to write.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::TraceStateBuf;
+    ///
+    /// assert!(TraceStateBuf::default().header_value().is_empty());
+    /// assert!(!TraceStateBuf::parse(b"rojo=1").unwrap().header_value().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }
@@ -181,11 +325,33 @@ impl core::fmt::Debug for HeaderValue {
 }
 
 /// An owned, normalized tracestate (`k=v,k2=v2`, no white space, no duplicates, untruncated).
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::TraceStateBuf;
+///
+/// let mut state = TraceStateBuf::parse(b" rojo=1 ,congo=2").unwrap();
+/// assert_eq!(state.as_str(), "rojo=1,congo=2");
+/// state.set("congo", "3").unwrap();
+/// assert_eq!(state.as_str(), "congo=3,rojo=1");
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TraceStateBuf(String);
 
 impl TraceStateBuf {
     /// Copies a parsed tracestate.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::{TraceState, TraceStateBuf};
+    ///
+    /// let header = b"rojo=1,\tcongo=2".to_vec();
+    /// let owned = TraceStateBuf::from_state(&TraceState::parse(&header).unwrap());
+    /// drop(header); // the copy outlives the header bytes
+    /// assert_eq!(owned.as_str(), "rojo=1,congo=2");
+    /// ```
     pub fn from_state(state: &TraceState<'_>) -> Self {
         let len = state.members().iter().map(|m| m.encoded_len() + 1).sum::<usize>();
         let mut out = String::with_capacity(len.saturating_sub(1));
@@ -201,22 +367,62 @@ impl TraceStateBuf {
     }
 
     /// Parses and normalizes one header value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::{ErrorCode, TraceStateBuf};
+    ///
+    /// assert_eq!(TraceStateBuf::parse(b"rojo=1,rojo=2").unwrap().as_str(), "rojo=1");
+    /// assert_eq!(TraceStateBuf::parse(b"rojo=1,UPPER=2"), Err(ErrorCode::TracestateKey));
+    /// ```
     pub fn parse(value: &[u8]) -> Result<Self, ErrorCode> {
         TraceState::parse(value).map(|s| Self::from_state(&s))
     }
 
     /// The normalized list.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::TraceStateBuf;
+    ///
+    /// assert_eq!(TraceStateBuf::parse(b"a=1 , b=2").unwrap().as_str(), "a=1,b=2");
+    /// assert_eq!(TraceStateBuf::default().as_str(), "");
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
     /// A borrowed view with member access.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::TraceStateBuf;
+    ///
+    /// let state = TraceStateBuf::parse(b"rojo=1,congo=2").unwrap();
+    /// assert_eq!(state.view().get("congo"), Some("2"));
+    /// assert_eq!(state.view().members().len(), 2);
+    /// ```
     pub fn view(&self) -> TraceState<'_> {
         // The string was built from a valid list, so this cannot fail; stay total regardless.
         TraceState::parse(self.0.as_bytes()).unwrap_or_default()
     }
 
     /// Puts `key=value` first (replacing any old value), as a vendor does when it continues a trace.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::{ErrorCode, TraceStateBuf};
+    ///
+    /// let mut state = TraceStateBuf::parse(b"rojo=1,congo=2").unwrap();
+    /// state.set("ours", "x").unwrap();
+    /// assert_eq!(state.as_str(), "ours=x,rojo=1,congo=2");
+    /// assert_eq!(state.set("ours", "a=b"), Err(ErrorCode::TracestateValue));
+    /// assert_eq!(state.as_str(), "ours=x,rojo=1,congo=2"); // unchanged on error
+    /// ```
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ErrorCode> {
         let first = Member::new(key, value)?;
         let normalized = {
@@ -233,11 +439,32 @@ impl TraceStateBuf {
     }
 
     /// Whether there are no members.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::TraceStateBuf;
+    ///
+    /// assert!(TraceStateBuf::parse(b"").unwrap().is_empty());
+    /// assert!(!TraceStateBuf::parse(b"rojo=1").unwrap().is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    /// The truncated value to inject.
+    /// The truncated value to inject (see [`TraceState::header_value`] for the truncation rule).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::TraceStateBuf;
+    ///
+    /// let (x, y) = ("x".repeat(256), "y".repeat(256));
+    /// let state = TraceStateBuf::parse(format!("a={x},b={y},c=1").as_bytes()).unwrap();
+    /// assert_eq!(state.as_str().len(), 521); // kept whole
+    /// // On inject the last long member goes first.
+    /// assert_eq!(state.header_value().as_bytes(), format!("a={x},c=1").as_bytes());
+    /// ```
     pub fn header_value(&self) -> HeaderValue {
         // The stored list is already normalized, so when it fits it is written as it is;
         // re-parsing it would cost more than the whole carrier write.
@@ -282,6 +509,16 @@ fn parse_member(raw: &[u8]) -> Result<Member<'_>, ErrorCode> {
 }
 
 /// Level 2 key: `[a-z0-9]` then up to 255 of `[a-z0-9_\-*/@]`.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::codec::tracestate::is_valid_key;
+///
+/// assert!(is_valid_key(b"tenant@vendor"));
+/// assert!(!is_valid_key(b"Vendor"));
+/// assert!(!is_valid_key(b"_vendor"));
+/// ```
 pub fn is_valid_key(key: &[u8]) -> bool {
     let is_key_char = |b: &u8| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/' | b'@');
     match key {
@@ -293,6 +530,17 @@ pub fn is_valid_key(key: &[u8]) -> bool {
 }
 
 /// 1 to 256 printable ASCII bytes other than `,` and `=`, not ending in a space.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::codec::tracestate::is_valid_value;
+///
+/// assert!(is_valid_value(b"t61rcWkgMzE"));
+/// assert!(!is_valid_value(b"a=b"));
+/// assert!(!is_valid_value(b"trailing "));
+/// assert!(!is_valid_value(b""));
+/// ```
 pub fn is_valid_value(value: &[u8]) -> bool {
     (1..=256).contains(&value.len())
         && value.iter().all(|&b| matches!(b, 0x20..=0x7e) && b != b',' && b != b'=')
