@@ -11,6 +11,30 @@
 //!   name, later copies are removed, missing ones are appended (`traceparent`, `tracestate`,
 //!   `baggage`); nothing to write removes the header, so a forwarded or retried message never
 //!   carries two contexts or a stale tracestate.
+//!
+//! # Examples
+//!
+//! A forwarder continues the trace it read and writes its own span as the parent, replacing the
+//! old header in place (whatever its case) and keeping every other header:
+//!
+//! ```
+//! use kafka_trace::carrier::{extract, inject};
+//! use kafka_trace::SpanId;
+//!
+//! let mut headers: Vec<(String, Vec<u8>)> = vec![
+//!     ("TraceParent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec()),
+//!     ("tenant".into(), b"acme".to_vec()),
+//!     ("tracestate".into(), b"rojo=1".to_vec()),
+//! ];
+//! let received = extract(&headers).unwrap();
+//! assert_eq!(received.tracestate.as_str(), "rojo=1");
+//!
+//! inject(&received.child(SpanId([0x11; 8])), &mut headers);
+//! assert_eq!(headers[0], ("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01".to_vec()));
+//! assert_eq!(headers[1], ("tenant".into(), b"acme".to_vec()));
+//! assert_eq!(headers[2], ("tracestate".into(), b"rojo=1".to_vec()));
+//! assert_eq!(headers.len(), 3);
+//! ```
 
 use crate::codec::baggage::Baggage;
 use crate::codec::trim_ows;
@@ -18,7 +42,8 @@ use crate::codec::traceparent::{SpanId, TraceFlags, TraceId, TraceParent};
 use crate::codec::tracestate::{TraceState, TraceStateBuf};
 use crate::ErrorCode;
 
-/// Header name of the parent span.
+/// Header name of the parent span (the names are the ones [`inject`] writes; see the module
+/// example).
 pub const TRACEPARENT: &str = "traceparent";
 /// Header name of the vendor state.
 pub const TRACESTATE: &str = "tracestate";
@@ -26,6 +51,32 @@ pub const TRACESTATE: &str = "tracestate";
 pub const BAGGAGE: &str = "baggage";
 
 /// Read access to an ordered header list.
+///
+/// Implemented for `Vec<(String, Vec<u8>)>`, `Vec<(String, Option<Vec<u8>>)>` and (with the
+/// `rdkafka` feature) rdkafka's `BorrowedHeaders` and `OwnedHeaders`.
+///
+/// # Examples
+///
+/// Reading from a header type of your own:
+///
+/// ```
+/// use kafka_trace::carrier::{extract, Headers};
+///
+/// struct Fixed<'a>(&'a [(&'a str, &'a [u8])]);
+///
+/// impl Headers for Fixed<'_> {
+///     fn header_count(&self) -> usize {
+///         self.0.len()
+///     }
+///     fn header(&self, index: usize) -> Option<(&str, Option<&[u8]>)> {
+///         self.0.get(index).map(|(name, value)| (*name, Some(*value)))
+///     }
+/// }
+///
+/// let headers = Fixed(&[("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]);
+/// let context = extract(&headers).unwrap();
+/// assert_eq!(context.traceparent.span_id.to_string(), "00f067aa0ba902b7");
+/// ```
 pub trait Headers {
     /// Number of headers.
     fn header_count(&self) -> usize;
@@ -34,6 +85,45 @@ pub trait Headers {
 }
 
 /// Write access to an ordered header list.
+///
+/// # Examples
+///
+/// A header type of your own; [`inject`] calls only these three methods:
+///
+/// ```
+/// use kafka_trace::carrier::{extract, inject, Headers, HeadersMut};
+/// use kafka_trace::SpanId;
+///
+/// #[derive(Default)]
+/// struct List(Vec<(String, Vec<u8>)>);
+///
+/// impl Headers for List {
+///     fn header_count(&self) -> usize {
+///         self.0.len()
+///     }
+///     fn header(&self, index: usize) -> Option<(&str, Option<&[u8]>)> {
+///         self.0.get(index).map(|(n, v)| (n.as_str(), Some(v.as_slice())))
+///     }
+/// }
+///
+/// impl HeadersMut for List {
+///     fn replace_header(&mut self, index: usize, name: &str, value: &[u8]) {
+///         self.0[index] = (name.to_owned(), value.to_vec());
+///     }
+///     fn remove_header(&mut self, index: usize) {
+///         self.0.remove(index);
+///     }
+///     fn append_header(&mut self, name: &str, value: &[u8]) {
+///         self.0.push((name.to_owned(), value.to_vec()));
+///     }
+/// }
+///
+/// let received = vec![("traceparent".to_string(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec())];
+/// let context = extract(&received).unwrap().child(SpanId([0x22; 8]));
+/// let mut out = List(vec![("traceparent".into(), b"stale".to_vec()), ("TRACEPARENT".into(), b"stale".to_vec())]);
+/// inject(&context, &mut out);
+/// assert_eq!(out.0, [("traceparent".to_string(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-2222222222222222-01".to_vec())]);
+/// ```
 pub trait HeadersMut: Headers {
     /// Replaces the header at `index` (name and value) without moving it.
     fn replace_header(&mut self, index: usize, name: &str, value: &[u8]);
@@ -45,6 +135,20 @@ pub trait HeadersMut: Headers {
 
 /// Everything read from a message's headers. Borrows the tracestate from the headers, so reading
 /// a message with `traceparent` and `tracestate` allocates nothing.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::{extract_parts, ErrorCode};
+///
+/// let headers: Vec<(String, Vec<u8>)> = vec![
+///     ("traceparent".into(), b"00-00000000000000000000000000000000-00f067aa0ba902b7-01".to_vec()),
+///     ("baggage".into(), b"user=alice".to_vec()),
+/// ];
+/// let parts = extract_parts(&headers);
+/// assert_eq!(parts.parent, Err(ErrorCode::TraceparentZeroTraceId));
+/// assert_eq!(parts.baggage.get("user"), Some("alice")); // kept for the new root
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Extracted<'a> {
     /// The parent, or why the consumer must start a new root trace.
@@ -57,6 +161,20 @@ pub struct Extracted<'a> {
 
 impl Extracted<'_> {
     /// The owned context to continue, or `None` to start a new root.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::extract_parts;
+    ///
+    /// let headers: Vec<(String, Vec<u8>)> = vec![
+    ///     ("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec()),
+    ///     ("tracestate".into(), b"rojo=1,  congo=2".to_vec()),
+    /// ];
+    /// let context = extract_parts(&headers).into_context().unwrap();
+    /// assert_eq!(context.tracestate.as_str(), "rojo=1,congo=2");
+    /// assert_eq!(extract_parts(&Vec::<(String, Vec<u8>)>::new()).into_context(), None);
+    /// ```
     pub fn into_context(self) -> Option<TraceContext> {
         let parent = self.parent.ok()?;
         let tracestate = self.tracestate.map(|s| TraceStateBuf::from_state(&s)).unwrap_or_default();
@@ -65,6 +183,20 @@ impl Extracted<'_> {
 }
 
 /// A complete, owned trace context: what a consumer continues and a producer injects.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::{inject, Baggage, SpanId, TraceContext, TraceFlags, TraceId};
+///
+/// let mut context = TraceContext::new_root(TraceId([0xab; 16]), SpanId([0xcd; 8]), TraceFlags::SAMPLED, Baggage::parse(b"k=v"));
+/// context.tracestate.set("rojo", "1").unwrap();
+/// let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
+/// inject(&context, &mut headers);
+/// let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+/// assert_eq!(names, ["traceparent", "tracestate", "baggage"]);
+/// assert_eq!(headers[1].1, b"rojo=1");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceContext {
     /// Trace id, span id and flags.
@@ -77,17 +209,57 @@ pub struct TraceContext {
 
 impl TraceContext {
     /// A new root context with no vendor state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::{Baggage, SpanId, TraceContext, TraceFlags, TraceId};
+    ///
+    /// let root = TraceContext::new_root(TraceId([1; 16]), SpanId([2; 8]), TraceFlags(0x03), Baggage::default());
+    /// assert_eq!(root.traceparent.to_string(), "00-01010101010101010101010101010101-0202020202020202-03");
+    /// assert!(root.tracestate.is_empty());
+    /// ```
     pub fn new_root(trace_id: TraceId, span_id: SpanId, flags: TraceFlags, baggage: Baggage) -> Self {
         Self { traceparent: TraceParent::new(trace_id, span_id, flags), tracestate: TraceStateBuf::default(), baggage }
     }
 
     /// The same trace, state and baggage with `span_id` as the parent of whatever reads it next.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::{extract, SpanId};
+    ///
+    /// let headers: Vec<(String, Vec<u8>)> = vec![
+    ///     ("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec()),
+    ///     ("baggage".into(), b"user=alice".to_vec()),
+    /// ];
+    /// let child = extract(&headers).unwrap().child(SpanId([0x33; 8]));
+    /// assert_eq!(child.traceparent.to_string(), "00-4bf92f3577b34da6a3ce929d0e0e4736-3333333333333333-01");
+    /// assert_eq!(child.baggage.get("user"), Some("alice"));
+    /// ```
     pub fn child(&self, span_id: SpanId) -> Self {
         Self { traceparent: self.traceparent.with_span_id(span_id), ..self.clone() }
     }
 }
 
 /// What repeated `traceparent`/`tracestate` fields mean.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::carrier::{extract_parts_with, DuplicatePolicy};
+/// use kafka_trace::ErrorCode;
+///
+/// let headers: Vec<(String, Vec<u8>)> = vec![
+///     ("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec()),
+///     ("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01".to_vec()),
+/// ];
+/// let kafka = extract_parts_with(&headers, DuplicatePolicy::LastWins).parent.unwrap();
+/// assert_eq!(kafka.span_id.to_string(), "1111111111111111");
+/// let http = extract_parts_with(&headers, DuplicatePolicy::NewRoot).parent;
+/// assert_eq!(http, Err(ErrorCode::TraceparentDuplicate));
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub enum DuplicatePolicy {
     /// Kafka record headers: the last `traceparent` and the last `tracestate` header win.
@@ -99,11 +271,46 @@ pub enum DuplicatePolicy {
 }
 
 /// Reads the trace context of a message (Kafka policy: the last header wins). See the module docs.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::{extract_parts, ErrorCode};
+///
+/// let headers: Vec<(String, Option<Vec<u8>>)> = vec![
+///     ("traceparent".into(), Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec())),
+///     ("tracestate".into(), Some(b"bad key=1".to_vec())),
+///     ("tracestate".into(), Some(b"rojo=1".to_vec())), // the last one wins
+/// ];
+/// let parts = extract_parts(&headers);
+/// assert_eq!(parts.tracestate.unwrap().get("rojo"), Some("1"));
+///
+/// let empty: Vec<(String, Option<Vec<u8>>)> = vec![("traceparent".into(), None)];
+/// assert_eq!(extract_parts(&empty).parent, Err(ErrorCode::TraceparentLength));
+/// ```
 pub fn extract_parts<H: Headers + ?Sized>(headers: &H) -> Extracted<'_> {
     extract_parts_with(headers, DuplicatePolicy::LastWins)
 }
 
 /// Reads the trace context under `policy`.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::carrier::{extract_parts_with, DuplicatePolicy};
+///
+/// // Over HTTP every tracestate field is part of one list.
+/// let fields: Vec<(String, Vec<u8>)> = vec![
+///     ("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec()),
+///     ("tracestate".into(), b"rojo=1".to_vec()),
+///     ("tracestate".into(), b"congo=2".to_vec()),
+/// ];
+/// let joined = extract_parts_with(&fields, DuplicatePolicy::NewRoot).tracestate.unwrap();
+/// assert_eq!(joined.members().len(), 2);
+/// let last = extract_parts_with(&fields, DuplicatePolicy::LastWins).tracestate.unwrap();
+/// assert_eq!(last.get("rojo"), None);
+/// assert_eq!(last.get("congo"), Some("2"));
+/// ```
 pub fn extract_parts_with<H: Headers + ?Sized>(headers: &H, policy: DuplicatePolicy) -> Extracted<'_> {
     let mut traceparent: Option<&[u8]> = None;
     let mut last_tracestate: Option<Option<&[u8]>> = None;
@@ -138,11 +345,42 @@ pub fn extract_parts_with<H: Headers + ?Sized>(headers: &H, policy: DuplicatePol
 
 /// The context to continue, or `None` to start a new root. Use [`extract_parts`] to also keep
 /// the baggage and the reason when the parent is missing or invalid.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::extract;
+///
+/// let headers: Vec<(String, Vec<u8>)> = vec![("TRACEPARENT".into(), b" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 ".to_vec())];
+/// let context = extract(&headers).unwrap();
+/// assert_eq!(context.traceparent.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+/// assert!(extract(&vec![("traceparent".to_string(), b"garbage".to_vec())]).is_none());
+/// ```
 pub fn extract<H: Headers + ?Sized>(headers: &H) -> Option<TraceContext> {
     extract_parts(headers).into_context()
 }
 
 /// Writes `context` into the headers, replacing any trace context already there.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::{extract, inject, SpanId};
+///
+/// let received: Vec<(String, Vec<u8>)> = vec![("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec())];
+/// let context = extract(&received).unwrap().child(SpanId([0x44; 8]));
+/// // A retried message: the stale tracestate and baggage go, the key header stays.
+/// let mut headers: Vec<(String, Vec<u8>)> = vec![
+///     ("tracestate".into(), b"old=1".to_vec()),
+///     ("key".into(), b"k".to_vec()),
+///     ("baggage".into(), b"old=1".to_vec()),
+/// ];
+/// inject(&context, &mut headers);
+/// assert_eq!(
+///     headers,
+///     [("key".to_string(), b"k".to_vec()), ("traceparent".to_string(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-4444444444444444-01".to_vec())]
+/// );
+/// ```
 pub fn inject<H: HeadersMut + ?Sized>(context: &TraceContext, headers: &mut H) {
     let baggage = if context.baggage.is_empty() { Vec::new() } else { context.baggage.to_header_string().into_bytes() };
     inject_values(headers, &context.traceparent, context.tracestate.header_value().as_bytes(), &baggage);
@@ -150,6 +388,25 @@ pub fn inject<H: HeadersMut + ?Sized>(context: &TraceContext, headers: &mut H) {
 
 /// Writes pre-encoded values (empty `tracestate` or `baggage` removes that header). This is the
 /// allocation-free path for callers that keep their own encoded state.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::carrier::inject_values;
+/// use kafka_trace::TraceParent;
+///
+/// let parent = TraceParent::parse(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+/// let mut headers: Vec<(String, Vec<u8>)> = vec![("Baggage".into(), b"stale=1".to_vec())];
+/// inject_values(&mut headers, &parent, b"rojo=1", b"k=v");
+/// assert_eq!(
+///     headers,
+///     [
+///         ("baggage".to_string(), b"k=v".to_vec()),
+///         ("traceparent".to_string(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec()),
+///         ("tracestate".to_string(), b"rojo=1".to_vec()),
+///     ]
+/// );
+/// ```
 pub fn inject_values<H: HeadersMut + ?Sized>(headers: &mut H, traceparent: &TraceParent, tracestate: &[u8], baggage: &[u8]) {
     write_header(headers, TRACEPARENT, Some(&traceparent.encode()));
     write_header(headers, TRACESTATE, (!tracestate.is_empty()).then_some(tracestate));

@@ -12,6 +12,44 @@ use crate::carrier::{TraceContext, BAGGAGE, TRACEPARENT, TRACESTATE};
 /// Calls `set(name, value)` for `traceparent`, `tracestate` and `baggage`, in that order.
 /// `value` is `None` when that header must be removed (no tracestate, no baggage). Stops at the
 /// first error the setter returns and passes it on.
+///
+/// # Examples
+///
+/// A carrier that can only set or remove by name (here a map):
+///
+/// ```
+/// use std::collections::BTreeMap;
+///
+/// use kafka_trace::setter::inject_each;
+/// use kafka_trace::{extract, SpanId};
+///
+/// let received: Vec<(String, Vec<u8>)> = vec![
+///     ("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec()),
+///     ("tracestate".into(), b"rojo=1".to_vec()),
+/// ];
+/// let context = extract(&received).unwrap().child(SpanId([0x55; 8]));
+///
+/// let mut map: BTreeMap<&str, Vec<u8>> = BTreeMap::from([("baggage", b"stale=1".to_vec())]);
+/// inject_each::<()>(&context, |name, value| {
+///     match value {
+///         Some(v) => map.insert(name, v.to_vec()),
+///         None => map.remove(name),
+///     };
+///     Ok(())
+/// })
+/// .unwrap();
+/// assert_eq!(map["traceparent"], b"00-4bf92f3577b34da6a3ce929d0e0e4736-5555555555555555-01");
+/// assert_eq!(map["tracestate"], b"rojo=1");
+/// assert!(!map.contains_key("baggage"));
+///
+/// // The first error stops the calls and is returned.
+/// let mut calls = Vec::new();
+/// let result = inject_each(&context, |name, _| {
+///     calls.push(name);
+///     if name == "tracestate" { Err("full") } else { Ok(()) }
+/// });
+/// assert_eq!((result, calls), (Err("full"), vec!["traceparent", "tracestate"]));
+/// ```
 pub fn inject_each<E>(context: &TraceContext, mut set: impl FnMut(&'static str, Option<&[u8]>) -> Result<(), E>) -> Result<(), E> {
     set(TRACEPARENT, Some(&context.traceparent.encode()))?;
     let tracestate = context.tracestate.header_value();
