@@ -1,6 +1,16 @@
 //! Header values built from key/value pairs that a host SDK keeps in its own maps (for example
 //! Python's `opentelemetry.trace.TraceState` and the `opentelemetry.baggage` dict), so a binding
 //! hands over the pairs and never joins, escapes or truncates a header itself.
+//!
+//! # Examples
+//!
+//! ```
+//! use kafka_trace::encode::{baggage_from_pairs, tracestate_from_pairs};
+//!
+//! let tracestate = tracestate_from_pairs([("rojo", "00f067aa0ba902b7"), ("congo", "t61rcWkgMzE")]).unwrap();
+//! assert_eq!(tracestate.as_bytes(), b"rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+//! assert_eq!(baggage_from_pairs([("user", "alice smith")]), "user=alice%20smith");
+//! ```
 
 use crate::codec::baggage::Baggage;
 use crate::codec::tracestate::{HeaderValue, Member, TraceState, MAX_MEMBERS};
@@ -10,6 +20,19 @@ use crate::ErrorCode;
 /// Every pair is validated as a Level 2 member; the first invalid pair, or more than 32 pairs,
 /// discards the whole list (as when reading). Duplicate keys keep the first. The result is
 /// truncated like every injected tracestate; an empty result means "write no header".
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::encode::tracestate_from_pairs;
+/// use kafka_trace::ErrorCode;
+///
+/// let value = tracestate_from_pairs([("rojo", "1"), ("congo", "2"), ("rojo", "3")]).unwrap();
+/// assert_eq!(value.as_bytes(), b"rojo=1,congo=2"); // the first of duplicate keys is kept
+/// // A value that would smuggle in a second member is refused, not split.
+/// assert_eq!(tracestate_from_pairs([("k", "a,b=c")]), Err(ErrorCode::TracestateValue));
+/// assert!(tracestate_from_pairs([]).unwrap().is_empty());
+/// ```
 pub fn tracestate_from_pairs<'a, I>(pairs: I) -> Result<HeaderValue, ErrorCode>
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
@@ -35,6 +58,15 @@ where
 /// The `baggage` value to inject for `pairs` (values not encoded yet). Pairs whose key is not a
 /// token are dropped, a later duplicate replaces the earlier value, and the W3C limits apply.
 /// Empty when there is nothing to write.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::encode::baggage_from_pairs;
+///
+/// assert_eq!(baggage_from_pairs([("a", "1"), ("bad key", "x"), ("n", "é"), ("a", "2")]), "a=2,n=%C3%A9");
+/// assert_eq!(baggage_from_pairs([]), "");
+/// ```
 pub fn baggage_from_pairs<'a, I>(pairs: I) -> String
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,

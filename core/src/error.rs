@@ -2,6 +2,17 @@ use core::fmt;
 
 /// Why a header could not be used. The numeric values are part of the public contract (the C ABI
 /// and the shared test vectors use them) and are never reused for another meaning.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::{ErrorCode, TraceParent};
+///
+/// let err = TraceParent::parse(b"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01").unwrap_err();
+/// assert_eq!(err, ErrorCode::TraceparentZeroSpanId);
+/// assert_eq!(err.code(), 8);
+/// assert_eq!(err.to_string(), "traceparent parent-id is all zeros (traceparent_zero_span_id)");
+/// ```
 #[non_exhaustive]
 #[repr(u32)]
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -42,11 +53,28 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The stable numeric value of this code.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::ErrorCode;
+    ///
+    /// assert_eq!(ErrorCode::Missing.code(), 1);
+    /// assert_eq!(ErrorCode::BufferTooSmall.code(), 16);
+    /// ```
     pub const fn code(self) -> u32 {
         self as u32
     }
 
     /// The stable snake_case name used in test vectors and error messages.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::ErrorCode;
+    ///
+    /// assert_eq!(ErrorCode::TracestateTooManyMembers.as_str(), "tracestate_too_many_members");
+    /// ```
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Missing => "missing",
@@ -69,6 +97,15 @@ impl ErrorCode {
     }
 
     /// Every code, in numeric order (for bindings that export the table).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::ErrorCode;
+    ///
+    /// let codes: Vec<u32> = ErrorCode::ALL.iter().map(|c| c.code()).collect();
+    /// assert_eq!(codes, (1..=16).collect::<Vec<u32>>());
+    /// ```
     pub const ALL: [ErrorCode; 16] = [
         Self::Missing,
         Self::TraceparentLength,
@@ -89,11 +126,28 @@ impl ErrorCode {
     ];
 
     /// The code with this numeric value, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::ErrorCode;
+    ///
+    /// assert_eq!(ErrorCode::from_code(15), Some(ErrorCode::BaggageMember));
+    /// assert_eq!(ErrorCode::from_code(0), None);
+    /// ```
     pub fn from_code(code: u32) -> Option<Self> {
         Self::ALL.iter().copied().find(|c| c.code() == code)
     }
 
     /// A one-line human explanation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::ErrorCode;
+    ///
+    /// assert_eq!(ErrorCode::Missing.message(), "no traceparent header");
+    /// ```
     pub const fn message(self) -> &'static str {
         match self {
             Self::Missing => "no traceparent header",

@@ -4,6 +4,17 @@
 //!
 //! Everything here is defined in terms of [`crate::carrier`] and [`crate::codec`], so the bytes
 //! are exactly those of [`crate::carrier::inject`].
+//!
+//! # Examples
+//!
+//! ```
+//! use kafka_trace::interop::{tracestate_unset, HeaderKind};
+//! use kafka_trace::TraceStateBuf;
+//!
+//! assert_eq!(HeaderKind::of(b"TraceParent").header_name(), Some("traceparent"));
+//! let state = TraceStateBuf::parse(b"rojo=1,congo=2").unwrap();
+//! assert_eq!(tracestate_unset(&state, "rojo").as_str(), "congo=2");
+//! ```
 
 use crate::carrier::{BAGGAGE, TRACEPARENT, TRACESTATE};
 use crate::codec::baggage::Baggage;
@@ -12,9 +23,25 @@ use crate::ErrorCode;
 
 /// Span attribute for the NestJS `@EventPattern`/`@MessagePattern` pattern that handled a message
 /// (not in the semantic conventions, hence our own namespace; candidate for [`crate::semconv`]).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(kafka_trace::interop::NESTJS_PATTERN, "kafka_trace.nestjs.pattern");
+/// ```
 pub const NESTJS_PATTERN: &str = "kafka_trace.nestjs.pattern";
 
 /// Which of our headers a Kafka header name is.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::interop::HeaderKind;
+///
+/// let names = ["traceparent", "TRACESTATE", "Baggage", "tenant"];
+/// let kinds: Vec<u8> = names.iter().map(|n| HeaderKind::of(n.as_bytes()) as u8).collect();
+/// assert_eq!(kinds, [1, 2, 3, 0]);
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum HeaderKind {
@@ -30,6 +57,15 @@ pub enum HeaderKind {
 
 impl HeaderKind {
     /// Classifies a header name with the read policy of [`crate::carrier`] (any ASCII case).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::interop::HeaderKind;
+    ///
+    /// assert_eq!(HeaderKind::of(b"TraceState"), HeaderKind::Tracestate);
+    /// assert_eq!(HeaderKind::of(b"traceparent2"), HeaderKind::Other);
+    /// ```
     pub fn of(name: &[u8]) -> Self {
         if name.eq_ignore_ascii_case(TRACEPARENT.as_bytes()) {
             Self::Traceparent
@@ -43,6 +79,15 @@ impl HeaderKind {
     }
 
     /// The name we write for this kind (`None` for [`HeaderKind::Other`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::interop::HeaderKind;
+    ///
+    /// assert_eq!(HeaderKind::of(b"BAGGAGE").header_name(), Some("baggage"));
+    /// assert_eq!(HeaderKind::Other.header_name(), None);
+    /// ```
     pub const fn header_name(self) -> Option<&'static str> {
         match self {
             Self::Other => None,
@@ -52,7 +97,17 @@ impl HeaderKind {
         }
     }
 
-    /// The kind with this numeric value.
+    /// The kind with this numeric value (unknown values are [`HeaderKind::Other`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::interop::HeaderKind;
+    ///
+    /// assert_eq!(HeaderKind::from_u8(1), HeaderKind::Traceparent);
+    /// assert_eq!(HeaderKind::from_u8(HeaderKind::Baggage as u8), HeaderKind::Baggage);
+    /// assert_eq!(HeaderKind::from_u8(200), HeaderKind::Other);
+    /// ```
     pub const fn from_u8(value: u8) -> Self {
         match value {
             1 => Self::Traceparent,
@@ -64,6 +119,17 @@ impl HeaderKind {
 }
 
 /// The normalized tracestate without `key` (unchanged when absent).
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::interop::tracestate_unset;
+/// use kafka_trace::TraceStateBuf;
+///
+/// let state = TraceStateBuf::parse(b"rojo=1,congo=2,ours=3").unwrap();
+/// assert_eq!(tracestate_unset(&state, "congo").as_str(), "rojo=1,ours=3");
+/// assert_eq!(tracestate_unset(&state, "absent"), state);
+/// ```
 pub fn tracestate_unset(state: &TraceStateBuf, key: &str) -> TraceStateBuf {
     let view = state.view();
     let mut out = String::with_capacity(state.as_str().len());
@@ -80,6 +146,17 @@ pub fn tracestate_unset(state: &TraceStateBuf, key: &str) -> TraceStateBuf {
 }
 
 /// The normalized members of a tracestate header value, or why it was discarded.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::interop::tracestate_members;
+/// use kafka_trace::ErrorCode;
+///
+/// let members = tracestate_members(b"rojo=1 , congo=2").unwrap();
+/// assert_eq!(members, [("rojo".to_string(), "1".to_string()), ("congo".to_string(), "2".to_string())]);
+/// assert_eq!(tracestate_members(b"rojo=1,=2"), Err(ErrorCode::TracestateKey));
+/// ```
 pub fn tracestate_members(value: &[u8]) -> Result<Vec<(String, String)>, ErrorCode> {
     let state = TraceState::parse(value)?;
     Ok(state.members().iter().map(|m| (m.key.to_owned(), m.value.to_owned())).collect())
@@ -89,6 +166,16 @@ pub fn tracestate_members(value: &[u8]) -> Result<Vec<(String, String)>, ErrorCo
 /// (`properties` is the `;`-separated property list, possibly empty). Entries whose key is not a
 /// token or whose properties are malformed are dropped, the last duplicate wins, the W3C limits
 /// apply: exactly what [`Baggage::parse`] does with the same members on the wire.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::interop::baggage_from_entries;
+///
+/// let baggage = baggage_from_entries([("user", "alice smith", "pii"), ("bad key", "x", ""), ("tenant", "acme", "")]);
+/// assert_eq!(baggage.to_header_string(), "user=alice%20smith;pii,tenant=acme");
+/// assert_eq!(baggage.entries()[0].properties, ["pii"]);
+/// ```
 pub fn baggage_from_entries<'a, I>(entries: I) -> Baggage
 where
     I: IntoIterator<Item = (&'a str, &'a str, &'a str)>,

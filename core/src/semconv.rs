@@ -1,5 +1,16 @@
 //! Names from the OpenTelemetry messaging semantic conventions (Kafka), in one place.
 //! Every binding takes span names, attribute keys and metric names from here.
+//!
+//! # Examples
+//!
+//! ```
+//! use kafka_trace::semconv::{self, metrics, operation};
+//!
+//! assert_eq!(semconv::MESSAGING_DESTINATION_NAME, "messaging.destination.name");
+//! assert_eq!(format!("{} {}", operation::SEND, "orders"), "send orders"); // a send span's name
+//! assert_eq!(metrics::CLIENT_OPERATION_DURATION, "messaging.client.operation.duration");
+//! assert_eq!(metrics::UNIT_SECONDS, "s");
+//! ```
 
 /// `messaging.system`; always [`SYSTEM_KAFKA`].
 pub const MESSAGING_SYSTEM: &str = "messaging.system";
@@ -38,6 +49,15 @@ pub const ERROR_TYPE: &str = "error.type";
 pub const KAFKA_TRACE_E2E_LATENCY_MS: &str = "kafka_trace.e2e_latency_ms";
 
 /// Operation names.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::semconv::operation;
+///
+/// assert_eq!([operation::SEND, operation::PROCESS, operation::POLL], ["send", "process", "poll"]);
+/// assert_eq!(operation::TYPE_RECEIVE, "receive");
+/// ```
 pub mod operation {
     /// Producing a message.
     pub const SEND: &str = "send";
@@ -50,6 +70,15 @@ pub mod operation {
 }
 
 /// Metric instruments (names, units, descriptions).
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::semconv::metrics;
+///
+/// assert_eq!(metrics::CLIENT_SENT_MESSAGES, "messaging.client.sent.messages");
+/// assert_eq!(metrics::UNIT_MESSAGES, "{message}");
+/// ```
 pub mod metrics {
     /// Histogram, seconds: duration of send and poll operations.
     pub const CLIENT_OPERATION_DURATION: &str = "messaging.client.operation.duration";
