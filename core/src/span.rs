@@ -5,10 +5,44 @@
 //! which contexts become links. A binding turns the spec into a span of its own SDK (Rust
 //! `opentelemetry`, `@opentelemetry/api`, Python `opentelemetry-api`, or the C ABI's tracer) and
 //! never decides any of these itself.
+//!
+//! # Examples
+//!
+//! ```
+//! use kafka_trace::span::{send_span, AttributeValue, ClientInfo, ContextSource, MessageInfo, Options, SpanKind};
+//!
+//! let client = ClientInfo { client_id: Some("orders-api".into()), ..ClientInfo::default() }.with_bootstrap("broker-1:9092,broker-2:9092");
+//! let message = MessageInfo { topic: "orders", key: Some(b"o-1"), payload_len: Some(2), ..MessageInfo::default() };
+//! let spec = send_span(&message, &client, &Options::default());
+//! assert_eq!((spec.name.as_str(), spec.kind, spec.parent), ("send orders", SpanKind::Producer, ContextSource::Ambient));
+//! let keys: Vec<&str> = spec.attributes.iter().map(|(k, _)| *k).collect();
+//! assert_eq!(
+//!     keys,
+//!     [
+//!         "messaging.system",
+//!         "messaging.operation.name",
+//!         "messaging.operation.type",
+//!         "messaging.client.id",
+//!         "server.address",
+//!         "server.port",
+//!         "messaging.destination.name",
+//!         "messaging.kafka.message.key",
+//!     ]
+//! );
+//! assert_eq!(spec.attribute("server.port"), Some(&AttributeValue::Int(9092)));
+//! ```
 
 use crate::semconv::{self as sc, operation};
 
 /// Kind of the span, as in OpenTelemetry.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::{poll_span, ClientInfo, SpanKind};
+///
+/// assert_eq!(poll_span(&["orders"], 3, &ClientInfo::default()).kind, SpanKind::Client);
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SpanKind {
     /// `send {topic}`.
@@ -20,6 +54,19 @@ pub enum SpanKind {
 }
 
 /// An attribute value.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::{process_span, AttributeValue, ClientInfo, MessageInfo, Options};
+///
+/// let message = MessageInfo { topic: "orders", partition: Some(2), offset: Some(41), payload_len: None, timestamp_ms: Some(1_000), ..MessageInfo::default() };
+/// let spec = process_span(&message, &ClientInfo::default(), &Options::default(), true, false, 1_250);
+/// assert_eq!(spec.attribute("messaging.destination.partition.id"), Some(&AttributeValue::String("2".into())));
+/// assert_eq!(spec.attribute("messaging.kafka.offset"), Some(&AttributeValue::Int(41)));
+/// assert_eq!(spec.attribute("messaging.kafka.message.tombstone"), Some(&AttributeValue::Bool(true)));
+/// assert_eq!(spec.attribute("kafka_trace.e2e_latency_ms"), Some(&AttributeValue::Double(250.0)));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum AttributeValue {
     /// Text.
@@ -33,9 +80,30 @@ pub enum AttributeValue {
 }
 
 /// One attribute: a key from [`crate::semconv`] and its value.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::semconv;
+/// use kafka_trace::span::{send_outcome, Attribute, AttributeValue};
+///
+/// let attributes: Vec<Attribute> = send_outcome(Ok((3, 17))).attributes;
+/// assert_eq!(attributes[0], (semconv::MESSAGING_DESTINATION_PARTITION_ID, AttributeValue::String("3".into())));
+/// ```
 pub type Attribute = (&'static str, AttributeValue);
 
 /// How a consumer span relates to the context the producer injected.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::{process_span, ClientInfo, ContextSource, MessageInfo, Options, Strategy};
+///
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+/// let link = Options { strategy: Strategy::Link, ..Options::default() };
+/// let spec = process_span(&message, &ClientInfo::default(), &link, true, true, 0);
+/// assert_eq!((spec.parent, spec.links), (ContextSource::Ambient, vec![ContextSource::Remote]));
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Strategy {
     /// The producer's context is the parent, so backends show one trace; an ambient span
@@ -47,7 +115,18 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    /// Parses `parent` or `link` (as given in configuration).
+    /// Parses `parent` or `link` (as given in configuration; case and surrounding spaces are
+    /// ignored).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::span::Strategy;
+    ///
+    /// assert_eq!(Strategy::parse(" Link "), Some(Strategy::Link));
+    /// assert_eq!(Strategy::parse("parent"), Some(Strategy::Parent));
+    /// assert_eq!(Strategy::parse("child"), None);
+    /// ```
     pub fn parse(name: &str) -> Option<Self> {
         match name.trim().to_ascii_lowercase().as_str() {
             "parent" => Some(Self::Parent),
@@ -58,6 +137,17 @@ impl Strategy {
 }
 
 /// Where a new span's parent comes from; the binding resolves it in its own SDK.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::{batch_process_span, ClientInfo, ContextSource, MessageInfo, Options};
+///
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+/// // Inside a batch, a message with a valid context is its producer's child, linked to the poll.
+/// let spec = batch_process_span(&message, &ClientInfo::default(), &Options::default(), true, 0);
+/// assert_eq!((spec.parent, spec.links), (ContextSource::Remote, vec![ContextSource::Poll]));
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ContextSource {
     /// The binding's current context (may hold no span, which makes a root).
@@ -69,6 +159,18 @@ pub enum ContextSource {
 }
 
 /// Which topics are traced: exact names or `*` wildcards; an empty include list means all.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::TopicFilter;
+///
+/// let filter = TopicFilter { include: vec!["orders.*".into()], exclude: vec!["*.dlq".into()] };
+/// assert!(filter.allows("orders.eu"));
+/// assert!(!filter.allows("orders.eu.dlq"));
+/// assert!(!filter.allows("payments"));
+/// assert!(TopicFilter::default().allows("anything"));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TopicFilter {
     /// Only these topics, when not empty.
@@ -79,6 +181,16 @@ pub struct TopicFilter {
 
 impl TopicFilter {
     /// Whether spans are made for `topic`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::span::TopicFilter;
+    ///
+    /// let filter = TopicFilter { exclude: vec!["__*".into()], ..TopicFilter::default() };
+    /// assert!(!filter.allows("__consumer_offsets"));
+    /// assert!(filter.allows("orders"));
+    /// ```
     pub fn allows(&self, topic: &str) -> bool {
         let matches = |patterns: &[String]| patterns.iter().any(|p| glob_match(p.as_bytes(), topic.as_bytes()));
         !matches(&self.exclude) && (self.include.is_empty() || matches(&self.include))
@@ -96,6 +208,21 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
 }
 
 /// Options shared by every binding.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::{send_span, ClientInfo, MessageInfo, Options, Strategy};
+///
+/// let defaults = Options::default();
+/// assert_eq!((defaults.strategy, defaults.record_message_key, defaults.record_body_size), (Strategy::Parent, true, false));
+///
+/// let options = Options { record_message_key: false, record_body_size: true, ..Options::default() };
+/// let message = MessageInfo { topic: "orders", key: Some(b"o-1"), payload_len: Some(42), ..MessageInfo::default() };
+/// let spec = send_span(&message, &ClientInfo::default(), &options);
+/// assert!(spec.attribute("messaging.kafka.message.key").is_none());
+/// assert_eq!(spec.attribute("messaging.message.body.size"), Some(&kafka_trace::span::AttributeValue::Int(42)));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Parent or link, for single messages and inside batches.
@@ -115,6 +242,16 @@ impl Default for Options {
 }
 
 /// The client a span belongs to.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::{poll_span, AttributeValue, ClientInfo};
+///
+/// let client = ClientInfo { consumer_group: Some("billing".into()), ..ClientInfo::default() };
+/// let spec = poll_span(&["orders"], 1, &client);
+/// assert_eq!(spec.attribute("messaging.consumer.group.name"), Some(&AttributeValue::String("billing".into())));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClientInfo {
     /// `client.id`.
@@ -130,6 +267,19 @@ pub struct ClientInfo {
 impl ClientInfo {
     /// Takes `server.address`/`server.port` from the first entry of a `bootstrap.servers` list
     /// (`host:port`, `[v6]:port`, or a bare host; an optional `SCHEME://` prefix is ignored).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::span::ClientInfo;
+    ///
+    /// let v4 = ClientInfo::default().with_bootstrap(" SASL_SSL://kafka-1:9093, kafka-2:9093");
+    /// assert_eq!((v4.server_address.as_deref(), v4.server_port), (Some("kafka-1"), Some(9093)));
+    /// let v6 = ClientInfo::default().with_bootstrap("[::1]:9092");
+    /// assert_eq!((v6.server_address.as_deref(), v6.server_port), (Some("::1"), Some(9092)));
+    /// let bare = ClientInfo::default().with_bootstrap("localhost");
+    /// assert_eq!((bare.server_address.as_deref(), bare.server_port), (Some("localhost"), None));
+    /// ```
     pub fn with_bootstrap(mut self, servers: &str) -> Self {
         let first = servers.split(',').map(str::trim).find(|s| !s.is_empty()).unwrap_or("");
         let first = first.split_once("://").map_or(first, |(_, rest)| rest);
@@ -147,6 +297,18 @@ impl ClientInfo {
 }
 
 /// What the span model needs to know about one message.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::{send_span, ClientInfo, MessageInfo, Options};
+///
+/// // A binary key is never recorded; a null value is a tombstone.
+/// let message = MessageInfo { topic: "orders", key: Some(&[0xff, 0xfe]), payload_len: None, ..MessageInfo::default() };
+/// let spec = send_span(&message, &ClientInfo::default(), &Options::default());
+/// assert!(spec.attribute("messaging.kafka.message.key").is_none());
+/// assert!(spec.attribute("messaging.kafka.message.tombstone").is_some());
+/// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct MessageInfo<'a> {
     /// Topic.
@@ -164,6 +326,19 @@ pub struct MessageInfo<'a> {
 }
 
 /// Everything a binding needs to start one span.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::{process_span, ClientInfo, ContextSource, MessageInfo, Options, SpanKind};
+///
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), timestamp_ms: Some(5_000), ..MessageInfo::default() };
+/// // A valid remote context and a current span: the remote is the parent, the current span a link.
+/// let spec = process_span(&message, &ClientInfo::default(), &Options::default(), true, true, 4_000);
+/// assert_eq!((spec.name.as_str(), spec.kind), ("process orders", SpanKind::Consumer));
+/// assert_eq!((spec.parent, spec.links), (ContextSource::Remote, vec![ContextSource::Ambient]));
+/// assert_eq!(spec.e2e_latency_ms, Some(0.0)); // consumer clock behind the producer's: clamped
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpanSpec {
     /// `send orders`, `process orders`, `poll orders`.
@@ -182,11 +357,36 @@ pub struct SpanSpec {
 
 impl SpanSpec {
     /// The value of attribute `key`, if set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::span::{send_span, AttributeValue, ClientInfo, MessageInfo, Options};
+    ///
+    /// let spec = send_span(&MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() }, &ClientInfo::default(), &Options::default());
+    /// assert_eq!(spec.attribute("messaging.system"), Some(&AttributeValue::String("kafka".into())));
+    /// assert_eq!(spec.attribute("messaging.kafka.offset"), None);
+    /// ```
     pub fn attribute(&self, key: &str) -> Option<&AttributeValue> {
         self.attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// The low-cardinality subset of the attributes that metrics carry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::span::{process_span, ClientInfo, MessageInfo, Options};
+    ///
+    /// let client = ClientInfo { client_id: Some("c-1".into()), consumer_group: Some("billing".into()), ..ClientInfo::default() };
+    /// let message = MessageInfo { topic: "orders", partition: Some(0), offset: Some(7), key: Some(b"k"), payload_len: Some(1), ..MessageInfo::default() };
+    /// let spec = process_span(&message, &client, &Options::default(), false, false, 0);
+    /// let keys: Vec<&str> = spec.metric_attributes().iter().map(|(k, _)| *k).collect();
+    /// assert_eq!(
+    ///     keys,
+    ///     ["messaging.system", "messaging.operation.name", "messaging.destination.name", "messaging.destination.partition.id", "messaging.consumer.group.name"]
+    /// );
+    /// ```
     pub fn metric_attributes(&self) -> Vec<Attribute> {
         const METRIC_KEYS: [&str; 6] = [
             sc::MESSAGING_SYSTEM,
@@ -201,6 +401,16 @@ impl SpanSpec {
 }
 
 /// How a send or process ended.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::{error_outcome, AttributeValue};
+///
+/// let outcome = error_outcome("MsgTimedOut");
+/// assert_eq!(outcome.attributes, [("error.type", AttributeValue::String("MsgTimedOut".into()))]);
+/// assert_eq!(outcome.error.as_deref(), Some("MsgTimedOut"));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
     /// Attributes to add before ending the span.
@@ -254,6 +464,16 @@ fn message_attributes(attrs: &mut Vec<Attribute>, message: &MessageInfo<'_>, opt
 }
 
 /// Milliseconds since the Unix epoch: the clock [`e2e_latency_ms`] compares record timestamps with.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::now_ms;
+///
+/// let before = now_ms();
+/// assert!(before > 1_600_000_000_000); // after September 2020
+/// assert!(now_ms() >= before);
+/// ```
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -261,12 +481,34 @@ pub fn now_ms() -> i64 {
 }
 
 /// Record timestamp to `now_ms`, clamped at 0 (clocks of producer and consumer hosts differ).
+/// A missing or non-positive timestamp gives `None`.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::e2e_latency_ms;
+///
+/// assert_eq!(e2e_latency_ms(Some(1_000), 1_250), Some(250.0));
+/// assert_eq!(e2e_latency_ms(Some(2_000), 1_250), Some(0.0));
+/// assert_eq!(e2e_latency_ms(Some(-1), 1_250), None);
+/// assert_eq!(e2e_latency_ms(None, 1_250), None);
+/// ```
 pub fn e2e_latency_ms(timestamp_ms: Option<i64>, now_ms: i64) -> Option<f64> {
     timestamp_ms.filter(|t| *t > 0).map(|t| now_ms.saturating_sub(t).max(0) as f64)
 }
 
 /// The `send {topic}` PRODUCER span, a child of the ambient context. Its context is what the
 /// producer injects into the message.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::{send_span, ClientInfo, ContextSource, MessageInfo, Options, SpanKind};
+///
+/// let spec = send_span(&MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() }, &ClientInfo::default(), &Options::default());
+/// assert_eq!((spec.name.as_str(), spec.kind, spec.parent), ("send orders", SpanKind::Producer, ContextSource::Ambient));
+/// assert!(spec.links.is_empty());
+/// ```
 pub fn send_span(message: &MessageInfo<'_>, client: &ClientInfo, options: &Options) -> SpanSpec {
     let mut attributes = common(operation::SEND, operation::SEND, client);
     message_attributes(&mut attributes, message, options);
@@ -282,6 +524,20 @@ pub fn send_span(message: &MessageInfo<'_>, client: &ClientInfo, options: &Optio
 
 /// The attributes and status of a finished send: partition and offset from the broker's ack,
 /// or the error class.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::{send_outcome, AttributeValue};
+///
+/// let acked = send_outcome(Ok((3, 17)));
+/// assert_eq!(
+///     acked.attributes,
+///     [("messaging.destination.partition.id", AttributeValue::String("3".into())), ("messaging.kafka.offset", AttributeValue::Int(17))]
+/// );
+/// assert_eq!(acked.error, None);
+/// assert_eq!(send_outcome(Err("MsgSizeTooLarge")).error.as_deref(), Some("MsgSizeTooLarge"));
+/// ```
 pub fn send_outcome(result: Result<(i32, i64), &str>) -> Outcome {
     match result {
         Ok((partition, offset)) => {
@@ -296,7 +552,17 @@ pub fn send_outcome(result: Result<(i32, i64), &str>) -> Outcome {
 }
 
 /// The attributes and status of an operation that failed with `error_type` (e.g. a librdkafka
-/// error name or an exception class).
+/// error name or an exception class). An empty error type becomes `_OTHER`.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::{error_outcome, AttributeValue};
+///
+/// let outcome = error_outcome("");
+/// assert_eq!(outcome.attributes, [("error.type", AttributeValue::String("_OTHER".into()))]);
+/// assert_eq!(outcome.error.as_deref(), Some("_OTHER"));
+/// ```
 pub fn error_outcome(error_type: &str) -> Outcome {
     let error_type = if error_type.is_empty() { "_OTHER" } else { error_type };
     Outcome { attributes: vec![str_attr(sc::ERROR_TYPE, error_type)], error: Some(error_type.to_owned()) }
@@ -305,6 +571,20 @@ pub fn error_outcome(error_type: &str) -> Outcome {
 /// The `process {topic}` CONSUMER span for one message, covering the user's handler.
 /// `remote_valid` says whether the headers held a usable context, `ambient_valid` whether the
 /// binding's current context holds a span.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::{process_span, ClientInfo, ContextSource, MessageInfo, Options};
+///
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+/// let (client, options) = (ClientInfo::default(), Options::default());
+/// // No usable context in the headers: the span continues whatever is current.
+/// let spec = process_span(&message, &client, &options, false, true, 0);
+/// assert_eq!((spec.parent, spec.links.len()), (ContextSource::Ambient, 0));
+/// let spec = process_span(&message, &client, &options, true, false, 0);
+/// assert_eq!((spec.parent, spec.links.len()), (ContextSource::Remote, 0));
+/// ```
 pub fn process_span(
     message: &MessageInfo<'_>,
     client: &ClientInfo,
@@ -325,6 +605,20 @@ pub fn process_span(
 /// The `process {topic}` span of one message inside a batch: its own producer context is the
 /// parent and the batch's poll span a link (strategy `parent`), or the reverse (strategy `link`).
 /// A message without a usable context hangs under the poll span.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::{batch_process_span, ClientInfo, ContextSource, MessageInfo, Options, Strategy};
+///
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+/// let client = ClientInfo::default();
+/// let link = Options { strategy: Strategy::Link, ..Options::default() };
+/// let spec = batch_process_span(&message, &client, &link, true, 0);
+/// assert_eq!((spec.parent, spec.links), (ContextSource::Poll, vec![ContextSource::Remote]));
+/// let spec = batch_process_span(&message, &client, &Options::default(), false, 0);
+/// assert_eq!((spec.parent, spec.links), (ContextSource::Poll, vec![]));
+/// ```
 pub fn batch_process_span(message: &MessageInfo<'_>, client: &ClientInfo, options: &Options, remote_valid: bool, now_ms: i64) -> SpanSpec {
     let (parent, links) = match (options.strategy, remote_valid) {
         (Strategy::Parent, true) => (ContextSource::Remote, vec![ContextSource::Poll]),
@@ -363,6 +657,20 @@ fn consumer_span(
 
 /// The `poll {topic}` CLIENT span around a batch receive (`poll` alone when the batch spans
 /// several topics), a child of the ambient context.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::{poll_span, AttributeValue, ClientInfo};
+///
+/// let spec = poll_span(&["orders", "orders"], 2, &ClientInfo::default());
+/// assert_eq!(spec.name, "poll orders");
+/// assert_eq!(spec.attribute("messaging.operation.type"), Some(&AttributeValue::String("receive".into())));
+/// assert_eq!(spec.attribute("messaging.batch.message_count"), Some(&AttributeValue::Int(2)));
+/// let mixed = poll_span(&["orders", "payments"], 2, &ClientInfo::default());
+/// assert_eq!(mixed.name, "poll");
+/// assert_eq!(mixed.attribute("messaging.destination.name"), None);
+/// ```
 pub fn poll_span(topics: &[&str], message_count: usize, client: &ClientInfo) -> SpanSpec {
     let mut attributes = common(operation::POLL, operation::TYPE_RECEIVE, client);
     let first = topics.first().copied();
