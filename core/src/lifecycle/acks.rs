@@ -16,6 +16,19 @@
 /// single partition. Its offset is `base_offset` + its index among this request's messages to
 /// that partition, which is exact only when every message of the topic has a known partition
 /// (otherwise a message the partitioner placed may sit between them: the offset is `-1`).
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::batch_acks;
+///
+/// // Three messages left to the partitioner, all answered by partition 2 from offset 40.
+/// assert_eq!(batch_acks(&[-1, -1, -1], &[(2, 40)]), [(2, 40), (2, 41), (2, 42)]);
+/// // Chosen partitions count per partition.
+/// assert_eq!(batch_acks(&[0, 1, 0], &[(0, 10), (1, 7)]), [(0, 10), (1, 7), (0, 11)]);
+/// // The partitioner spread messages over two partitions: nothing certain.
+/// assert_eq!(batch_acks(&[-1, 0], &[(0, 5), (1, 3)]), [(-1, -1), (0, -1)]);
+/// ```
 pub fn batch_acks(chosen: &[i32], responses: &[(i32, i64)]) -> Vec<(i32, i64)> {
     let single = match responses {
         [only] => Some(only.0),

@@ -7,6 +7,21 @@ use crate::semconv as sc;
 use crate::span::{self, Attribute, AttributeValue};
 
 /// The span's status at the end.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use kafka_trace::lifecycle::{HandlerResult, Lifecycle, AmbientInfo, RemoteInfo, Status};
+/// use kafka_trace::span::MessageInfo;
+///
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+/// let recipe = Lifecycle::default().process(&message, RemoteInfo { valid: true }, AmbientInfo::default(), 0).unwrap();
+/// assert_eq!(recipe.finish(HandlerResult::Returned, Duration::ZERO).status, Status::Unset);
+/// let failed = recipe.finish(HandlerResult::Failed { error_type: "" }, Duration::ZERO);
+/// assert_eq!(failed.status, Status::Error("_OTHER".into()));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
     /// Left unset (success).
@@ -16,6 +31,23 @@ pub enum Status {
 }
 
 /// When the binding ends the span.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use kafka_trace::lifecycle::{Lifecycle, SendResult, SpanEnd};
+/// use kafka_trace::span::MessageInfo;
+///
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+/// let recipe = Lifecycle::default().send(&message).unwrap();
+/// let acked = SendResult::Acked { partition: 0, offset: 1 };
+/// // librdkafka measured the broker round trip: the span ends at start + that latency.
+/// let finish = recipe.finish(acked, Duration::from_millis(30), Some(Duration::from_millis(12)));
+/// assert_eq!(finish.end, SpanEnd::AfterStart(Duration::from_millis(12)));
+/// assert_eq!(recipe.finish(acked, Duration::from_millis(30), None).end, SpanEnd::Now);
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum SpanEnd {
     /// Now.
@@ -27,6 +59,24 @@ pub enum SpanEnd {
 
 /// Everything a binding does to end a span: set `attributes`, set `status`, end it at `end`,
 /// record every entry of `metrics`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use kafka_trace::lifecycle::{Instrument, Lifecycle, SendResult, SpanEnd, Status};
+/// use kafka_trace::span::{AttributeValue, MessageInfo};
+///
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+/// let recipe = Lifecycle::default().send(&message).unwrap();
+/// let finish = recipe.finish(SendResult::Failed { error_type: "MsgTimedOut" }, Duration::from_secs(1), None);
+/// assert_eq!(finish.attributes, [("error.type", AttributeValue::String("MsgTimedOut".into()))]);
+/// assert_eq!((finish.status, finish.end), (Status::Error("MsgTimedOut".into()), SpanEnd::Now));
+/// assert_eq!(finish.metrics.len(), 2);
+/// assert_eq!((finish.metrics[0].instrument, finish.metrics[0].value), (Instrument::OperationDuration, 1.0));
+/// assert!(finish.metrics[1].attributes.contains(&("error.type", AttributeValue::String("MsgTimedOut".into()))));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Finish {
     /// Attributes learnt at the end (partition and offset of an ack, `error.type`).
@@ -40,6 +90,21 @@ pub struct Finish {
 }
 
 /// How a send ended.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use kafka_trace::lifecycle::{Lifecycle, SendResult};
+/// use kafka_trace::span::{AttributeValue, MessageInfo};
+///
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+/// let recipe = Lifecycle::default().send(&message).unwrap();
+/// // acks=0: the partition is known, the offset is not.
+/// let finish = recipe.finish(SendResult::Acked { partition: 3, offset: -1 }, Duration::ZERO, None);
+/// assert_eq!(finish.attributes, [("messaging.destination.partition.id", AttributeValue::String("3".into()))]);
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum SendResult<'a> {
     /// The broker acknowledged the message at `partition`/`offset` (`offset` < 0 when the client
@@ -58,6 +123,21 @@ pub enum SendResult<'a> {
 }
 
 /// How a handler ended.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use kafka_trace::lifecycle::{AmbientInfo, HandlerResult, Lifecycle, RemoteInfo};
+/// use kafka_trace::span::{AttributeValue, MessageInfo};
+///
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+/// let recipe = Lifecycle::default().process(&message, RemoteInfo { valid: true }, AmbientInfo::default(), 0).unwrap();
+/// let finish = recipe.finish(HandlerResult::Failed { error_type: "ValueError" }, Duration::ZERO);
+/// assert_eq!(finish.attributes, [("error.type", AttributeValue::String("ValueError".into()))]);
+/// assert!(recipe.finish(HandlerResult::Returned, Duration::ZERO).attributes.is_empty());
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum HandlerResult<'a> {
     /// It returned.
@@ -70,6 +150,19 @@ pub enum HandlerResult<'a> {
 }
 
 /// How a receive call ended.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use kafka_trace::lifecycle::{Lifecycle, PollResult, Status};
+///
+/// let recipe = Lifecycle::default().poll(&["orders"], 4).unwrap();
+/// assert_eq!(recipe.finish(PollResult::Received, Duration::ZERO).status, Status::Unset);
+/// let failed = recipe.finish(PollResult::Failed { error_type: "AllBrokersDown" }, Duration::ZERO);
+/// assert_eq!(failed.status, Status::Error("AllBrokersDown".into()));
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum PollResult<'a> {
     /// It returned messages.
@@ -109,6 +202,28 @@ impl SendRecipe {
     /// is the client's per-message latency when it reports one (librdkafka:
     /// `rd_kafka_message_latency`, confluent-kafka `Message.latency()`), which then sets both the
     /// span's end and the duration metric.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use kafka_trace::lifecycle::{Instrument, Lifecycle, SendResult};
+    /// use kafka_trace::span::{AttributeValue, MessageInfo};
+    ///
+    /// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+    /// let recipe = Lifecycle::default().send(&message).unwrap();
+    /// let finish = recipe.finish(SendResult::Acked { partition: 2, offset: 41 }, Duration::from_millis(9), Some(Duration::from_millis(4)));
+    /// assert_eq!(
+    ///     finish.attributes,
+    ///     [("messaging.destination.partition.id", AttributeValue::String("2".into())), ("messaging.kafka.offset", AttributeValue::Int(41))]
+    /// );
+    /// // The duration metric is the broker latency; the partition joins the metric attributes, the offset never.
+    /// let duration = &finish.metrics[0];
+    /// assert_eq!((duration.instrument, duration.value), (Instrument::OperationDuration, 0.004));
+    /// assert!(duration.attributes.contains(&("messaging.destination.partition.id", AttributeValue::String("2".into()))));
+    /// assert!(!duration.attributes.iter().any(|(k, _)| *k == "messaging.kafka.offset"));
+    /// ```
     pub fn finish(
         &self,
         result: SendResult<'_>,
@@ -176,6 +291,22 @@ impl SendRecipe {
 
 impl ProcessRecipe {
     /// Ends the processing of one message; `elapsed` is the handler's duration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use kafka_trace::lifecycle::{AmbientInfo, HandlerResult, Instrument, Lifecycle, RemoteInfo, SpanEnd};
+    /// use kafka_trace::span::MessageInfo;
+    ///
+    /// let message = MessageInfo { topic: "orders", payload_len: Some(1), timestamp_ms: Some(1_000), ..MessageInfo::default() };
+    /// let recipe = Lifecycle::default().process(&message, RemoteInfo { valid: true }, AmbientInfo::default(), 1_500).unwrap();
+    /// let finish = recipe.finish(HandlerResult::Returned, Duration::from_millis(20));
+    /// assert_eq!(finish.end, SpanEnd::Now);
+    /// let records: Vec<(Instrument, f64)> = finish.metrics.iter().map(|m| (m.instrument, m.value)).collect();
+    /// assert_eq!(records, [(Instrument::ConsumedMessages, 1.0), (Instrument::ProcessDuration, 0.02), (Instrument::E2eLatency, 0.5)]);
+    /// ```
     pub fn finish(&self, result: HandlerResult<'_>, elapsed: Duration) -> Finish {
         let error = match result {
             HandlerResult::Returned => None,
@@ -212,6 +343,21 @@ impl ProcessRecipe {
 
 impl PollRecipe {
     /// Ends a receive call; `elapsed` is from the call until it returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use kafka_trace::lifecycle::{Instrument, Lifecycle, PollResult};
+    /// use kafka_trace::span::AttributeValue;
+    ///
+    /// let recipe = Lifecycle::default().poll(&["orders"], 2).unwrap();
+    /// let finish = recipe.finish(PollResult::Failed { error_type: "Timeout" }, Duration::from_millis(100));
+    /// assert_eq!(finish.metrics.len(), 1);
+    /// assert_eq!((finish.metrics[0].instrument, finish.metrics[0].value), (Instrument::OperationDuration, 0.1));
+    /// assert!(finish.metrics[0].attributes.contains(&("error.type", AttributeValue::String("Timeout".into()))));
+    /// ```
     pub fn finish(&self, result: PollResult<'_>, elapsed: Duration) -> Finish {
         let error = match result {
             PollResult::Received => None,
@@ -232,6 +378,13 @@ impl PollRecipe {
 }
 
 /// `span::now_ms`, re-exported for bindings that only use this module.
+///
+/// # Examples
+///
+/// ```
+/// let (a, b) = (kafka_trace::lifecycle::now_ms(), kafka_trace::span::now_ms());
+/// assert!(b >= a && b - a < 60_000);
+/// ```
 pub fn now_ms() -> i64 {
     span::now_ms()
 }

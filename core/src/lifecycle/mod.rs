@@ -16,6 +16,32 @@
 //!   records it.
 //! - **process**: `process {topic}` CONSUMER: the user's handler for one message;
 //!   `messaging.process.duration` records it, `messaging.client.consumed.messages` counts it.
+//!
+//! # Examples
+//!
+//! A send and the processing of the message it wrote, as a binding runs them:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use kafka_trace::lifecycle::{AmbientInfo, Instrument, Lifecycle, RemoteInfo, SendResult, HandlerResult, Status};
+//! use kafka_trace::span::{ClientInfo, ContextSource, MessageInfo, Options};
+//!
+//! let lifecycle = Lifecycle::new(Options::default(), ClientInfo::default().with_bootstrap("127.0.0.1:9092"));
+//! let message = MessageInfo { topic: "orders", payload_len: Some(2), ..MessageInfo::default() };
+//!
+//! let send = lifecycle.send(&message).expect("orders is traced");
+//! assert_eq!(send.span.name, "send orders");
+//! let finish = send.finish(SendResult::Acked { partition: 0, offset: 41 }, Duration::from_millis(3), None);
+//! assert_eq!(finish.status, Status::Unset);
+//! assert_eq!(finish.metrics.iter().map(|m| m.instrument).collect::<Vec<_>>(), [Instrument::OperationDuration, Instrument::SentMessages]);
+//!
+//! let consumed = MessageInfo { partition: Some(0), offset: Some(41), ..message };
+//! let process = lifecycle.process(&consumed, RemoteInfo { valid: true }, AmbientInfo::default(), 0).unwrap();
+//! assert_eq!((process.span.name.as_str(), process.parent()), ("process orders", ContextSource::Remote));
+//! let finish = process.finish(HandlerResult::Failed { error_type: "ValueError" }, Duration::from_millis(8));
+//! assert_eq!(finish.status, Status::Error("ValueError".into()));
+//! ```
 
 mod acks;
 mod finish;

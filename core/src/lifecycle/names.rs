@@ -2,6 +2,16 @@
 //! (`kt_options_set`), camelCase in Node, `kafka_trace.<snake>` as a librdkafka property.
 
 /// One option and its spellings.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::{OptionName, OPTION_NAMES};
+///
+/// let key: &OptionName = OPTION_NAMES.iter().find(|o| o.snake == "record_message_key").unwrap();
+/// assert_eq!(key.camel, "recordMessageKey");
+/// assert!(key.doc.contains("messaging.kafka.message.key"));
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct OptionName {
     /// Rust, Python and C spelling.
@@ -13,6 +23,20 @@ pub struct OptionName {
 }
 
 /// Every option a binding accepts.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::OPTION_NAMES;
+///
+/// let snake: Vec<&str> = OPTION_NAMES.iter().map(|o| o.snake).collect();
+/// assert_eq!(
+///     snake,
+///     ["strategy", "record_message_key", "record_body_size", "include_topics", "exclude_topics", "client_id", "consumer_group", "bootstrap_servers"]
+/// );
+/// // A librdkafka plugin property is `kafka_trace.<snake>`.
+/// assert_eq!(format!("kafka_trace.{}", OPTION_NAMES[3].snake), "kafka_trace.include_topics");
+/// ```
 pub const OPTION_NAMES: [OptionName; 8] = [
     OptionName {
         snake: "strategy",

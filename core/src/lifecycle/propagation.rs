@@ -5,6 +5,27 @@
 //! tracestate members their own grammar refuses (a 256-character key, `tenant@system` with a long
 //! tenant). The handler's context keeps the [`KeptRemote`] the core accepted, and the send
 //! composes its headers from the SDK span and that.
+//!
+//! # Examples
+//!
+//! ```
+//! use kafka_trace::lifecycle::{send_context, KeptRemote, SpanIdentity};
+//! use kafka_trace::{extract, Baggage, SpanId};
+//!
+//! // The remote parent: random flag set, a tracestate member an SDK may refuse.
+//! let long_key = format!("{}@sys", "t".repeat(200));
+//! let headers: Vec<(String, Vec<u8>)> = vec![
+//!     ("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03".to_vec()),
+//!     ("tracestate".into(), format!("{long_key}=1").into_bytes()),
+//! ];
+//! let kept = KeptRemote::of(&extract(&headers).unwrap());
+//!
+//! // The SDK's send span in the same trace kept neither.
+//! let span = SpanIdentity { trace_id: kept.trace_id, span_id: SpanId([0x66; 8]), sampled: true };
+//! let context = send_context(&span, b"", Some(&kept), Baggage::default());
+//! assert_eq!(context.traceparent.to_string(), "00-4bf92f3577b34da6a3ce929d0e0e4736-6666666666666666-03");
+//! assert_eq!(context.tracestate.as_str(), format!("{long_key}=1"));
+//! ```
 
 use crate::carrier::TraceContext;
 use crate::codec::baggage::Baggage;
@@ -15,6 +36,21 @@ const SAMPLED: u8 = 0x01;
 const RANDOM: u8 = 0x02;
 
 /// The remote context a consumer continued, as the core read it.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::KeptRemote;
+/// use kafka_trace::{extract, TraceFlags};
+///
+/// let headers: Vec<(String, Vec<u8>)> = vec![
+///     ("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02".to_vec()),
+///     ("tracestate".into(), b"rojo=1".to_vec()),
+/// ];
+/// let kept = KeptRemote::of(&extract(&headers).unwrap());
+/// assert_eq!(kept.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+/// assert_eq!((kept.flags, kept.tracestate.as_str()), (TraceFlags::RANDOM, "rojo=1"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeptRemote {
     /// Its trace.
@@ -27,6 +63,18 @@ pub struct KeptRemote {
 
 impl KeptRemote {
     /// From the context extracted from a message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::KeptRemote;
+    /// use kafka_trace::{extract, TraceFlags};
+    ///
+    /// let headers: Vec<(String, Vec<u8>)> = vec![("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-81".to_vec())];
+    /// let kept = KeptRemote::of(&extract(&headers).unwrap());
+    /// assert_eq!(kept.flags, TraceFlags(0x81)); // all 8 bits, as received
+    /// assert!(kept.tracestate.is_empty());
+    /// ```
     pub fn of(context: &TraceContext) -> Self {
         Self {
             trace_id: context.traceparent.trace_id,
@@ -37,6 +85,17 @@ impl KeptRemote {
 }
 
 /// The SDK span a send injects.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::{send_context, SpanIdentity};
+/// use kafka_trace::{Baggage, SpanId, TraceId};
+///
+/// let span = SpanIdentity { trace_id: TraceId([0xab; 16]), span_id: SpanId([0xcd; 8]), sampled: false };
+/// let context = send_context(&span, b"", None, Baggage::default());
+/// assert_eq!(context.traceparent.to_string(), "00-abababababababababababababababab-cdcdcdcdcdcdcdcd-00");
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct SpanIdentity {
     /// Trace id.
@@ -50,6 +109,26 @@ pub struct SpanIdentity {
 /// The context a send writes into its message: the SDK span's ids and sampled flag; the random
 /// flag and the tracestate of the remote parent when the span continues that trace (members the
 /// SDK set or changed go first, as on any tracestate update); the baggage of the send's context.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::{send_context, KeptRemote, SpanIdentity};
+/// use kafka_trace::{Baggage, SpanId, TraceFlags, TraceId, TraceStateBuf};
+///
+/// let kept = KeptRemote { trace_id: TraceId([1; 16]), flags: TraceFlags(0x03), tracestate: TraceStateBuf::parse(b"rojo=1,congo=2").unwrap() };
+/// let span = SpanIdentity { trace_id: TraceId([1; 16]), span_id: SpanId([2; 8]), sampled: true };
+/// // The SDK changed congo: its member goes first, the remote's other members stay.
+/// let context = send_context(&span, b"congo=9", Some(&kept), Baggage::parse(b"k=v"));
+/// assert_eq!(context.tracestate.as_str(), "congo=9,rojo=1");
+/// assert_eq!(context.traceparent.flags, TraceFlags(0x03));
+/// assert_eq!(context.baggage.get("k"), Some("v"));
+///
+/// // A span in another trace (a new root) takes nothing from the kept remote.
+/// let root = SpanIdentity { trace_id: TraceId([9; 16]), ..span };
+/// let context = send_context(&root, b"", Some(&kept), Baggage::default());
+/// assert_eq!((context.traceparent.flags, context.tracestate.as_str()), (TraceFlags(0x01), ""));
+/// ```
 pub fn send_context(
     span: &SpanIdentity,
     sdk_tracestate: &[u8],

@@ -5,6 +5,17 @@ use crate::semconv::{self as sc, metrics as m};
 use crate::span::{self, Attribute, ClientInfo, ContextSource, MessageInfo, Options, SpanSpec};
 
 /// The four operations a binding traces.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::{Lifecycle, Operation, RemoteInfo};
+/// use kafka_trace::span::MessageInfo;
+///
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+/// let recipe = Lifecycle::default().batch_process(&message, RemoteInfo { valid: true }, 0).unwrap();
+/// assert_eq!(recipe.operation, Operation::BatchProcess);
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Operation {
     /// `send {topic}`, PRODUCER.
@@ -18,6 +29,18 @@ pub enum Operation {
 }
 
 /// What the binding knows about its current (ambient) context.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::{AmbientInfo, Lifecycle, RemoteInfo};
+/// use kafka_trace::span::{ContextSource, MessageInfo};
+///
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+/// // A handler called inside a span of the application: that span becomes a link.
+/// let recipe = Lifecycle::default().process(&message, RemoteInfo { valid: true }, AmbientInfo { has_span: true }, 0).unwrap();
+/// assert_eq!(recipe.span.links, [ContextSource::Ambient]);
+/// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct AmbientInfo {
     /// The current context holds a valid span.
@@ -25,6 +48,18 @@ pub struct AmbientInfo {
 }
 
 /// What the binding read from the message's headers.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::{AmbientInfo, Lifecycle, RemoteInfo};
+/// use kafka_trace::span::{ContextSource, MessageInfo};
+///
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+/// // No usable traceparent: the process span continues the ambient context (a root if none).
+/// let recipe = Lifecycle::default().process(&message, RemoteInfo { valid: false }, AmbientInfo::default(), 0).unwrap();
+/// assert_eq!(recipe.parent(), ContextSource::Ambient);
+/// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct RemoteInfo {
     /// The headers held a usable parent (a valid, unambiguous `traceparent`).
@@ -33,6 +68,18 @@ pub struct RemoteInfo {
 
 impl RemoteInfo {
     /// From the core's extraction of the headers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::extract_parts;
+    /// use kafka_trace::lifecycle::RemoteInfo;
+    ///
+    /// let good: Vec<(String, Vec<u8>)> = vec![("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec())];
+    /// assert!(RemoteInfo::of(&extract_parts(&good)).valid);
+    /// let bad: Vec<(String, Vec<u8>)> = vec![("traceparent".into(), b"00-zz".to_vec())];
+    /// assert!(!RemoteInfo::of(&extract_parts(&bad)).valid);
+    /// ```
     pub fn of(extracted: &Extracted<'_>) -> Self {
         Self {
             valid: extracted.parent.is_ok(),
@@ -43,6 +90,17 @@ impl RemoteInfo {
 /// How to build the context the user's handler runs in. Every field is a rule the binding
 /// follows, the same in every language: the handler sees the caller's context values, the
 /// message's baggage (over the caller's, entry by entry) and the process span as the active span.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::{AmbientInfo, HandlerContext, Lifecycle, RemoteInfo};
+/// use kafka_trace::span::MessageInfo;
+///
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+/// let recipe = Lifecycle::default().process(&message, RemoteInfo { valid: true }, AmbientInfo::default(), 0).unwrap();
+/// assert_eq!(recipe.handler, HandlerContext { keep_ambient: true, message_baggage: true, keep_remote: true });
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct HandlerContext {
     /// Start from the binding's current context, so its values (and baggage) stay visible.
@@ -63,6 +121,24 @@ const HANDLER_CONTEXT: HandlerContext = HandlerContext {
 };
 
 /// The recipe of a send.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::Lifecycle;
+/// use kafka_trace::span::{ClientInfo, MessageInfo, Options};
+///
+/// let lifecycle = Lifecycle::new(Options::default(), ClientInfo::default().with_bootstrap("kafka:9092"));
+/// let message = MessageInfo { topic: "orders", key: Some(b"o-1"), payload_len: Some(1), ..MessageInfo::default() };
+/// let recipe = lifecycle.send(&message).unwrap();
+/// assert!(recipe.span.attribute("messaging.kafka.message.key").is_some());
+/// // The key is on the span, never on a metric.
+/// let keys: Vec<&str> = recipe.metric_attributes.iter().map(|(k, _)| *k).collect();
+/// assert_eq!(
+///     keys,
+///     ["messaging.system", "messaging.operation.name", "messaging.operation.type", "server.address", "server.port", "messaging.destination.name"]
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct SendRecipe {
     /// Name, kind, start attributes; the parent is always the ambient context, no links.
@@ -73,6 +149,21 @@ pub struct SendRecipe {
 }
 
 /// The recipe of one processed message (alone or inside a batch).
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::{AmbientInfo, Lifecycle, Operation, RemoteInfo};
+/// use kafka_trace::span::{ClientInfo, MessageInfo, Options, SpanKind};
+///
+/// let client = ClientInfo { consumer_group: Some("billing".into()), ..ClientInfo::default() };
+/// let lifecycle = Lifecycle::new(Options::default(), client);
+/// let message = MessageInfo { topic: "orders", partition: Some(1), offset: Some(9), payload_len: Some(1), ..MessageInfo::default() };
+/// let recipe = lifecycle.process(&message, RemoteInfo { valid: true }, AmbientInfo::default(), 0).unwrap();
+/// assert_eq!((recipe.operation, recipe.span.kind), (Operation::Process, SpanKind::Consumer));
+/// assert!(recipe.metric_attributes.iter().any(|(k, _)| *k == "messaging.consumer.group.name"));
+/// assert!(!recipe.metric_attributes.iter().any(|(k, _)| *k == "messaging.kafka.offset"));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProcessRecipe {
     /// [`Operation::Process`] or [`Operation::BatchProcess`].
@@ -86,6 +177,17 @@ pub struct ProcessRecipe {
 }
 
 /// The recipe of a poll.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::Lifecycle;
+/// use kafka_trace::span::{AttributeValue, ContextSource};
+///
+/// let recipe = Lifecycle::default().poll(&["orders", "orders", "orders"], 3).unwrap();
+/// assert_eq!((recipe.span.name.as_str(), recipe.span.parent), ("poll orders", ContextSource::Ambient));
+/// assert_eq!(recipe.span.attribute("messaging.batch.message_count"), Some(&AttributeValue::Int(3)));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct PollRecipe {
     /// Name, kind, start attributes; the parent is the ambient context.
@@ -95,6 +197,15 @@ pub struct PollRecipe {
 }
 
 /// Counter or histogram.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::{InstrumentKind, INSTRUMENTS};
+///
+/// let counters = INSTRUMENTS.iter().filter(|i| i.kind() == InstrumentKind::Counter).count();
+/// assert_eq!(counters, 2);
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum InstrumentKind {
     /// A monotonic counter of messages.
@@ -104,6 +215,15 @@ pub enum InstrumentKind {
 }
 
 /// The metric instruments of the conventions, plus our end-to-end latency.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::{Instrument, InstrumentKind};
+///
+/// let i = Instrument::ProcessDuration;
+/// assert_eq!((i.name(), i.kind(), i.unit()), ("messaging.process.duration", InstrumentKind::Histogram, "s"));
+/// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Instrument {
     /// `messaging.client.operation.duration`: send (until acknowledged) and poll (receive).
@@ -119,6 +239,24 @@ pub enum Instrument {
 }
 
 /// Every instrument, for bindings that create them up front.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::INSTRUMENTS;
+///
+/// let names: Vec<&str> = INSTRUMENTS.iter().map(|i| i.name()).collect();
+/// assert_eq!(
+///     names,
+///     [
+///         "messaging.client.operation.duration",
+///         "messaging.client.sent.messages",
+///         "messaging.client.consumed.messages",
+///         "messaging.process.duration",
+///         "kafka_trace.e2e.latency",
+///     ]
+/// );
+/// ```
 pub const INSTRUMENTS: [Instrument; 5] = [
     Instrument::OperationDuration,
     Instrument::SentMessages,
@@ -129,6 +267,14 @@ pub const INSTRUMENTS: [Instrument; 5] = [
 
 impl Instrument {
     /// The metric name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::Instrument;
+    ///
+    /// assert_eq!(Instrument::E2eLatency.name(), "kafka_trace.e2e.latency");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Self::OperationDuration => m::CLIENT_OPERATION_DURATION,
@@ -140,6 +286,15 @@ impl Instrument {
     }
 
     /// Counter or histogram.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::{Instrument, InstrumentKind};
+    ///
+    /// assert_eq!(Instrument::SentMessages.kind(), InstrumentKind::Counter);
+    /// assert_eq!(Instrument::OperationDuration.kind(), InstrumentKind::Histogram);
+    /// ```
     pub fn kind(self) -> InstrumentKind {
         match self {
             Self::SentMessages | Self::ConsumedMessages => InstrumentKind::Counter,
@@ -148,6 +303,15 @@ impl Instrument {
     }
 
     /// The unit (`s` or `{message}`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::Instrument;
+    ///
+    /// assert_eq!(Instrument::ConsumedMessages.unit(), "{message}");
+    /// assert_eq!(Instrument::E2eLatency.unit(), "s");
+    /// ```
     pub fn unit(self) -> &'static str {
         match self.kind() {
             InstrumentKind::Counter => m::UNIT_MESSAGES,
@@ -156,6 +320,14 @@ impl Instrument {
     }
 
     /// The description.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::Instrument;
+    ///
+    /// assert_eq!(Instrument::SentMessages.description(), "Messages the producer sent");
+    /// ```
     pub fn description(self) -> &'static str {
         match self {
             Self::OperationDuration => {
@@ -170,6 +342,20 @@ impl Instrument {
 }
 
 /// One value to record on one instrument.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use kafka_trace::lifecycle::{Instrument, Lifecycle, PollResult};
+///
+/// let recipe = Lifecycle::default().poll(&["orders"], 5).unwrap();
+/// let finish = recipe.finish(PollResult::Received, Duration::from_millis(250));
+/// let record = &finish.metrics[0];
+/// assert_eq!((record.instrument, record.value), (Instrument::OperationDuration, 0.25));
+/// assert_eq!(record.attributes, recipe.metric_attributes);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct MetricRecord {
     /// Which instrument.
@@ -182,6 +368,23 @@ pub struct MetricRecord {
 
 /// The only keys a metric ever carries: bounded by construction (never an offset, a key or a
 /// message id, so a metrics backend sees a handful of series per instrument, not one per message).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use kafka_trace::lifecycle::{Lifecycle, SendResult, METRIC_ATTRIBUTE_KEYS};
+/// use kafka_trace::span::{ClientInfo, MessageInfo, Options};
+///
+/// let client = ClientInfo { client_id: Some("c-1".into()), ..ClientInfo::default() };
+/// let message = MessageInfo { topic: "orders", key: Some(b"o-1"), payload_len: Some(1), ..MessageInfo::default() };
+/// let recipe = Lifecycle::new(Options::default(), client).send(&message).unwrap();
+/// let finish = recipe.finish(SendResult::Acked { partition: 2, offset: 7 }, Duration::ZERO, None);
+/// for record in &finish.metrics {
+///     assert!(record.attributes.iter().all(|(k, _)| METRIC_ATTRIBUTE_KEYS.contains(k)));
+/// }
+/// ```
 pub const METRIC_ATTRIBUTE_KEYS: [&str; 9] = [
     sc::MESSAGING_SYSTEM,
     sc::MESSAGING_OPERATION_NAME,
@@ -203,6 +406,20 @@ pub(super) fn metric_subset(attributes: &[Attribute]) -> Vec<Attribute> {
 }
 
 /// One client's lifecycle: its options and what it is connected to.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::Lifecycle;
+/// use kafka_trace::span::{ClientInfo, MessageInfo, Options, TopicFilter};
+///
+/// let options = Options { topics: TopicFilter { exclude: vec!["audit.*".into()], ..TopicFilter::default() }, ..Options::default() };
+/// let lifecycle = Lifecycle::new(options, ClientInfo::default());
+/// let audit = MessageInfo { topic: "audit.login", payload_len: Some(1), ..MessageInfo::default() };
+/// assert!(lifecycle.send(&audit).is_none()); // no span, no header, no metric
+/// let orders = MessageInfo { topic: "orders", ..audit };
+/// assert_eq!(lifecycle.send(&orders).unwrap().span.name, "send orders");
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Lifecycle {
     options: Options,
@@ -211,26 +428,81 @@ pub struct Lifecycle {
 
 impl Lifecycle {
     /// A lifecycle for a client with `options`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::Lifecycle;
+    /// use kafka_trace::span::{ClientInfo, Options, Strategy};
+    ///
+    /// let options = Options { strategy: Strategy::Link, ..Options::default() };
+    /// let client = ClientInfo { client_id: Some("orders-api".into()), ..ClientInfo::default() };
+    /// let lifecycle = Lifecycle::new(options, client);
+    /// assert_eq!(lifecycle.options().strategy, Strategy::Link);
+    /// ```
     pub fn new(options: Options, client: ClientInfo) -> Self {
         Self { options, client }
     }
 
     /// The options.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::Lifecycle;
+    /// use kafka_trace::span::Options;
+    ///
+    /// assert_eq!(Lifecycle::default().options(), &Options::default());
+    /// ```
     pub fn options(&self) -> &Options {
         &self.options
     }
 
     /// The client.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::Lifecycle;
+    /// use kafka_trace::span::{ClientInfo, Options};
+    ///
+    /// let lifecycle = Lifecycle::new(Options::default(), ClientInfo::default().with_bootstrap("kafka:9093"));
+    /// assert_eq!(lifecycle.client().server_port, Some(9093));
+    /// ```
     pub fn client(&self) -> &ClientInfo {
         &self.client
     }
 
     /// Whether `topic` is traced at all (a filtered topic gets no span, no header and no metric).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::Lifecycle;
+    /// use kafka_trace::span::{ClientInfo, Options, TopicFilter};
+    ///
+    /// let options = Options { topics: TopicFilter { include: vec!["orders*".into()], ..TopicFilter::default() }, ..Options::default() };
+    /// let lifecycle = Lifecycle::new(options, ClientInfo::default());
+    /// assert!(lifecycle.allows("orders-eu"));
+    /// assert!(!lifecycle.allows("payments"));
+    /// ```
     pub fn allows(&self, topic: &str) -> bool {
         self.options.topics.allows(topic)
     }
 
     /// The recipe of a send, or `None` when the topic is not traced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::Lifecycle;
+    /// use kafka_trace::span::{ContextSource, MessageInfo, SpanKind};
+    ///
+    /// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+    /// let recipe = Lifecycle::default().send(&message).unwrap();
+    /// assert_eq!((recipe.span.kind, recipe.span.parent), (SpanKind::Producer, ContextSource::Ambient));
+    /// assert!(recipe.span.links.is_empty());
+    /// ```
     pub fn send(&self, message: &MessageInfo<'_>) -> Option<SendRecipe> {
         if !self.allows(message.topic) {
             return None;
@@ -245,6 +517,18 @@ impl Lifecycle {
 
     /// The recipe of one message handed to a per-message handler, or `None` when the topic is
     /// not traced. `now_ms` is [`span::now_ms`] (a parameter so tests and vectors are exact).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::{AmbientInfo, Lifecycle, RemoteInfo};
+    /// use kafka_trace::span::{AttributeValue, ContextSource, MessageInfo};
+    ///
+    /// let message = MessageInfo { topic: "orders", payload_len: Some(1), timestamp_ms: Some(10_000), ..MessageInfo::default() };
+    /// let recipe = Lifecycle::default().process(&message, RemoteInfo { valid: true }, AmbientInfo { has_span: false }, 10_040).unwrap();
+    /// assert_eq!((recipe.parent(), recipe.span.links.len()), (ContextSource::Remote, 0));
+    /// assert_eq!(recipe.span.attribute("kafka_trace.e2e_latency_ms"), Some(&AttributeValue::Double(40.0)));
+    /// ```
     pub fn process(
         &self,
         message: &MessageInfo<'_>,
@@ -269,6 +553,20 @@ impl Lifecycle {
     /// The recipe of one message of a batch; its poll span is [`ContextSource::Poll`] (the
     /// binding passes the poll span it started from [`Lifecycle::poll`], or the ambient span
     /// when the client has no receive call of its own to trace).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::{Lifecycle, RemoteInfo};
+    /// use kafka_trace::span::{ContextSource, MessageInfo};
+    ///
+    /// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+    /// let lifecycle = Lifecycle::default();
+    /// let traced = lifecycle.batch_process(&message, RemoteInfo { valid: true }, 0).unwrap();
+    /// assert_eq!((traced.parent(), traced.span.links), (ContextSource::Remote, vec![ContextSource::Poll]));
+    /// let untraced = lifecycle.batch_process(&message, RemoteInfo { valid: false }, 0).unwrap();
+    /// assert_eq!((untraced.parent(), untraced.span.links), (ContextSource::Poll, vec![]));
+    /// ```
     pub fn batch_process(
         &self,
         message: &MessageInfo<'_>,
@@ -298,6 +596,16 @@ impl Lifecycle {
     /// `None` when none of the topics is traced or the call returned nothing: an idle consumer
     /// polls in a loop, and a span per empty receive would bury the traces that matter. The
     /// binding asks after the call returned and starts the span at the call's start time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::Lifecycle;
+    ///
+    /// let lifecycle = Lifecycle::default();
+    /// assert!(lifecycle.poll(&["orders"], 0).is_none()); // an empty receive: no span
+    /// assert_eq!(lifecycle.poll(&["orders", "payments"], 2).unwrap().span.name, "poll");
+    /// ```
     pub fn poll(&self, topics: &[&str], message_count: usize) -> Option<PollRecipe> {
         if message_count == 0 {
             return None;
@@ -307,6 +615,20 @@ impl Lifecycle {
 
     /// The recipe of a receive call that failed (traced even when it returned nothing), or `None`
     /// when none of `topics` (the subscription, when the binding knows it) is traced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use kafka_trace::lifecycle::{Lifecycle, PollResult, Status};
+    /// use kafka_trace::span::AttributeValue;
+    ///
+    /// let recipe = Lifecycle::default().poll_failed(&["orders"]).unwrap();
+    /// assert_eq!(recipe.span.attribute("messaging.batch.message_count"), Some(&AttributeValue::Int(0)));
+    /// let finish = recipe.finish(PollResult::Failed { error_type: "BrokerTransportFailure" }, Duration::from_millis(5));
+    /// assert_eq!(finish.status, Status::Error("BrokerTransportFailure".into()));
+    /// ```
     pub fn poll_failed(&self, topics: &[&str]) -> Option<PollRecipe> {
         self.poll_recipe(topics, 0)
     }
@@ -327,6 +649,19 @@ impl Lifecycle {
 
 impl ProcessRecipe {
     /// Where the span's parent comes from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::{AmbientInfo, Lifecycle, RemoteInfo};
+    /// use kafka_trace::span::{ClientInfo, ContextSource, MessageInfo, Options, Strategy};
+    ///
+    /// let link = Lifecycle::new(Options { strategy: Strategy::Link, ..Options::default() }, ClientInfo::default());
+    /// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+    /// let recipe = link.process(&message, RemoteInfo { valid: true }, AmbientInfo { has_span: true }, 0).unwrap();
+    /// assert_eq!(recipe.parent(), ContextSource::Ambient);
+    /// assert_eq!(recipe.span.links, [ContextSource::Remote]);
+    /// ```
     pub fn parent(&self) -> ContextSource {
         self.span.parent
     }
