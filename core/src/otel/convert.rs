@@ -16,6 +16,17 @@ fn to_value(value: &AttributeValue) -> Value {
 }
 
 /// Converts our attributes to OpenTelemetry key-values.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::otel::key_values;
+/// use kafka_trace::span::AttributeValue;
+/// use opentelemetry::KeyValue;
+///
+/// let attributes = [("messaging.kafka.offset", AttributeValue::Int(7)), ("messaging.system", AttributeValue::String("kafka".into()))];
+/// assert_eq!(key_values(&attributes), [KeyValue::new("messaging.kafka.offset", 7), KeyValue::new("messaging.system", "kafka")]);
+/// ```
 pub fn key_values(attributes: &[Attribute]) -> Vec<KeyValue> {
     attributes.iter().map(|(k, v)| KeyValue::new(*k, to_value(v))).collect()
 }

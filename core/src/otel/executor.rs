@@ -19,6 +19,23 @@ use crate::lifecycle::{Finish, HandlerContext, KeptRemote, PollRecipe, ProcessRe
 use crate::span::{ContextSource, SpanSpec};
 
 /// What a consumed message's headers give the executor.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::otel::MessageContext;
+///
+/// let headers: Vec<(String, Vec<u8>)> = vec![
+///     ("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03".to_vec()),
+///     ("baggage".into(), b"user=alice".to_vec()),
+/// ];
+/// let message = MessageContext::from_headers(Some(&headers));
+/// let remote = message.remote.as_ref().unwrap();
+/// assert_eq!(remote.span_id().to_string(), "00f067aa0ba902b7");
+/// assert!(remote.is_remote());
+/// assert_eq!(message.kept.as_ref().unwrap().flags.0, 0x03); // the random flag is kept
+/// assert_eq!(message.baggage.get("user"), Some("alice"));
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct MessageContext {
     /// The remote span context to continue or link, when the headers held a usable parent.
@@ -31,6 +48,18 @@ pub struct MessageContext {
 
 impl MessageContext {
     /// From the core's extraction of the headers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::extract_parts;
+    /// use kafka_trace::otel::MessageContext;
+    ///
+    /// let headers: Vec<(String, Vec<u8>)> = vec![("traceparent".into(), b"not a traceparent".to_vec()), ("baggage".into(), b"k=v".to_vec())];
+    /// let message = MessageContext::of(extract_parts(&headers));
+    /// assert!(message.remote.is_none() && message.kept.is_none());
+    /// assert_eq!(message.baggage.get("k"), Some("v")); // baggage survives a bad parent
+    /// ```
     pub fn of(extracted: Extracted<'_>) -> Self {
         let baggage = extracted.baggage.clone();
         match extracted.into_context() {
@@ -44,11 +73,32 @@ impl MessageContext {
     }
 
     /// From a message's header list (`None`: the message has no headers).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::otel::MessageContext;
+    ///
+    /// let headers: Vec<(String, Vec<u8>)> = vec![("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec())];
+    /// assert!(MessageContext::from_headers(Some(&headers)).remote.is_some());
+    /// assert!(MessageContext::from_headers::<Vec<(String, Vec<u8>)>>(None).remote.is_none());
+    /// ```
     pub fn from_headers<H: Headers + ?Sized>(headers: Option<&H>) -> Self {
         headers.map_or_else(Self::default, |h| Self::of(extract_parts(h)))
     }
 
     /// What the recipe needs to know.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::RemoteInfo;
+    /// use kafka_trace::otel::MessageContext;
+    ///
+    /// let headers: Vec<(String, Vec<u8>)> = vec![("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec())];
+    /// assert_eq!(MessageContext::from_headers(Some(&headers)).remote_info(), RemoteInfo { valid: true });
+    /// assert_eq!(MessageContext::default().remote_info(), RemoteInfo { valid: false });
+    /// ```
     pub fn remote_info(&self) -> RemoteInfo {
         RemoteInfo { valid: self.remote.is_some() }
     }
@@ -57,6 +107,25 @@ impl MessageContext {
 /// The moment an operation started, on both clocks (the span's start time and the monotonic
 /// clock its duration is measured on). Take it before the call a span covers, e.g. a receive
 /// call whose recipe is only known once it returned.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::{Lifecycle, PollResult};
+/// use kafka_trace::otel::{Executor, StartTime};
+/// use opentelemetry::Context;
+/// # use opentelemetry::trace::TracerProvider as _;
+/// # let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+/// # let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+///
+/// let executor = Executor::new(provider.tracer("app"), None);
+/// let called = StartTime::now();
+/// // ... the receive call returns two messages from "orders" ...
+/// let recipe = Lifecycle::default().poll(&["orders", "orders"], 2).unwrap();
+/// let poll = executor.start_poll(&recipe, &Context::new(), called);
+/// executor.finish(&poll, &recipe.finish(PollResult::Received, called.elapsed()));
+/// assert_eq!(exporter.get_finished_spans().unwrap()[0].start_time, called.at());
+/// ```
 #[derive(Copy, Clone, Debug)]
 pub struct StartTime {
     at: SystemTime,
@@ -65,22 +134,77 @@ pub struct StartTime {
 
 impl StartTime {
     /// Now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    ///
+    /// use kafka_trace::otel::StartTime;
+    ///
+    /// let before = SystemTime::now();
+    /// let start = StartTime::now();
+    /// assert!(start.at() >= before);
+    /// ```
     pub fn now() -> Self {
         Self { at: SystemTime::now(), clock: Instant::now() }
     }
 
     /// The wall-clock time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// use kafka_trace::otel::StartTime;
+    ///
+    /// let start = StartTime::now();
+    /// assert!(SystemTime::now().duration_since(start.at()).unwrap() < Duration::from_secs(60));
+    /// ```
     pub fn at(&self) -> SystemTime {
         self.at
     }
 
     /// Time since the start, monotonic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use kafka_trace::otel::StartTime;
+    ///
+    /// let start = StartTime::now();
+    /// std::thread::sleep(Duration::from_millis(2));
+    /// assert!(start.elapsed() >= Duration::from_millis(2));
+    /// ```
     pub fn elapsed(&self) -> Duration {
         self.clock.elapsed()
     }
 }
 
 /// A span the executor started: finish it with [`Executor::finish`].
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::{Lifecycle, SendResult};
+/// use kafka_trace::otel::Executor;
+/// use kafka_trace::span::MessageInfo;
+/// use opentelemetry::Context;
+/// # use opentelemetry::trace::TracerProvider as _;
+/// # let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+/// # let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+///
+/// let executor = Executor::new(provider.tracer("app"), None);
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+/// let recipe = Lifecycle::default().send(&message).unwrap();
+/// let running = executor.start_send(&recipe, &Context::new());
+/// assert!(exporter.get_finished_spans().unwrap().is_empty()); // still running
+/// executor.finish(&running, &recipe.finish(SendResult::Acked { partition: 0, offset: 0 }, running.elapsed(), None));
+/// assert_eq!(exporter.get_finished_spans().unwrap()[0].span_context, running.span_context());
+/// ```
 #[derive(Clone, Debug)]
 pub struct Running {
     cx: Context,
@@ -92,27 +216,133 @@ impl Running {
     /// (inject it into the message). For a process: the handler's context, built per the
     /// recipe's [`HandlerContext`] (run the handler in it). For a poll: the caller's context and
     /// the poll span (the `poll` source of a batch's process recipes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::Lifecycle;
+    /// use kafka_trace::otel::Executor;
+    /// use kafka_trace::span::MessageInfo;
+    /// use opentelemetry::trace::TraceContextExt;
+    /// use opentelemetry::{Context, KeyValue};
+    /// # use opentelemetry::trace::TracerProvider as _;
+    /// # let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    /// # let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    ///
+    /// let executor = Executor::new(provider.tracer("app"), None);
+    /// let ambient = Context::new().with_value(KeyValue::new("request", "r-1"));
+    /// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+    /// let running = executor.start_send(&Lifecycle::default().send(&message).unwrap(), &ambient);
+    /// // The caller's values stay, the send span is the active span.
+    /// assert_eq!(running.context().get::<KeyValue>(), Some(&KeyValue::new("request", "r-1")));
+    /// assert!(running.context().span().span_context().is_valid());
+    /// ```
     pub fn context(&self) -> &Context {
         &self.cx
     }
 
     /// The span's context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::Lifecycle;
+    /// use kafka_trace::otel::Executor;
+    /// use opentelemetry::Context;
+    /// # use opentelemetry::trace::TracerProvider as _;
+    /// # let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    /// # let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    ///
+    /// let executor = Executor::new(provider.tracer("app"), None);
+    /// let running = executor.start_poll(&Lifecycle::default().poll(&["orders"], 1).unwrap(), &Context::new(), kafka_trace::otel::StartTime::now());
+    /// assert!(running.span_context().is_sampled());
+    /// assert!(!running.span_context().is_remote());
+    /// ```
     pub fn span_context(&self) -> ot::SpanContext {
         self.cx.span().span_context().clone()
     }
 
     /// When the span started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::Lifecycle;
+    /// use kafka_trace::otel::{Executor, StartTime};
+    /// use opentelemetry::Context;
+    /// # use opentelemetry::trace::TracerProvider as _;
+    /// # let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    /// # let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    ///
+    /// let executor = Executor::new(provider.tracer("app"), None);
+    /// let called = StartTime::now();
+    /// let running = executor.start_poll(&Lifecycle::default().poll(&["orders"], 1).unwrap(), &Context::new(), called);
+    /// assert_eq!(running.start().at(), called.at());
+    /// ```
     pub fn start(&self) -> StartTime {
         self.start
     }
 
     /// Time since the span started, monotonic.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use kafka_trace::lifecycle::Lifecycle;
+    /// use kafka_trace::otel::{Executor, StartTime};
+    /// use opentelemetry::Context;
+    /// # use opentelemetry::trace::TracerProvider as _;
+    /// # let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    /// # let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    ///
+    /// let executor = Executor::new(provider.tracer("app"), None);
+    /// let running = executor.start_poll(&Lifecycle::default().poll(&["orders"], 1).unwrap(), &Context::new(), StartTime::now());
+    /// std::thread::sleep(Duration::from_millis(2));
+    /// assert!(running.elapsed() >= Duration::from_millis(2));
+    /// ```
     pub fn elapsed(&self) -> Duration {
         self.start.elapsed()
     }
 }
 
 /// Carries out recipes on a tracer and, when given a meter, records their metrics.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use kafka_trace::lifecycle::{Lifecycle, PollResult, RemoteInfo, HandlerResult};
+/// use kafka_trace::otel::{Executor, MessageContext, StartTime};
+/// use kafka_trace::span::MessageInfo;
+/// use opentelemetry::trace::TracerProvider as _;
+/// use opentelemetry::Context;
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+///
+/// let exporter = InMemorySpanExporter::default();
+/// let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+/// let executor = Executor::new(provider.tracer("app"), None);
+/// let lifecycle = Lifecycle::default();
+///
+/// // A batch: one poll span, then a process span per message, linked to the poll.
+/// let called = StartTime::now();
+/// let poll_recipe = lifecycle.poll(&["orders"], 1).unwrap();
+/// let poll = executor.start_poll(&poll_recipe, &Context::new(), called);
+/// let headers: Vec<(String, Vec<u8>)> = vec![("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec())];
+/// let from_headers = MessageContext::from_headers(Some(&headers));
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+/// let recipe = lifecycle.batch_process(&message, from_headers.remote_info(), 0).unwrap();
+/// let process = executor.start_process(&recipe, &Context::new(), &from_headers, Some(poll.context()));
+/// executor.finish(&process, &recipe.finish(HandlerResult::Returned, Duration::from_millis(1)));
+/// executor.finish(&poll, &poll_recipe.finish(PollResult::Received, called.elapsed()));
+///
+/// let spans = exporter.get_finished_spans().unwrap();
+/// let process_span = spans.iter().find(|s| s.name == "process orders").unwrap();
+/// assert_eq!(process_span.parent_span_id.to_string(), "00f067aa0ba902b7");
+/// assert_eq!(process_span.links.links[0].span_context, poll.span_context());
+/// ```
 #[derive(Clone, Debug)]
 pub struct Executor<T> {
     tracer: T,
@@ -125,27 +355,101 @@ where
     T::Span: Send + Sync + 'static,
 {
     /// An executor on `tracer`, recording metrics on `meter` when given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::otel::Executor;
+    ///
+    /// let executor = Executor::new(opentelemetry::global::tracer("app"), Some(&opentelemetry::global::meter("app")));
+    /// assert!(executor.instruments().is_some());
+    /// assert!(Executor::new(opentelemetry::global::tracer("app"), None).instruments().is_none());
+    /// ```
     pub fn new(tracer: T, meter: Option<&Meter>) -> Self {
         Self { tracer, instruments: meter.map(Instruments::new) }
     }
 
     /// An executor with instruments created already (shared between clients).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::otel::{Executor, Instruments};
+    ///
+    /// let shared = Instruments::new(&opentelemetry::global::meter("app"));
+    /// let producer = Executor::with_instruments(opentelemetry::global::tracer("producer"), Some(shared.clone()));
+    /// let consumer = Executor::with_instruments(opentelemetry::global::tracer("consumer"), Some(shared));
+    /// assert!(producer.instruments().is_some() && consumer.instruments().is_some());
+    /// ```
     pub fn with_instruments(tracer: T, instruments: Option<Instruments>) -> Self {
         Self { tracer, instruments }
     }
 
     /// The tracer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::otel::Executor;
+    /// use opentelemetry::trace::{Tracer, TraceContextExt};
+    /// # use opentelemetry::trace::TracerProvider as _;
+    /// # let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    /// # let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    ///
+    /// let executor = Executor::new(provider.tracer("app"), None);
+    /// executor.tracer().in_span("work", |cx| assert!(cx.span().span_context().is_valid()));
+    /// assert_eq!(exporter.get_finished_spans().unwrap()[0].name, "work");
+    /// ```
     pub fn tracer(&self) -> &T {
         &self.tracer
     }
 
     /// The instruments, when a meter was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::{Instrument, MetricRecord};
+    /// use kafka_trace::otel::Executor;
+    ///
+    /// let executor = Executor::new(opentelemetry::global::tracer("app"), Some(&opentelemetry::global::meter("app")));
+    /// // Record a value of your own on the core's instruments.
+    /// if let Some(instruments) = executor.instruments() {
+    ///     instruments.record(&MetricRecord { instrument: Instrument::SentMessages, value: 1.0, attributes: vec![] });
+    /// }
+    /// # assert!(executor.instruments().is_some());
+    /// ```
     pub fn instruments(&self) -> Option<&Instruments> {
         self.instruments.as_ref()
     }
 
     /// Starts a send span as a child of `ambient`. Inject [`Running::context`] into the message
     /// ([`super::inject_context`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::Lifecycle;
+    /// use kafka_trace::otel::{inject_context, Executor};
+    /// use kafka_trace::span::MessageInfo;
+    /// use opentelemetry::trace::{TraceContextExt, Tracer};
+    /// use opentelemetry::Context;
+    /// # use opentelemetry::trace::TracerProvider as _;
+    /// # let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    /// # let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    ///
+    /// let executor = Executor::new(provider.tracer("app"), None);
+    /// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+    /// let recipe = Lifecycle::default().send(&message).unwrap();
+    /// let request = executor.tracer().start("handle request");
+    /// let ambient = Context::new().with_span(request);
+    /// let send = executor.start_send(&recipe, &ambient);
+    /// let mut headers: Vec<(String, Vec<u8>)> = Vec::new();
+    /// inject_context(send.context(), &mut headers);
+    /// let expected = format!("00-{}-{}-01", send.span_context().trace_id(), send.span_context().span_id());
+    /// assert_eq!(headers, [("traceparent".to_string(), expected.into_bytes())]);
+    /// assert_eq!(send.span_context().trace_id(), ambient.span().span_context().trace_id()); // child of the request
+    /// ```
     pub fn start_send(&self, recipe: &SendRecipe, ambient: &Context) -> Running {
         let start = StartTime::now();
         let sources = Sources { ambient, remote: None, poll: None };
@@ -156,6 +460,34 @@ where
     /// Starts the process span of one message (alone or in a batch; `poll` is the context of the
     /// batch's poll span, see [`Executor::start_poll`], or the caller's context when the client
     /// has no receive call of its own to trace) and builds the handler's context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::{AmbientInfo, Lifecycle};
+    /// use kafka_trace::otel::{Executor, MessageContext};
+    /// use kafka_trace::span::MessageInfo;
+    /// use opentelemetry::baggage::BaggageExt;
+    /// use opentelemetry::trace::TraceContextExt;
+    /// use opentelemetry::Context;
+    /// # use opentelemetry::trace::TracerProvider as _;
+    /// # let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    /// # let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    ///
+    /// let executor = Executor::new(provider.tracer("app"), None);
+    /// let headers: Vec<(String, Vec<u8>)> = vec![
+    ///     ("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec()),
+    ///     ("baggage".into(), b"user=alice".to_vec()),
+    /// ];
+    /// let from_headers = MessageContext::from_headers(Some(&headers));
+    /// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+    /// let recipe = Lifecycle::default().process(&message, from_headers.remote_info(), AmbientInfo::default(), 0).unwrap();
+    /// let process = executor.start_process(&recipe, &Context::new(), &from_headers, None);
+    /// // The handler's context: the process span (in the producer's trace) and the message's baggage.
+    /// let cx = process.context();
+    /// assert_eq!(cx.span().span_context().trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    /// assert_eq!(cx.baggage().get("user").map(|v| v.as_str().to_string()), Some("alice".into()));
+    /// ```
     pub fn start_process(
         &self,
         recipe: &ProcessRecipe,
@@ -173,6 +505,26 @@ where
 
     /// Starts the poll span of a receive call that began at `called` and has returned (its recipe
     /// needs the topics and count it returned), as a child of `ambient`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::{Lifecycle, PollResult};
+    /// use kafka_trace::otel::{Executor, StartTime};
+    /// use opentelemetry::trace::SpanKind;
+    /// use opentelemetry::Context;
+    /// # use opentelemetry::trace::TracerProvider as _;
+    /// # let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    /// # let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    ///
+    /// let executor = Executor::new(provider.tracer("app"), None);
+    /// let called = StartTime::now();
+    /// let recipe = Lifecycle::default().poll(&["orders"], 10).unwrap();
+    /// let poll = executor.start_poll(&recipe, &Context::new(), called);
+    /// executor.finish(&poll, &recipe.finish(PollResult::Received, called.elapsed()));
+    /// let span = &exporter.get_finished_spans().unwrap()[0];
+    /// assert_eq!((span.name.as_ref(), &span.span_kind), ("poll orders", &SpanKind::Client));
+    /// ```
     pub fn start_poll(&self, recipe: &PollRecipe, ambient: &Context, called: StartTime) -> Running {
         let sources = Sources { ambient, remote: None, poll: None };
         let span = self.start_span(&recipe.span, &sources, called);
@@ -181,6 +533,32 @@ where
 
     /// Ends the span of `running` per `finish` (end attributes, status, end time) and records
     /// every metric record of `finish`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use kafka_trace::lifecycle::{Lifecycle, SendResult};
+    /// use kafka_trace::otel::Executor;
+    /// use kafka_trace::span::MessageInfo;
+    /// use opentelemetry::trace::Status;
+    /// use opentelemetry::{Context, KeyValue};
+    /// # use opentelemetry::trace::TracerProvider as _;
+    /// # let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    /// # let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    ///
+    /// let executor = Executor::new(provider.tracer("app"), None);
+    /// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+    /// let recipe = Lifecycle::default().send(&message).unwrap();
+    /// let send = executor.start_send(&recipe, &Context::new());
+    /// let latency = Duration::from_millis(12);
+    /// executor.finish(&send, &recipe.finish(SendResult::Failed { error_type: "MsgTimedOut" }, Duration::from_millis(15), Some(latency)));
+    /// let span = &exporter.get_finished_spans().unwrap()[0];
+    /// assert_eq!(span.status, Status::error("MsgTimedOut"));
+    /// assert!(span.attributes.contains(&KeyValue::new("error.type", "MsgTimedOut")));
+    /// assert_eq!(span.end_time.duration_since(span.start_time).unwrap(), latency);
+    /// ```
     pub fn finish(&self, running: &Running, finish: &Finish) {
         let span = running.cx.span();
         for kv in key_values(&finish.attributes) {
@@ -213,6 +591,27 @@ where
 
 /// The context a handler runs in, before the process span joins it: per `rule`, the ambient
 /// context (its values and baggage), the message's baggage merged over it, and the kept remote.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::HandlerContext;
+/// use kafka_trace::otel::{handler_context, kept_remote, MessageContext};
+/// use opentelemetry::baggage::BaggageExt;
+/// use opentelemetry::{Context, KeyValue};
+///
+/// let headers: Vec<(String, Vec<u8>)> = vec![
+///     ("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec()),
+///     ("baggage".into(), b"user=alice".to_vec()),
+/// ];
+/// let message = MessageContext::from_headers(Some(&headers));
+/// let ambient = Context::new().with_baggage([KeyValue::new("user", "bob"), KeyValue::new("region", "eu")]);
+/// let rule = HandlerContext { keep_ambient: true, message_baggage: true, keep_remote: true };
+/// let cx = handler_context(rule, &ambient, &message);
+/// assert_eq!(cx.baggage().get("user").map(|v| v.as_str().to_string()), Some("alice".into())); // message wins
+/// assert_eq!(cx.baggage().get("region").map(|v| v.as_str().to_string()), Some("eu".into())); // ambient stays
+/// assert_eq!(kept_remote(&cx).unwrap().trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+/// ```
 pub fn handler_context(rule: HandlerContext, ambient: &Context, message: &MessageContext) -> Context {
     let mut cx = if rule.keep_ambient { ambient.clone() } else { Context::new() };
     if rule.message_baggage {
