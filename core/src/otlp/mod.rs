@@ -12,6 +12,25 @@
 //! `..._CERTIFICATE` (PEM CA bundle added to the system roots), `..._CLIENT_CERTIFICATE` and
 //! `..._CLIENT_KEY` (mutual TLS), `..._TIMEOUT` (ms) and `..._COMPRESSION` (`gzip`). TLS is rustls.
 //! The first failed export of a pipeline is logged once on stderr; later ones are only counted.
+//!
+//! # Examples
+//!
+//! A service's `main`: providers from the environment, installed globally, shut down at exit.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use kafka_trace::otlp::Telemetry;
+//!
+//! // OTEL_SERVICE_NAME=orders-api OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318
+//! let telemetry = Telemetry::from_env()?;
+//! opentelemetry::global::set_tracer_provider(telemetry.tracer_provider.clone());
+//! opentelemetry::global::set_meter_provider(telemetry.meter_provider.clone());
+//! // ... run the service ...
+//! let stats = telemetry.shutdown(Duration::from_secs(5));
+//! eprintln!("spans: {} ended, {} exported, {} dropped", stats.ended, stats.exported, stats.dropped);
+//! # Ok::<(), kafka_trace::otlp::SetupError>(())
+//! ```
 
 mod transport;
 
@@ -30,6 +49,25 @@ use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracer
 use opentelemetry_sdk::Resource;
 
 /// Counters of what happened to the spans this process ended.
+///
+/// # Examples
+///
+/// ```
+/// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::SdkTracerProvider;
+/// use kafka_trace::otlp::{span_processor, OtlpConfig};
+/// # fn closed_port() -> u16 {
+/// #     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// # }
+///
+/// let config = OtlpConfig { endpoint: Some(format!("http://127.0.0.1:{}", closed_port())), ..OtlpConfig::default() };
+/// let (processor, counters) = span_processor(&config)?;
+/// let provider = SdkTracerProvider::builder().with_span_processor(processor).build();
+/// provider.tracer("app").start("work").end();
+/// assert_eq!(counters.stats().ended, 1);
+/// # let _ = provider.shutdown();
+/// # Ok::<(), kafka_trace::otlp::SetupError>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct SpanCounters {
     ended: AtomicU64,
@@ -37,7 +75,31 @@ pub struct SpanCounters {
     exported: AtomicU64,
 }
 
-/// A snapshot of [`SpanCounters`].
+/// A snapshot of [`SpanCounters`]. After [`Telemetry::shutdown`],
+/// `ended == exported + export_failed + dropped`.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use kafka_trace::otlp::{OtlpConfig, SpanStats, Telemetry};
+/// use opentelemetry::trace::{Span as _, Tracer as _};
+/// # fn closed_port() -> u16 {
+/// #     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// # }
+///
+/// // A collector that is not there: spans are counted as failed, never waited for.
+/// let config = OtlpConfig { endpoint: Some(format!("http://127.0.0.1:{}", closed_port())), ..OtlpConfig::default() };
+/// let telemetry = Telemetry::new(&config)?;
+/// for _ in 0..3 {
+///     telemetry.tracer().start("work").end();
+/// }
+/// let stats: SpanStats = telemetry.shutdown(Duration::from_secs(2));
+/// assert_eq!((stats.ended, stats.exported), (3, 0));
+/// assert_eq!(stats.export_failed + stats.dropped, 3);
+/// # Ok::<(), kafka_trace::otlp::SetupError>(())
+/// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct SpanStats {
     /// Sampled spans that ended.
@@ -52,6 +114,20 @@ pub struct SpanStats {
 
 impl SpanCounters {
     /// The current counts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::otlp::{span_processor, OtlpConfig, SpanStats};
+    /// # fn closed_port() -> u16 {
+    /// #     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    /// # }
+    ///
+    /// let config = OtlpConfig { endpoint: Some(format!("http://127.0.0.1:{}", closed_port())), ..OtlpConfig::default() };
+    /// let (_processor, counters) = span_processor(&config)?;
+    /// assert_eq!(counters.stats(), SpanStats::default()); // nothing ended yet
+    /// # Ok::<(), kafka_trace::otlp::SetupError>(())
+    /// ```
     pub fn stats(&self) -> SpanStats {
         let ended = self.ended.load(Ordering::Acquire);
         let handed = self.handed_to_exporter.load(Ordering::Acquire);
@@ -132,6 +208,21 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
 }
 
 /// Why telemetry could not be set up.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::otlp::{OtlpConfig, Telemetry};
+///
+/// let config = OtlpConfig {
+///     endpoint: Some("https://127.0.0.1:4318".into()),
+///     certificate: Some("/nonexistent/ca.pem".into()),
+///     ..OtlpConfig::default()
+/// };
+/// let error = Telemetry::new(&config).unwrap_err();
+/// assert!(error.to_string().starts_with("cannot set up OTLP export: "));
+/// assert!(error.to_string().contains("/nonexistent/ca.pem"));
+/// ```
 #[derive(Debug)]
 pub struct SetupError(pub(crate) String);
 
@@ -144,6 +235,27 @@ impl std::fmt::Display for SetupError {
 impl std::error::Error for SetupError {}
 
 /// Explicit settings; anything left `None` comes from the `OTEL_*` environment.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use kafka_trace::otlp::{OtlpConfig, Protocol, Telemetry};
+///
+/// let config = OtlpConfig {
+///     service_name: Some("orders-api".into()),
+///     endpoint: Some("https://collector.example:4317".into()),
+///     protocol: Some(Protocol::Grpc),
+///     headers: vec![("api-key".into(), "secret".into())],
+///     export_timeout: Some(Duration::from_secs(5)),
+///     max_queue_size: Some(4096),
+///     ..OtlpConfig::default()
+/// };
+/// let telemetry = Telemetry::new(&config)?; // nothing is contacted yet
+/// # let _ = telemetry;
+/// # Ok::<(), kafka_trace::otlp::SetupError>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct OtlpConfig {
     /// `service.name` (else `OTEL_SERVICE_NAME`).
@@ -172,6 +284,28 @@ pub struct OtlpConfig {
 }
 
 /// Tracer and meter providers that export over OTLP, plus the span counters.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use kafka_trace::otlp::{OtlpConfig, Telemetry};
+/// use opentelemetry::metrics::MeterProvider as _;
+/// use opentelemetry::trace::{Span as _, Tracer as _};
+/// # fn closed_port() -> u16 {
+/// #     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// # }
+///
+/// let config = OtlpConfig { endpoint: Some(format!("http://127.0.0.1:{}", closed_port())), ..OtlpConfig::default() };
+/// let telemetry = Telemetry::new(&config)?;
+/// telemetry.tracer().start("work").end();
+/// telemetry.meter_provider.meter("app").u64_counter("jobs").build().add(1, &[]);
+/// assert_eq!(telemetry.span_stats().ended, 1);
+/// let stats = telemetry.shutdown(Duration::from_secs(2));
+/// assert_eq!(stats.exported, 0);
+/// # Ok::<(), kafka_trace::otlp::SetupError>(())
+/// ```
 #[derive(Debug)]
 pub struct Telemetry {
     /// Spans.
@@ -184,6 +318,28 @@ pub struct Telemetry {
 /// The OTLP span pipeline alone (bounded batch processor, counted), for callers that build their
 /// own tracer provider, e.g. next to an in-memory exporter. The counters report what happened to
 /// the spans that went through it.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::otlp::{span_processor, OtlpConfig};
+/// use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+/// # fn closed_port() -> u16 {
+/// #     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// # }
+///
+/// // OTLP export next to an in-memory copy of every span.
+/// let config = OtlpConfig { endpoint: Some(format!("http://127.0.0.1:{}", closed_port())), ..OtlpConfig::default() };
+/// let (processor, counters) = span_processor(&config)?;
+/// let memory = InMemorySpanExporter::default();
+/// let provider = SdkTracerProvider::builder().with_span_processor(processor).with_simple_exporter(memory.clone()).build();
+/// provider.tracer("app").start("work").end();
+/// assert_eq!(memory.get_finished_spans().unwrap().len(), 1);
+/// assert_eq!(counters.stats().ended, 1);
+/// # let _ = provider.shutdown();
+/// # Ok::<(), kafka_trace::otlp::SetupError>(())
+/// ```
 pub fn span_processor(config: &OtlpConfig) -> Result<(impl SpanProcessor, Arc<SpanCounters>), SetupError> {
     let (exporter, resolved, last_error) = transport::span_exporter(config)?;
     let target = format!("{} ({})", resolved.endpoint, resolved.protocol.as_str());
@@ -200,12 +356,44 @@ pub fn span_processor(config: &OtlpConfig) -> Result<(impl SpanProcessor, Arc<Sp
 
 impl Telemetry {
     /// Providers from the environment alone.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use kafka_trace::otlp::Telemetry;
+    ///
+    /// let telemetry = Telemetry::from_env()?;
+    /// opentelemetry::global::set_tracer_provider(telemetry.tracer_provider.clone());
+    /// # Ok::<(), kafka_trace::otlp::SetupError>(())
+    /// ```
     pub fn from_env() -> Result<Self, SetupError> {
         Self::new(&OtlpConfig::default())
     }
 
     /// Providers from `config`, falling back to the environment. Nothing is contacted here: a
     /// missing collector shows up as failed exports, never as an error or a wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use kafka_trace::otlp::{OtlpConfig, Telemetry};
+    /// use opentelemetry::trace::{Span as _, Tracer as _};
+    /// # fn closed_port() -> u16 {
+    /// #     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    /// # }
+    ///
+    /// let config = OtlpConfig { service_name: Some("orders-api".into()), endpoint: Some(format!("http://127.0.0.1:{}", closed_port())), ..OtlpConfig::default() };
+    /// let telemetry = Telemetry::new(&config)?;
+    /// let started = Instant::now();
+    /// for _ in 0..100 {
+    ///     telemetry.tracer().start("work").end();
+    /// }
+    /// assert!(started.elapsed() < Duration::from_secs(1)); // ending spans never waits for the collector
+    /// assert_eq!(telemetry.shutdown(Duration::from_secs(2)).ended, 100);
+    /// # Ok::<(), kafka_trace::otlp::SetupError>(())
+    /// ```
     pub fn new(config: &OtlpConfig) -> Result<Self, SetupError> {
         let mut resource = Resource::builder();
         if let Some(name) = &config.service_name {
@@ -224,16 +412,79 @@ impl Telemetry {
     }
 
     /// A tracer named after this library.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use kafka_trace::lifecycle::{Lifecycle, SendResult};
+    /// use kafka_trace::otel::Executor;
+    /// use kafka_trace::otlp::{OtlpConfig, Telemetry};
+    /// use kafka_trace::span::MessageInfo;
+    /// use opentelemetry::Context;
+    /// # fn closed_port() -> u16 {
+    /// #     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    /// # }
+    ///
+    /// let config = OtlpConfig { endpoint: Some(format!("http://127.0.0.1:{}", closed_port())), ..OtlpConfig::default() };
+    /// let telemetry = Telemetry::new(&config)?;
+    /// let executor = Executor::new(telemetry.tracer(), Some(&opentelemetry::metrics::MeterProvider::meter(&telemetry.meter_provider, "app")));
+    /// let recipe = Lifecycle::default().send(&MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() }).unwrap();
+    /// let send = executor.start_send(&recipe, &Context::new());
+    /// executor.finish(&send, &recipe.finish(SendResult::Acked { partition: 0, offset: 0 }, send.elapsed(), None));
+    /// assert_eq!(telemetry.shutdown(Duration::from_secs(2)).ended, 1);
+    /// # Ok::<(), kafka_trace::otlp::SetupError>(())
+    /// ```
     pub fn tracer(&self) -> opentelemetry_sdk::trace::SdkTracer {
         self.tracer_provider.tracer(env!("CARGO_PKG_NAME"))
     }
 
     /// What happened to the spans so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::otlp::{OtlpConfig, Telemetry};
+    /// use opentelemetry::trace::{Span as _, Tracer as _};
+    /// # fn closed_port() -> u16 {
+    /// #     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    /// # }
+    ///
+    /// let config = OtlpConfig { endpoint: Some(format!("http://127.0.0.1:{}", closed_port())), ..OtlpConfig::default() };
+    /// let telemetry = Telemetry::new(&config)?;
+    /// telemetry.tracer().start("a").end();
+    /// telemetry.tracer().start("b").end();
+    /// assert_eq!(telemetry.span_stats().ended, 2);
+    /// # telemetry.shutdown(std::time::Duration::from_secs(2));
+    /// # Ok::<(), kafka_trace::otlp::SetupError>(())
+    /// ```
     pub fn span_stats(&self) -> SpanStats {
         self.counters.stats()
     }
 
     /// Exports what is queued, waiting at most `timeout` per provider, and returns the final counts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use kafka_trace::otlp::{OtlpConfig, Telemetry};
+    /// use opentelemetry::trace::{Span as _, Tracer as _};
+    /// # fn closed_port() -> u16 {
+    /// #     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    /// # }
+    ///
+    /// let config = OtlpConfig { endpoint: Some(format!("http://127.0.0.1:{}", closed_port())), ..OtlpConfig::default() };
+    /// let telemetry = Telemetry::new(&config)?;
+    /// telemetry.tracer().start("work").end();
+    /// let stats = telemetry.shutdown(Duration::from_secs(2));
+    /// // Every ended span is accounted for: exported, failed or dropped.
+    /// assert_eq!(stats.ended, stats.exported + stats.export_failed + stats.dropped);
+    /// assert_eq!(stats.ended, 1);
+    /// # Ok::<(), kafka_trace::otlp::SetupError>(())
+    /// ```
     pub fn shutdown(&self, timeout: Duration) -> SpanStats {
         // A dead collector makes shutdown fail or time out; the counts below say what was lost.
         let _ = self.tracer_provider.shutdown_with_timeout(timeout);

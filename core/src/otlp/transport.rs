@@ -28,6 +28,16 @@ use opentelemetry_sdk::Resource;
 use super::{OtlpConfig, SetupError};
 
 /// The OTLP wire protocol.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::otlp::{OtlpConfig, Protocol};
+///
+/// assert_eq!(Protocol::default(), Protocol::HttpProtobuf);
+/// let config = OtlpConfig { protocol: Protocol::parse("grpc"), ..OtlpConfig::default() };
+/// assert_eq!(config.protocol, Some(Protocol::Grpc));
+/// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub enum Protocol {
     /// `http/protobuf` (the default; port 4318, paths `/v1/traces`, `/v1/metrics`).
@@ -39,6 +49,16 @@ pub enum Protocol {
 
 impl Protocol {
     /// Parses the spelling of `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf`, `grpc`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::otlp::Protocol;
+    ///
+    /// assert_eq!(Protocol::parse(" GRPC "), Some(Protocol::Grpc));
+    /// assert_eq!(Protocol::parse("http/protobuf"), Some(Protocol::HttpProtobuf));
+    /// assert_eq!(Protocol::parse("http/json"), None);
+    /// ```
     pub fn parse(value: &str) -> Option<Self> {
         match value.trim().to_ascii_lowercase().as_str() {
             "http/protobuf" => Some(Self::HttpProtobuf),
@@ -48,6 +68,15 @@ impl Protocol {
     }
 
     /// The spelling of `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::otlp::Protocol;
+    ///
+    /// assert_eq!(Protocol::HttpProtobuf.as_str(), "http/protobuf");
+    /// assert_eq!(Protocol::parse(Protocol::Grpc.as_str()), Some(Protocol::Grpc));
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::HttpProtobuf => "http/protobuf",
