@@ -6,6 +6,26 @@
 //! `traceparent`, `tracestate`, `baggage`, with `Some(value)` to write that header (replacing every
 //! header of that name) or `None` to remove every header of that name. The values are exactly
 //! what [`crate::carrier::inject`] writes, so both paths put the same bytes on the wire.
+//!
+//! # Examples
+//!
+//! ```
+//! use kafka_trace::setter::inject_each;
+//! use kafka_trace::{inject, Baggage, SpanId, TraceContext, TraceFlags, TraceId};
+//!
+//! let context = TraceContext::new_root(TraceId([7; 16]), SpanId([8; 8]), TraceFlags::SAMPLED, Baggage::parse(b"k=v"));
+//! let mut set: Vec<(String, Vec<u8>)> = Vec::new();
+//! inject_each::<()>(&context, |name, value| {
+//!     if let Some(v) = value {
+//!         set.push((name.to_string(), v.to_vec()));
+//!     }
+//!     Ok(())
+//! })
+//! .unwrap();
+//! let mut injected: Vec<(String, Vec<u8>)> = Vec::new();
+//! inject(&context, &mut injected);
+//! assert_eq!(set, injected); // the same bytes either way
+//! ```
 
 use crate::carrier::{TraceContext, BAGGAGE, TRACEPARENT, TRACESTATE};
 
