@@ -1,0 +1,154 @@
+//! The Rust soak of scripts/soak.sh: MESSAGES traced messages produce -> consume -> forward ->
+//! consume through kafka-trace's rdkafka adapters, spans exported over OTLP (the endpoint of the
+//! OTEL_* environment; the soak's receiver is alternately up and down). Prints one JSON line:
+//! messages lost and duplicated at the last consumer, span counters, resident memory after
+//! warm-up (a tenth of the messages) and at the end.
+//!
+//!     soak MESSAGES BOOTSTRAP IN_TOPIC OUT_TOPIC
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafka_trace::otlp::Telemetry;
+use kafka_trace::rdkafka::{TraceConfig, TracedConsumer, TracedThreadedProducer};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::Message;
+use opentelemetry_sdk::trace::SdkTracer;
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Sends with retries while librdkafka's queue is full (tracing never drops a message).
+fn send(producer: &TracedThreadedProducer<SdkTracer>, topic: &str, payload: &[u8]) {
+    let mut record: BaseRecord<'_, (), [u8]> = BaseRecord::to(topic).payload(payload);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => panic!("produce: {e}"),
+        }
+    }
+}
+
+fn consumer_config(bootstrap: &str, group: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("client.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "true")
+        .set("fetch.wait.max.ms", "100");
+    c
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n: u64 = args[0].parse().expect("MESSAGES");
+    let (bootstrap, in_topic, out_topic) = (args[1].clone(), args[2].clone(), args[3].clone());
+    let started = Instant::now();
+    let telemetry = Telemetry::from_env().expect("OTLP setup");
+    let tracer = telemetry.tracer();
+    let mut pc = ClientConfig::new();
+    pc.set("bootstrap.servers", &bootstrap)
+        .set("client.id", "soak-rust")
+        .set("linger.ms", "5")
+        .set("enable.idempotence", "true")
+        .set("queue.buffering.max.messages", "100000");
+    let producer = Arc::new(TracedThreadedProducer::new(&pc, tracer.clone(), TraceConfig::default()).expect("producer"));
+
+    // The last consumer: counts every sequence number it sees.
+    let seen = Arc::new((0..n).map(|_| std::sync::atomic::AtomicU8::new(0)).collect::<Vec<_>>());
+    let unique = Arc::new(AtomicU64::new(0));
+    let dups = Arc::new(AtomicU64::new(0));
+    let rss_warm = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    let sink = {
+        let (seen, unique, dups, rss_warm, done) = (seen.clone(), unique.clone(), dups.clone(), rss_warm.clone(), done.clone());
+        let cfg = consumer_config(&bootstrap, &format!("{out_topic}-sink"));
+        let traced = TracedConsumer::new(&cfg, tracer.clone(), TraceConfig::default());
+        let topic = out_topic.clone();
+        std::thread::spawn(move || {
+            let consumer: BaseConsumer = cfg.create().expect("sink consumer");
+            consumer.subscribe(&[&topic]).expect("subscribe");
+            while !done.load(Ordering::SeqCst) {
+                let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else { continue };
+                let _ = traced.process_sync(&m, || {
+                    let i: u64 = std::str::from_utf8(m.payload().unwrap_or_default()).ok().and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
+                    if let Some(slot) = seen.get(i as usize) {
+                        if slot.fetch_add(1, Ordering::SeqCst) == 0 {
+                            let u = unique.fetch_add(1, Ordering::SeqCst) + 1;
+                            if u == (n / 10).max(1) {
+                                rss_warm.store(rss_kb(), Ordering::SeqCst);
+                            }
+                        } else {
+                            dups.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    Ok::<_, KafkaError>(())
+                });
+            }
+        })
+    };
+    // The forwarder: each consumed message is sent on inside its process span.
+    let forwarder = {
+        let (producer, done) = (producer.clone(), done.clone());
+        let cfg = consumer_config(&bootstrap, &format!("{in_topic}-forwarder"));
+        let traced = TracedConsumer::new(&cfg, tracer.clone(), TraceConfig::default());
+        let (inp, out) = (in_topic.clone(), out_topic.clone());
+        std::thread::spawn(move || {
+            let consumer: BaseConsumer = cfg.create().expect("forwarder consumer");
+            consumer.subscribe(&[&inp]).expect("subscribe");
+            while !done.load(Ordering::SeqCst) {
+                let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else { continue };
+                let _ = traced.process_sync(&m, || {
+                    send(&producer, &out, m.payload().unwrap_or_default());
+                    Ok::<_, KafkaError>(())
+                });
+            }
+        })
+    };
+    for i in 0..n {
+        send(&producer, &in_topic, i.to_string().as_bytes());
+    }
+    let mut last = (0, Instant::now());
+    while unique.load(Ordering::SeqCst) < n {
+        let u = unique.load(Ordering::SeqCst);
+        if u != last.0 {
+            last = (u, Instant::now());
+        } else if last.1.elapsed() > Duration::from_secs(120) {
+            break; // no progress for 2 minutes: report what is missing
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Late duplicates would arrive within a few polls.
+    std::thread::sleep(Duration::from_secs(2));
+    done.store(true, Ordering::SeqCst);
+    sink.join().expect("sink");
+    forwarder.join().expect("forwarder");
+    let _ = producer.flush(Duration::from_secs(30));
+    let rss_end = rss_kb();
+    let stats = telemetry.shutdown(Duration::from_secs(5));
+    let received = unique.load(Ordering::SeqCst);
+    println!(
+        "{{\"binding\": \"rust\", \"messages\": {n}, \"received\": {received}, \"lost\": {}, \"duplicated\": {}, \"spans_ended\": {}, \"spans_exported\": {}, \"spans_export_failed\": {}, \"spans_dropped\": {}, \"rss_warm_kb\": {}, \"rss_end_kb\": {rss_end}, \"seconds\": {:.1}}}",
+        n - received,
+        dups.load(Ordering::SeqCst),
+        stats.ended,
+        stats.exported,
+        stats.export_failed,
+        stats.dropped,
+        rss_warm.load(Ordering::SeqCst),
+        started.elapsed().as_secs_f64()
+    );
+}
