@@ -217,7 +217,7 @@ impl ThreadCpuTime {
             tv_sec: c_long,
             tv_nsec: c_long,
         }
-        extern "C" {
+        unsafe extern "C" {
             fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
         }
         const CLOCK_THREAD_CPUTIME_ID: c_int = 3;

@@ -340,7 +340,7 @@ pub struct Telemetry {
 /// # let _ = provider.shutdown();
 /// # Ok::<(), kafka_trace::otlp::SetupError>(())
 /// ```
-pub fn span_processor(config: &OtlpConfig) -> Result<(impl SpanProcessor, Arc<SpanCounters>), SetupError> {
+pub fn span_processor(config: &OtlpConfig) -> Result<(impl SpanProcessor + use<>, Arc<SpanCounters>), SetupError> {
     let (exporter, resolved, last_error) = transport::span_exporter(config)?;
     let target = format!("{} ({})", resolved.endpoint, resolved.protocol.as_str());
     let counters = Arc::new(SpanCounters::default());
