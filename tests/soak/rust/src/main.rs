@@ -47,7 +47,8 @@ fn consumer_config(bootstrap: &str, group: &str) -> ClientConfig {
         .set("client.id", group)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "true")
-        .set("fetch.wait.max.ms", "100");
+        .set("fetch.wait.max.ms", "100")
+        .set("queued.max.messages.kbytes", "16384");
     c
 }
 
@@ -91,6 +92,9 @@ fn main() {
                             if u == (n / 10).max(1) {
                                 rss_warm.store(rss_kb(), Ordering::SeqCst);
                             }
+                            if u % (n / 10).max(1) == 0 {
+                                eprintln!("soak-rust: {u} messages, RSS {} MB", rss_kb() / 1024);
+                            }
                         } else {
                             dups.fetch_add(1, Ordering::SeqCst);
                         }
@@ -118,7 +122,13 @@ fn main() {
             }
         })
     };
+    // The producer stays at most WINDOW messages ahead of the last consumer, so the clients'
+    // queues reach their steady size early and the memory figures compare like with like.
+    const WINDOW: u64 = 20_000;
     for i in 0..n {
+        while i >= WINDOW && i - unique.load(Ordering::SeqCst) > WINDOW {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         send(&producer, &in_topic, i.to_string().as_bytes());
     }
     let mut last = (0, Instant::now());
