@@ -4,7 +4,8 @@
 # apps (OpenTelemetry JS 2.x and 3.x, unpinned as the seed tutorial installs) and the NestJS
 # example, and runs the tests (bindings-node/test-project/test) against the broker at $KAFKA_BOOTSTRAP
 # (default 127.0.0.1:9092; the caller starts it, e.g. with scripts/kafka.sh start).
-# Needs Node >= 20.6 with npm and Rust; everything else comes from the npm registry.
+# Needs Node >= 20.6 with npm, Rust, python3 and binutils; the rest comes from the npm registry,
+# crates.io (cargo-zigbuild) and PyPI (ziglang), see scripts/build-node-addon.sh.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export KAFKA_BOOTSTRAP="${KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
@@ -14,6 +15,8 @@ start=$SECONDS
 echo "== node: build the addon and the facade (bindings-node)"
 cd "$root/bindings-node"
 npm ci --no-audit --no-fund --loglevel=error
+# One release build with zig against glibc 2.17 (scripts/build-node-addon.sh; its tools are
+# installed once into .cache/node-build).
 npm run --silent build:native
 npm run --silent build:ts
 
@@ -28,6 +31,11 @@ fi
 for f in package/dist/index.js package/dist/index.mjs package/dist/index.d.ts package/native.js package/native.d.ts package/register.mjs; do
     grep -qx "$f" <<<"$listing" || { echo "the tarball lacks $f" >&2; exit 1; }
 done
+# The binary in the tarball is the one built for glibc 2.17.
+unpacked="$(mktemp -d)"
+tar xzf "$tarball" -C "$unpacked" package/kafka-trace.linux-x64-gnu.node
+bash "$root/scripts/build-node-addon.sh" --check "$unpacked/package/kafka-trace.linux-x64-gnu.node"
+rm -rf "$unpacked"
 echo "packed $tarball ($(du -h "$tarball" | cut -f1))"
 
 # The package tests run in two fresh apps, installed the way the seed tutorial installs things:
