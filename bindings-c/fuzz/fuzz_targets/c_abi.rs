@@ -137,8 +137,10 @@ fn headers(u: &mut Unstructured) -> Result<Headers> {
             }
             _ => (if name.is_empty() { null() } else { name.as_ptr() }, name.len()),
         };
-        let null_value = u.ratio(1, 10)?;
-        if value.expect.is_some() && !null_value {
+        // A NULL value pointer is a Kafka null value (its length is ignored), not an error; a
+        // non-NULL value with a length past PTRDIFF_MAX must be refused.
+        let null_value = u.ratio(1, 10)? || value.ptr.is_null();
+        if !null_value && value.expect == Some(INVALID_ARGUMENT) {
             bad = true;
         }
         list.push(kt_header {
@@ -282,8 +284,9 @@ fn message(u: &mut Unstructured, keep: &mut Vec<Box<dyn std::any::Any>>) -> Resu
     let key = input(u, VALUES)?;
     let hs = headers(u)?;
     let mut bad = topic.expect.is_some() || hs.bad;
-    let key_null: bool = u.arbitrary()?;
-    if !key_null && key.expect.is_some() {
+    // A NULL key is "no key"; a non-NULL key with an impossible length must be refused.
+    let key_null: bool = u.arbitrary::<bool>()? || key.ptr.is_null();
+    if !key_null && key.expect == Some(INVALID_ARGUMENT) {
         bad = true;
     }
     let (hp, hn) = list_ptr(&hs.list, u)?;
