@@ -370,34 +370,6 @@ impl SpanSpec {
     pub fn attribute(&self, key: &str) -> Option<&AttributeValue> {
         self.attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
-
-    /// The low-cardinality subset of the attributes that metrics carry.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use kafka_trace::span::{process_span, ClientInfo, MessageInfo, Options};
-    ///
-    /// let client = ClientInfo { client_id: Some("c-1".into()), consumer_group: Some("billing".into()), ..ClientInfo::default() };
-    /// let message = MessageInfo { topic: "orders", partition: Some(0), offset: Some(7), key: Some(b"k"), payload_len: Some(1), ..MessageInfo::default() };
-    /// let spec = process_span(&message, &client, &Options::default(), false, false, 0);
-    /// let keys: Vec<&str> = spec.metric_attributes().iter().map(|(k, _)| *k).collect();
-    /// assert_eq!(
-    ///     keys,
-    ///     ["messaging.system", "messaging.operation.name", "messaging.destination.name", "messaging.destination.partition.id", "messaging.consumer.group.name"]
-    /// );
-    /// ```
-    pub fn metric_attributes(&self) -> Vec<Attribute> {
-        const METRIC_KEYS: [&str; 6] = [
-            sc::MESSAGING_SYSTEM,
-            sc::MESSAGING_OPERATION_NAME,
-            sc::MESSAGING_DESTINATION_NAME,
-            sc::MESSAGING_DESTINATION_PARTITION_ID,
-            sc::MESSAGING_CONSUMER_GROUP_NAME,
-            sc::ERROR_TYPE,
-        ];
-        self.attributes.iter().filter(|(k, _)| METRIC_KEYS.contains(k)).cloned().collect()
-    }
 }
 
 /// How a send or process ended.
