@@ -1,5 +1,5 @@
 //! Generates two things into `$OUT_DIR`:
-//! - `kt_result.rs`: the `kt_result` enum, derived from the core's `kafka_trace::ErrorCode` (every
+//! - `kt_result.rs`: the `kt_result` enum, derived from the core's `kafka_trace_core::ErrorCode` (every
 //!   core code with its number, name and message) plus the results that belong to the C ABI alone
 //!   ([`ABI_RESULTS`]). There is no hand-kept copy of the core's codes: a new `ErrorCode` becomes
 //!   a new `kt_result` on the next build, and a clash with an ABI value fails the build.
@@ -12,7 +12,7 @@ use std::env;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use kafka_trace::ErrorCode;
+use kafka_trace_core::ErrorCode;
 
 /// Results of the C ABI itself: (Rust variant, value, documentation, kt_result_message() text).
 /// Values from 100 on; never reused for another meaning.
@@ -90,9 +90,9 @@ fn kt_result_source() -> String {
     sorted.dedup();
     assert_eq!(sorted.len(), values.len(), "two kt_result values share a number");
 
-    src.push_str("impl From<kafka_trace::ErrorCode> for kt_result {\n    fn from(code: kafka_trace::ErrorCode) -> Self {\n        match code {\n");
+    src.push_str("impl From<kafka_trace_core::ErrorCode> for kt_result {\n    fn from(code: kafka_trace_core::ErrorCode) -> Self {\n        match code {\n");
     for code in ErrorCode::ALL {
-        let _ = writeln!(src, "            kafka_trace::ErrorCode::{code:?} => Self::{code:?},");
+        let _ = writeln!(src, "            kafka_trace_core::ErrorCode::{code:?} => Self::{code:?},");
     }
     src.push_str("            #[allow(unreachable_patterns)]\n            _ => Self::Other,\n        }\n    }\n}\n\n");
 

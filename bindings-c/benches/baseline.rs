@@ -5,9 +5,9 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use kafka_trace::carrier::extract;
-use kafka_trace::setter::inject_each;
-use kafka_trace::{SpanId, TraceContext};
+use kafka_trace_core::carrier::extract;
+use kafka_trace_core::setter::inject_each;
+use kafka_trace_core::{SpanId, TraceContext};
 
 const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const TS: &str = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,vendor3=abc123";

@@ -1,12 +1,12 @@
 //! Trace context without spans: traceparent parse/format, a context handle filled from a Kafka
 //! header array, tracestate and baggage access, and injection through a callback or into caller
-//! buffers. Every rule is the core's (`kafka_trace::carrier`, `codec`, `setter`).
+//! buffers. Every rule is the core's (`kafka_trace_core::carrier`, `codec`, `setter`).
 
 use std::ffi::{c_char, c_int, c_void};
 
-use kafka_trace::carrier::{self, Headers, HeadersMut};
-use kafka_trace::codec::traceparent::TRACEPARENT_LEN;
-use kafka_trace::{setter, Baggage, SpanId, TraceContext, TraceFlags, TraceId, TraceParent, TraceStateBuf};
+use kafka_trace_core::carrier::{self, Headers, HeadersMut};
+use kafka_trace_core::codec::traceparent::TRACEPARENT_LEN;
+use kafka_trace_core::{setter, Baggage, SpanId, TraceContext, TraceFlags, TraceId, TraceParent, TraceStateBuf};
 
 use crate::{bytes, ffi_boundary, handle_free, handle_mut, handle_new, handle_ref, kt_result, text, try_ffi, write_out, Opaque};
 
@@ -202,16 +202,16 @@ pub(crate) struct Context {
     /// The context; its traceparent is meaningful only when `parent` is Ok.
     pub(crate) inner: TraceContext,
     /// Whether there is a parent, or why not.
-    pub(crate) parent: Result<(), kafka_trace::ErrorCode>,
+    pub(crate) parent: Result<(), kafka_trace_core::ErrorCode>,
     /// Whether the received tracestate was kept, or why it was discarded.
-    pub(crate) tracestate: Result<(), kafka_trace::ErrorCode>,
+    pub(crate) tracestate: Result<(), kafka_trace_core::ErrorCode>,
 }
 
 impl Default for Context {
     fn default() -> Self {
         Self {
             inner: TraceContext::new_root(TraceId::default(), SpanId::default(), TraceFlags::default(), Baggage::default()),
-            parent: Err(kafka_trace::ErrorCode::Missing),
+            parent: Err(kafka_trace_core::ErrorCode::Missing),
             tracestate: Ok(()),
         }
     }

@@ -4,9 +4,9 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use kafka_trace::lifecycle::OPTION_NAMES;
-use kafka_trace::otlp::OtlpConfig;
-use kafka_trace::span::{ClientInfo, Options, Strategy};
+use kafka_trace_core::lifecycle::OPTION_NAMES;
+use kafka_trace_core::otlp::OtlpConfig;
+use kafka_trace_core::span::{ClientInfo, Options, Strategy};
 
 use crate::codec::kt_str;
 use crate::{ffi_boundary, handle_free, handle_mut, handle_new, kt_result, text, try_ffi, Opaque};
@@ -187,7 +187,7 @@ pub unsafe extern "C" fn kt_tracer_config_set_endpoint(config: *mut kt_tracer_co
 pub unsafe extern "C" fn kt_tracer_config_set_protocol(config: *mut kt_tracer_config, protocol: *const c_char, len: usize) -> kt_result {
     // SAFETY: forwarded contract.
     unsafe {
-        set_text(config, protocol, len, |c, v| match kafka_trace::otlp::Protocol::parse(v) {
+        set_text(config, protocol, len, |c, v| match kafka_trace_core::otlp::Protocol::parse(v) {
             Some(p) => {
                 c.otlp.protocol = Some(p);
                 kt_result::Ok

@@ -16,7 +16,7 @@
 
 use std::ffi::{c_char, CStr};
 
-use kafka_trace::ErrorCode;
+use kafka_trace_core::ErrorCode;
 
 mod capture;
 mod codec;
@@ -73,7 +73,7 @@ pub(crate) use try_ffi;
 #[no_mangle]
 pub extern "C" fn kt_version() -> *const c_char {
     const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
-    debug_assert_eq!(&VERSION[..VERSION.len() - 1], kafka_trace::VERSION);
+    debug_assert_eq!(&VERSION[..VERSION.len() - 1], kafka_trace_core::VERSION);
     VERSION.as_ptr().cast()
 }
 

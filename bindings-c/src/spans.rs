@@ -1,16 +1,16 @@
 //! Spans: `send {topic}`, `process {topic}` (one message, alone or inside a batch) and
-//! `poll {topic}` spans executed from the core's recipes (`kafka_trace::lifecycle`): the core says
+//! `poll {topic}` spans executed from the core's recipes (`kafka_trace_core::lifecycle`): the core says
 //! the name, kind, attributes, parent, links, the handler's context, the end and the metric
 //! records; this file reads the C arguments and hands them to the core's executor
-//! (`kafka_trace::otel::Executor`) on the tracer's SDK.
+//! (`kafka_trace_core::otel::Executor`) on the tracer's SDK.
 
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_trace::lifecycle::{now_ms, AmbientInfo, Finish, HandlerResult, KeptRemote, PollResult, ProcessRecipe, SendRecipe, SendResult};
-use kafka_trace::otel::{add_baggage, remote_span_context, trace_context_of, MessageContext, Running, StartTime};
-use kafka_trace::span::MessageInfo;
+use kafka_trace_core::lifecycle::{now_ms, AmbientInfo, Finish, HandlerResult, KeptRemote, PollResult, ProcessRecipe, SendRecipe, SendResult};
+use kafka_trace_core::otel::{add_baggage, remote_span_context, trace_context_of, MessageContext, Running, StartTime};
+use kafka_trace_core::span::MessageInfo;
 use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::Context;
@@ -479,7 +479,7 @@ pub unsafe extern "C" fn kt_span_context(span: *const kt_span, context: *mut kt_
         }
         let Some(trace) = trace_context_of(&s.cx) else {
             // No span: like kt_context_extract() without a traceparent, the baggage alone.
-            let mut baggage = kafka_trace::codec::baggage::Baggage::default();
+            let mut baggage = kafka_trace_core::codec::baggage::Baggage::default();
             for (key, (value, _)) in s.cx.baggage().iter() {
                 let _ = baggage.insert(key.as_str(), value.as_str());
             }

@@ -28,21 +28,21 @@ fn header_is_up_to_date() {
 
 #[test]
 fn constants_match_the_core() {
-    use kafka_trace::codec::traceparent::TRACEPARENT_LEN;
+    use kafka_trace_core::codec::traceparent::TRACEPARENT_LEN;
     assert_eq!(KT_TRACEPARENT_LEN, TRACEPARENT_LEN);
     let header = include_str!(concat!(env!("OUT_DIR"), "/kafka_trace.h"));
-    let mut parts = kafka_trace::VERSION.split('.');
+    let mut parts = kafka_trace_core::VERSION.split('.');
     for name in ["MAJOR", "MINOR", "PATCH"] {
         let line = format!("#define KT_VERSION_{name} {}", parts.next().unwrap());
         assert!(header.contains(&line), "{line}");
     }
     let v = unsafe { std::ffi::CStr::from_ptr(kt_version()) };
-    assert_eq!(v.to_str().unwrap(), kafka_trace::VERSION);
+    assert_eq!(v.to_str().unwrap(), kafka_trace_core::VERSION);
 }
 
 #[test]
 fn every_core_code_has_the_same_number() {
-    for code in kafka_trace::ErrorCode::ALL {
+    for code in kafka_trace_core::ErrorCode::ALL {
         assert_eq!(kt_result::from(code) as u32, code.code(), "{code:?}");
         let msg = unsafe { std::ffi::CStr::from_ptr(kt_result_message(code.code())) };
         assert_eq!(msg.to_str().unwrap(), code.message());
@@ -59,7 +59,7 @@ fn every_result_has_its_own_number_and_a_message() {
     }
     // every core code is a kt_result of the same number and name
     let header = include_str!(concat!(env!("OUT_DIR"), "/kafka_trace.h"));
-    for code in kafka_trace::ErrorCode::ALL {
+    for code in kafka_trace_core::ErrorCode::ALL {
         let line = format!("KT_RESULT_{} = {},", code.as_str().to_ascii_uppercase(), code.code());
         assert!(header.contains(&line), "{line}");
     }
@@ -69,7 +69,7 @@ fn every_result_has_its_own_number_and_a_message() {
 fn every_core_option_has_a_setter_and_a_name() {
     use crate::config::Config;
     let header = include_str!(concat!(env!("OUT_DIR"), "/kafka_trace.h"));
-    for option in kafka_trace::lifecycle::OPTION_NAMES {
+    for option in kafka_trace_core::lifecycle::OPTION_NAMES {
         let setter = format!("kt_result kt_tracer_config_set_{}(", option.snake);
         assert!(header.contains(&setter), "no typed setter {setter}");
         let value = match option.snake {
@@ -161,7 +161,7 @@ fn otlp_transport_settings_reach_the_config_and_bad_files_fail_at_creation() {
         assert_eq!(kt_tracer_config_set_tls_files(config, ca, an, null(), 0, null(), 0), kt_result::Ok);
         {
             let cfg = handle_mut(config).unwrap();
-            assert_eq!(cfg.otlp.protocol, Some(kafka_trace::otlp::Protocol::Grpc));
+            assert_eq!(cfg.otlp.protocol, Some(kafka_trace_core::otlp::Protocol::Grpc));
             assert_eq!(cfg.otlp.headers, vec![("api-key".to_owned(), "secret".to_owned())]);
             assert_eq!(cfg.otlp.certificate.as_deref(), Some(std::path::Path::new("/nonexistent/kafka-trace-ca.pem")));
             assert_eq!(cfg.otlp.client_certificate, None);

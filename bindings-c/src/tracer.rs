@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_trace::lifecycle::Lifecycle;
-use kafka_trace::otel::Executor;
-use kafka_trace::otlp::{SpanStats, Telemetry};
+use kafka_trace_core::lifecycle::Lifecycle;
+use kafka_trace_core::otel::Executor;
+use kafka_trace_core::otlp::{SpanStats, Telemetry};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};

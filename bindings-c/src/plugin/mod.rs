@@ -50,10 +50,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
-use kafka_trace::carrier;
-use kafka_trace::lifecycle::OPTION_NAMES;
-use kafka_trace::otel::{trace_context_of, StartTime};
-use kafka_trace::span::MessageInfo;
+use kafka_trace_core::carrier;
+use kafka_trace_core::lifecycle::OPTION_NAMES;
+use kafka_trace_core::otel::{trace_context_of, StartTime};
+use kafka_trace_core::span::MessageInfo;
 use opentelemetry::Context;
 
 use self::rdkafka::{Api, RdMessage, CONF_INVALID, CONF_OK, CONF_UNKNOWN};
@@ -527,8 +527,8 @@ unsafe extern "C" fn on_consume(_rk: *mut c_void, msg: *mut RdMessage, opaque: *
 #[cfg(test)]
 mod tests {
     use super::Settings;
-    use kafka_trace::lifecycle::OPTION_NAMES;
-    use kafka_trace::span::Strategy;
+    use kafka_trace_core::lifecycle::OPTION_NAMES;
+    use kafka_trace_core::span::Strategy;
 
     #[test]
     fn every_option_name_is_a_plugin_property() {
