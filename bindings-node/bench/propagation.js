@@ -1,7 +1,10 @@
 // Extract and inject on KafkaJS headers, side by side in one process:
 // kafka-trace (native core) vs @opentelemetry/core's W3CTraceContextPropagator with a
 // Buffer-decoding getter. Rounds alternate between the contenders; the median of the rounds is
-// reported. Usage: node bench/propagation.js [iterations-per-round] [rounds]
+// reported. Usage: node bench/propagation.js [iterations-per-round=200000] [rounds=7]
+// Output: the human table, then one `BENCH_ROW {json}` line per case on stdout (group node-codec,
+// value = median wall ns/op, cpu_us_per_msg = median process CPU time per op in microseconds,
+// which is what to compare on a loaded machine).
 'use strict';
 const { ROOT_CONTEXT, trace, defaultTextMapSetter } = require('@opentelemetry/api');
 const { W3CTraceContextPropagator } = require('@opentelemetry/core');
@@ -71,19 +74,39 @@ const cases = {
 
 let sink = 0;
 function round(fn, name) {
-  const n = name && name.includes('x100') ? Math.max(1, Math.floor(N / SEND)) : N;
+  const x100 = name.includes('x100');
+  const n = x100 ? Math.max(1, Math.floor(N / SEND)) : N;
+  const ops = x100 ? n * SEND : n;
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) sink ^= fn() ? 1 : 0;
-  return Number(process.hrtime.bigint() - t0) / (name && name.includes('x100') ? n * SEND : n);
+  const wall = Number(process.hrtime.bigint() - t0) / ops;
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: ((c.user + c.system) * 1000) / ops };
 }
 for (const [k, fn] of Object.entries(cases)) round(fn, k); // warm up
 const samples = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
 for (let r = 0; r < ROUNDS; r++) for (const [k, fn] of Object.entries(cases)) samples[k].push(round(fn, k));
 const median = (xs) => xs.slice().sort((x, y) => x - y)[xs.length >> 1];
-const result = Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, median(xs)]));
-console.log(`node ${process.version}, ${N} iterations x ${ROUNDS} rounds, median ns/op (x100 cases: per message)`);
-for (const [k, v] of Object.entries(result)) console.log(`${v.toFixed(0).padStart(7)}  ${k}`);
+const result = Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, { wall: median(xs.map((x) => x.wall)), cpu: median(xs.map((x) => x.cpu)) }]));
+console.log(`node ${process.version}, ${N} iterations x ${ROUNDS} rounds, median ns/op wall (CPU) (x100 cases: per message)`);
+for (const [k, v] of Object.entries(result)) console.log(`${v.wall.toFixed(0).padStart(7)} (${v.cpu.toFixed(0).padStart(6)})  ${k}`);
 const keys = Object.keys(result);
-console.log(`extract speed-up vs W3CTraceContextPropagator: ${(result[keys[2]] / result[keys[0]]).toFixed(2)}x (extractKafka), ${(result[keys[2]] / result[keys[1]]).toFixed(2)}x (propagator)`);
-console.log(`inject  speed-up vs W3CTraceContextPropagator: ${(result[keys[5]] / result[keys[3]]).toFixed(2)}x (injectKafka), ${(result[keys[5]] / result[keys[4]]).toFixed(2)}x (propagator), ${(result[keys[7]] / result[keys[6]]).toFixed(2)}x (100-message send)`);
+const ratio = (peer, ours) => `${(result[keys[peer]].wall / result[keys[ours]].wall).toFixed(2)}x (CPU ${(result[keys[peer]].cpu / result[keys[ours]].cpu).toFixed(2)}x)`;
+console.log(`extract speed-up vs W3CTraceContextPropagator: ${ratio(2, 0)} extractKafka, ${ratio(2, 1)} propagator`);
+console.log(`inject  speed-up vs W3CTraceContextPropagator: ${ratio(5, 3)} injectKafka, ${ratio(5, 4)} propagator, ${ratio(7, 6)} 100-message send`);
+const rows = {
+  [keys[0]]: ['extract KafkaJS Buffer headers (traceparent + 3-member tracestate)', 'kafka-trace'],
+  [keys[2]]: ['extract KafkaJS Buffer headers (traceparent + 3-member tracestate)', 'peer'],
+  [keys[1]]: ['extract through TextMapPropagator (Buffer getter)', 'kafka-trace'],
+  [keys[3]]: ['inject one message into KafkaJS headers', 'kafka-trace'],
+  [keys[5]]: ['inject one message into KafkaJS headers', 'peer'],
+  [keys[4]]: ['inject through TextMapPropagator', 'kafka-trace'],
+  [keys[6]]: ['inject per message, 100-message send', 'kafka-trace'],
+  [keys[7]]: ['inject per message, 100-message send', 'peer'],
+};
+for (const [k, [row, mode]] of Object.entries(rows)) {
+  const r = result[k];
+  console.log(`BENCH_ROW ${JSON.stringify({ group: 'node-codec', row, mode, sampling: 'full', value: +r.wall.toFixed(1), unit: 'ns/op', cpu_us_per_msg: +(r.cpu / 1000).toFixed(4) })}`);
+}
 if (sink === 42) console.log('');
