@@ -52,6 +52,12 @@ test_deps_2x=(@opentelemetry/sdk-trace @opentelemetry/sdk-metrics @opentelemetry
     @opentelemetry/instrumentation @opentelemetry/instrumentation-kafkajs fast-check)
 test_deps_3x=(@opentelemetry/sdk-trace@^3 @opentelemetry/sdk-metrics@^3 @opentelemetry/context-async-hooks@^3 @opentelemetry/core@^3
     "@opentelemetry/instrumentation@>=0.300 <0.400" "@opentelemetry/instrumentation-kafkajs@>=0.33" fast-check)
+# Confluent's client (@confluentinc/kafka-javascript) built from source once (scripts/confluent-kafka-js.sh,
+# cached under .cache/confluent-kafka-js) and linked into each app; our Python consumer for its
+# interop test is the venv scripts/test-python.sh makes (the test is skipped without it).
+bash "$root/scripts/confluent-kafka-js.sh" >/dev/null
+py_venv="$root/.cache/python-test-venv/bin/python"
+if [ -z "${KT_PYTHON:-}" ] && [ -x "$py_venv" ] && "$py_venv" -c 'import kafka_trace.confluent' 2>/dev/null; then export KT_PYTHON="$py_venv"; fi
 export KT_VECTORS="$root/core/testdata/trace_context_vectors.json"
 export KT_SPAN_VECTORS="$root/core/testdata/span_model_vectors.json"
 for line in 2 3; do
@@ -71,6 +77,7 @@ for line in 2 3; do
         2:0.2*|3:0.3*) ;;
         *) echo "the otel$line app landed on sdk-node $sdk, not the $line.x line" >&2; exit 1 ;;
     esac
+    bash "$root/scripts/confluent-kafka-js.sh" --link "$app" >/dev/null
     cp -r "$root/bindings-node/test-project/test" "$root/bindings-node/test-project/support" .
     node --test --test-concurrency=1 --test-timeout=120000 test/
 done

@@ -7,6 +7,7 @@
 import { diag, Span } from '@opentelemetry/api';
 import { InstrumentationBase, InstrumentationConfig, InstrumentationNodeModuleDefinition, isWrapped } from '@opentelemetry/instrumentation';
 import { Instruments } from './instruments';
+import { confluentDefinition } from './confluent';
 import { clientHooks, consumerPatch, nestPatternPatch, OURS, producerPatch, taggedKafka, wrapOver } from './kafkajs';
 import { KafkaTracing, KafkaTracingOptions, MessageInfo } from './lifecycle';
 import { Recipes } from './recipes';
@@ -117,6 +118,6 @@ export class KafkaJsInstrumentation extends InstrumentationBase<KafkaJsInstrumen
         if (proto && isWrapped(proto.getHandlerByPattern)) this._unwrap(proto, 'getHandlerByPattern');
       },
     );
-    return [kafkajs, nest];
+    return [kafkajs, nest, confluentDefinition(env)];
   }
 }
