@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# C throughput on the real broker: plain librdkafka vs the kafka-trace C ABI (throughput.c), modes
+# alternating round by round; prints the rounds on stderr and BENCH_ROW lines (group c-librdkafka)
+# on stdout.
+#   bash bindings-c/bench/throughput.sh [MESSAGES=20000] [ROUNDS=3]
+#   KT_BENCH_SAMPLING=0.01 bash bindings-c/bench/throughput.sh    # ParentBased(TraceIdRatio(0.01))
+# Needs librdkafka-dev and the broker at $KAFKA_BOOTSTRAP (default 127.0.0.1:9092).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+cargo build -q -p kafka-trace-c --release
+mkdir -p target/c-bench
+${CC:-cc} -std=c11 -Wall -Wextra -Wpedantic -Werror -O2 -Iinclude bindings-c/bench/throughput.c -o target/c-bench/throughput \
+    target/release/libkafka_trace.a $(pkg-config --libs rdkafka) -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+exec target/c-bench/throughput "$@"
