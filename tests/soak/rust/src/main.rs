@@ -18,6 +18,34 @@ use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::Message;
 use opentelemetry_sdk::trace::SdkTracer;
 
+/// glibc's `struct mallinfo2`: what the allocator holds and what of it is in use.
+#[repr(C)]
+#[derive(Default)]
+struct MallInfo2 {
+    arena: usize,
+    ordblks: usize,
+    smblks: usize,
+    hblks: usize,
+    hblkhd: usize,
+    usmblks: usize,
+    fsmblks: usize,
+    uordblks: usize,
+    fordblks: usize,
+    keepcost: usize,
+}
+
+unsafe extern "C" {
+    fn mallinfo2() -> MallInfo2;
+    fn malloc_trim(pad: usize) -> i32;
+}
+
+/// Heap bytes in use (kB) and bytes the allocator holds free (kB), all arenas.
+fn heap_kb() -> (u64, u64) {
+    // SAFETY: glibc's mallinfo2 takes no arguments and returns a plain struct.
+    let m = unsafe { mallinfo2() };
+    (((m.uordblks + m.hblkhd) / 1024) as u64, (m.fordblks / 1024) as u64)
+}
+
 fn rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -64,7 +92,12 @@ fn main() {
         .set("client.id", "soak-rust")
         .set("linger.ms", "5")
         .set("enable.idempotence", "true")
-        .set("queue.buffering.max.messages", "100000");
+        // Every message in librdkafka's queue, or delivered but whose delivery report the
+        // polling thread has not served yet, holds its send span (about 3 KB with the rdkafka
+        // message). The polling thread falls behind the senders on a busy machine, so the queue
+        // bound is the memory bound: 100,000 (librdkafka's default) let the heap grow ~300 MB
+        // over the first 200,000 messages (RELIABILITY.md §3); 10,000 keeps it near 30 MB.
+        .set("queue.buffering.max.messages", "10000");
     let producer = Arc::new(TracedThreadedProducer::new(&pc, tracer.clone(), TraceConfig::default()).expect("producer"));
 
     // The last consumer: counts every sequence number it sees.
@@ -93,7 +126,8 @@ fn main() {
                                 rss_warm.store(rss_kb(), Ordering::SeqCst);
                             }
                             if u % (n / 10).max(1) == 0 {
-                                eprintln!("soak-rust: {u} messages, RSS {} MB", rss_kb() / 1024);
+                                let (used, free) = heap_kb();
+                                eprintln!("soak-rust: {u} messages, RSS {} MB, heap in use {} MB, allocator free {} MB", rss_kb() / 1024, used / 1024, free / 1024);
                             }
                         } else {
                             dups.fetch_add(1, Ordering::SeqCst);
@@ -130,6 +164,10 @@ fn main() {
             std::thread::sleep(Duration::from_millis(1));
         }
         send(&producer, &in_topic, i.to_string().as_bytes());
+        if std::env::var_os("KT_SOAK_DEBUG").is_some() && i % 10_000 == 0 {
+            let (used, _) = heap_kb();
+            eprintln!("debug: sent {i} sunk {} in_flight {} spans_ended {} heap {} MB", unique.load(Ordering::SeqCst), producer.inner().in_flight_count(), telemetry.span_stats().ended, used / 1024);
+        }
     }
     let mut last = (0, Instant::now());
     while unique.load(Ordering::SeqCst) < n {
@@ -148,6 +186,11 @@ fn main() {
     forwarder.join().expect("forwarder");
     let _ = producer.flush(Duration::from_secs(30));
     let rss_end = rss_kb();
+    let (heap_end, free_end) = heap_kb();
+    // SAFETY: malloc_trim only returns free pages to the system.
+    unsafe { malloc_trim(0) };
+    let rss_trimmed = rss_kb();
+    eprintln!("soak-rust: end: RSS {} MB, heap in use {} MB, allocator free {} MB; RSS after malloc_trim {} MB", rss_end / 1024, heap_end / 1024, free_end / 1024, rss_trimmed / 1024);
     let stats = telemetry.shutdown(Duration::from_secs(5));
     let received = unique.load(Ordering::SeqCst);
     println!(
