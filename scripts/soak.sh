@@ -34,7 +34,7 @@ otlp_port="${KT_SOAK_OTLP_PORT:-4399}"
 up="${KT_SOAK_UP:-10}"
 down="${KT_SOAK_DOWN:-5}"
 max_growth_mb="${KT_SOAK_MAX_GROWTH_MB:-20}"
-out="$root/target/soak"
+out="${KT_SOAK_OUT:-$root/target/soak}"
 mkdir -p "$out"
 : >"$out/results.jsonl"
 start=$SECONDS
