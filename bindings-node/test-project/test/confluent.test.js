@@ -10,9 +10,9 @@ const path = require('node:path');
 const { execFile } = require('node:child_process');
 const { trace, context, propagation, ROOT_CONTEXT } = require('@opentelemetry/api');
 const kt = require('kafka-trace');
-const { setup, waitFor, freshTopic, startConsumer, spansOf, BOOTSTRAP } = require('../support/helpers');
+const { setup, waitFor, freshTopic, startConsumer, spansOf, metricPoints, BOOTSTRAP } = require('../support/helpers');
 
-const { exporter, kafka, tracer } = setup();
+const { exporter, reader, kafka, tracer } = setup();
 const Confluent = require('@confluentinc/kafka-javascript');
 const { KafkaJS } = Confluent;
 
@@ -92,6 +92,15 @@ test('Confluent -> Confluent: send and process spans with the same attributes as
   assert.equal(parentOf(cProc), cSend.spanContext().spanId);
   assert.equal(cProc.attributes['messaging.consumer.group.name'], `cg-${topic}`);
   assert.equal(cProc.attributes['messaging.kafka.offset'], 1);
+  // The same metrics, with the same attribute sets, for both clients' messages.
+  const points = async (name) => (await metricPoints(reader, name)).filter((d) => d.attributes['messaging.destination.name'] === topic);
+  for (const name of ['messaging.client.sent.messages', 'messaging.client.consumed.messages']) {
+    const got = await points(name);
+    assert.equal(got.reduce((a, d) => a + d.value, 0), 2, name);
+    assert.equal(got.length, 1, `${name}: both clients' messages share one attribute set`);
+  }
+  assert.equal((await points('messaging.process.duration'))[0].value.count, 2);
+  assert.equal((await points('messaging.client.consumed.messages'))[0].attributes['messaging.consumer.group.name'], `cg-${topic}`);
 });
 
 test('each send span ends with its own message partition and offset, whatever the partitioner did', async () => {
