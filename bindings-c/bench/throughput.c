@@ -15,6 +15,9 @@
  * tracer's in-memory capture (kt_tracer_config_set_capture(); cleared between runs, outside the
  * measured window): no exporter, no network.
  *
+ * KT_BENCH_ONLY=none or kafka-trace runs that mode alone. KT_BENCH_METRICS=0 turns the tracer's messaging metrics off (default on, as for users), to
+ * separate their cost from the spans'.
+ *
  * Sampling: KT_BENCH_SAMPLING (default 1.0 = every span recorded; 0.01 =
  * ParentBased(TraceIdRatio(0.01))), given to the tracer's OpenTelemetry SDK through
  * OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (the C API has no sampler setter; the SDK reads
@@ -258,17 +261,23 @@ int main(int argc, char **argv) {
     kt_tracer_config_set_bootstrap_servers(cfg, bootstrap, strlen(bootstrap));
     kt_tracer_config_set_client_id(cfg, "c-throughput", strlen("c-throughput"));
     kt_tracer_config_set_consumer_group(cfg, "c-throughput", strlen("c-throughput"));
+    const char *metrics = getenv("KT_BENCH_METRICS"); /* 0: spans only, to see what the metrics cost */
+    kt_tracer_config_set_metrics(cfg, !(metrics && strcmp(metrics, "0") == 0));
     kt_result rc = kt_tracer_new(cfg, &tracer);
     kt_tracer_config_free(cfg);
     if (rc != KT_RESULT_OK) die("kt_tracer_new", kt_result_message(rc));
 
     const char *modes[2] = {"none", "kafka-trace"};
+    const char *only = getenv("KT_BENCH_ONLY"); /* one mode alone (bindings-c/bench/insns.sh) */
+    int run_mode[2] = {!only || strcmp(only, modes[0]) == 0, !only || strcmp(only, modes[1]) == 0};
+    if (!run_mode[0] && !run_mode[1]) die("KT_BENCH_ONLY", "none or kafka-trace");
     double rate[2][MAX_ROUNDS], cpu[2][MAX_ROUNDS];
     fprintf(stderr, "librdkafka %s, kafka-trace %s, %ld messages of %d B, %d rounds, sampling %s\n", rd_kafka_version_str(),
             kt_version(), n, PAYLOAD_LEN, rounds, sampling);
     for (int r = 0; r < rounds; r++) {
         for (int k = 0; k < 2; k++) {
             int m = (r % 2) ? 1 - k : k; /* alternate which mode goes first */
+            if (!run_mode[m]) continue;
             result res = run(n, m ? tracer : NULL, r);
             rate[m][r] = res.msgs_per_s;
             cpu[m][r] = res.cpu_us_per_msg;
@@ -277,14 +286,16 @@ int main(int argc, char **argv) {
     }
     double med_rate[2], med_cpu[2];
     for (int m = 0; m < 2; m++) {
+        if (!run_mode[m]) continue;
         med_rate[m] = median(rate[m], rounds);
         med_cpu[m] = median(cpu[m], rounds);
         printf("BENCH_ROW {\"group\": \"c-librdkafka\", \"row\": \"produce + consume, %d B payload\", \"mode\": \"%s\", "
                "\"sampling\": \"%s\", \"value\": %.1f, \"unit\": \"msg/s\", \"cpu_us_per_msg\": %.3f}\n",
                PAYLOAD_LEN, modes[m], sampling, med_rate[m], med_cpu[m]);
     }
-    fprintf(stderr, "median: none %.0f msg/s (%.2f CPU us/msg), kafka-trace %.0f msg/s (%.2f CPU us/msg): %.1f%% of none\n",
-            med_rate[0], med_cpu[0], med_rate[1], med_cpu[1], 100.0 * med_rate[1] / med_rate[0]);
+    if (run_mode[0] && run_mode[1])
+        fprintf(stderr, "median: none %.0f msg/s (%.2f CPU us/msg), kafka-trace %.0f msg/s (%.2f CPU us/msg): %.1f%% of none\n",
+                med_rate[0], med_cpu[0], med_rate[1], med_cpu[1], 100.0 * med_rate[1] / med_rate[0]);
     kt_tracer_free(tracer);
     return 0;
 }

@@ -4,6 +4,8 @@
 # on stdout.
 #   bash bindings-c/bench/throughput.sh [MESSAGES=20000] [ROUNDS=3]
 #   KT_BENCH_SAMPLING=0.01 bash bindings-c/bench/throughput.sh    # ParentBased(TraceIdRatio(0.01))
+#   KT_BENCH_METRICS=0 bash bindings-c/bench/throughput.sh        # the tracer's metrics off
+#   bash bindings-c/bench/throughput.sh --build-only               # target/c-bench/throughput
 # Needs librdkafka-dev and the broker at $KAFKA_BOOTSTRAP (default 127.0.0.1:9092).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -12,4 +14,5 @@ cargo build -q -p kafka-trace-c --release
 mkdir -p target/c-bench
 ${CC:-cc} -std=c11 -Wall -Wextra -Wpedantic -Werror -O2 -Iinclude bindings-c/bench/throughput.c -o target/c-bench/throughput \
     target/release/libkafka_trace.a $(pkg-config --libs rdkafka) -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+[ "${1:-}" = --build-only ] && exit 0
 exec target/c-bench/throughput "$@"
