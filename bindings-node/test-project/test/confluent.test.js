@@ -326,3 +326,26 @@ test('Confluent producer -> our Python consumer: the Python process span is the 
   assert.deepEqual([out.traceId, out.parentSpanId], [root.spanContext().traceId, send.spanContext().spanId]);
   assert.equal(out.attributes['messaging.destination.name'], topic);
 });
+
+// Our Rust consumer (core/examples/rust_consumer: rdkafka + kafka_trace::rdkafka) continues it too.
+// It prints its process span's trace and span ids (its parent goes to OTLP only): same trace, and
+// the partition and offset our send span ended with are the ones it read.
+const RUST = process.env.KT_RUST_CONSUMER;
+test('Confluent producer -> our Rust consumer: same trace, the send span\'s partition and offset', { skip: RUST ? false : 'KT_RUST_CONSUMER (core/examples/rust_consumer built) is not set' }, async () => {
+  const topic = await freshTopic(kafka, 'ck-to-rust');
+  const producer = await confluentProducer();
+  const root = await rooted(() => producer.send({ topic, messages: [{ key: 'rust', value: 'v' }] }));
+  const send = named(`send ${topic}`)[0];
+  const env = { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', OTEL_BSP_SCHEDULE_DELAY: '100' };
+  const line = await new Promise((resolve, reject) =>
+    execFile(RUST, [BOOTSTRAP, `rust-${topic}`, topic, '1'], { timeout: 90000, env }, (err, stdout, stderr) =>
+      err ? reject(new Error(`rust consumer failed: ${err.message}\n${stderr}`)) : resolve(stdout.split('\n').find((l) => l.startsWith('process '))),
+    ),
+  );
+  const [, t, partition, offset, traceId, spanId] = line.split(' ');
+  assert.deepEqual(
+    [t, partition, Number(offset), traceId],
+    [topic, send.attributes['messaging.destination.partition.id'], send.attributes['messaging.kafka.offset'], root.spanContext().traceId],
+  );
+  assert.notEqual(spanId, send.spanContext().spanId);
+});
