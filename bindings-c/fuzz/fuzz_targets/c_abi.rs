@@ -330,10 +330,40 @@ fn topics_arg(u: &mut Unstructured, keep: &mut Vec<Box<dyn std::any::Any>>) -> R
     Ok((v, bad))
 }
 
+/// What the ABI's text convention makes of a (pointer, length) pair: its bytes, or the refusal.
+fn text_of(i: &Input) -> std::result::Result<&[u8], u32> {
+    if i.len == 0 {
+        Ok(&[])
+    } else if i.ptr.is_null() {
+        Err(NULL_ARGUMENT)
+    } else if i.len > isize::MAX as usize {
+        Err(INVALID_ARGUMENT)
+    } else {
+        Ok(unsafe { std::slice::from_raw_parts(i.ptr, i.len) })
+    }
+}
+
+/// The result a setter taking UTF-8 text gives for `i`, when `accept` says what it does with text.
+fn text_result(i: &Input, accept: impl Fn(&str) -> u32) -> u32 {
+    match text_of(i) {
+        Err(e) => e,
+        Ok(b) => match std::str::from_utf8(b) {
+            Ok(t) => accept(t),
+            Err(_) => kt_result::InvalidUtf8 as u32,
+        },
+    }
+}
+
+const PROTOCOLS: &[&[u8]] = &[b"http/protobuf", b"grpc", b" GRPC ", b"HTTP/Protobuf", b"http/json", b"grpc\0", b"", b"\xff\xfe"];
+const HEADER_NAMES: &[&[u8]] = &[b"api-key", b"Authorization", b"", b"   ", b"bad name", b"x\r\ny", b"\xc3\x28"];
+const HEADER_VALUES: &[&[u8]] = &[b"secret", b"Bearer abc", b"", b"line\nbreak", b"\x7f", b"\xc3\x28"];
+/// Paths for the TLS files: none of them a device that reads forever.
+const TLS_PATHS: &[&[u8]] = &[b"/nonexistent/kt-fuzz/ca.pem", b"/dev/null", b"/etc/hostname", b"", b".", b"\xff/ca.pem"];
+
 fn step(u: &mut Unstructured, t: &mut Table, fakes: &mut Fakes) -> Result<()> {
     let mut keep: Vec<Box<dyn std::any::Any>> = Vec::new();
     let op: u8 = u.arbitrary()?;
-    match op % 40 {
+    match op % 44 {
         0 => {
             if t.contexts.len() < MAX_LIVE {
                 let c = kt_context_new();
@@ -657,7 +687,7 @@ fn step(u: &mut Unstructured, t: &mut Table, fakes: &mut Fakes) -> Result<()> {
             let mut out: *mut kt_span = null_mut();
             let outp = if u.ratio(1, 30)? { null_mut() } else { &mut out as *mut *mut kt_span };
             let (call, r) = unsafe {
-                match op % 40 {
+                match op % 44 {
                     21 => ("kt_tracer_start_send", kt_tracer_start_send(tr, mp, ps, pc, outp)),
                     22 => ("kt_tracer_start_process", kt_tracer_start_process(tr, mp, ps, pc, outp)),
                     23 => ("kt_tracer_start_batch_process", kt_tracer_start_batch_process(tr, mp, ps, pc, outp)),
@@ -665,7 +695,7 @@ fn step(u: &mut Unstructured, t: &mut Table, fakes: &mut Fakes) -> Result<()> {
                 }
             };
             let r = check(call, r);
-            let is_poll = op % 40 == 24;
+            let is_poll = op % 44 == 24;
             let all_live = matches!(p, Pick::Live(_))
                 && (is_poll || (!mp.is_null() && !bad))
                 && !outp.is_null()
@@ -680,7 +710,7 @@ fn step(u: &mut Unstructured, t: &mut Table, fakes: &mut Fakes) -> Result<()> {
                 t.spans.push(out);
             } else {
                 assert!(out.is_null(), "{call} wrote *out on error {r}");
-                if all_live && !(op % 40 != 23 && !ps.is_null() && !pc.is_null()) {
+                if all_live && !(op % 44 != 23 && !ps.is_null() && !pc.is_null()) {
                     // Everything valid: only a shut-down tracer, non-UTF-8 topic or both parents refuse.
                     assert!(
                         r == kt_result::ShutDown as u32 || r == kt_result::InvalidUtf8 as u32 || r == INVALID_ARGUMENT,
@@ -700,7 +730,7 @@ fn step(u: &mut Unstructured, t: &mut Table, fakes: &mut Fakes) -> Result<()> {
         26..=30 => {
             let (s, p) = pick(u, &t.spans.clone(), t, fakes, SPN)?;
             let (call, r) = unsafe {
-                match op % 40 {
+                match op % 44 {
                     26 => ("kt_span_end_send", kt_span_end_send(s, u.arbitrary()?, u.arbitrary()?)),
                     27 => ("kt_span_end_send_latency", kt_span_end_send_latency(s, u.arbitrary()?, u.arbitrary()?, u.arbitrary()?)),
                     28 => {
@@ -790,6 +820,95 @@ fn step(u: &mut Unstructured, t: &mut Table, fakes: &mut Fakes) -> Result<()> {
             let v = unsafe { CStr::from_ptr(kt_version()) };
             assert_eq!(v.to_bytes(), KT_VERSION_STRING_BYTES);
         }
+        36 => {
+            // The thread's current context (what the librdkafka plugin parents sends under): from a
+            // context or a span, or cleared with NULL. A live handle or NULL is accepted; a foreign
+            // or freed-looking one is refused. The input's end clears it again.
+            let (call, p, r) = if u.arbitrary()? {
+                let (c, p) = pick(u, &t.contexts.clone(), t, fakes, CTX)?;
+                ("kt_context_set_current", p, check("kt_context_set_current", unsafe { kt_context_set_current(c) }))
+            } else {
+                let (s, p) = pick(u, &t.spans.clone(), t, fakes, SPN)?;
+                ("kt_span_set_current", p, check("kt_span_set_current", unsafe { kt_span_set_current(s) }))
+            };
+            match p {
+                Pick::Null | Pick::Live(_) => assert_eq!(r, OK, "{call} refused a live handle or NULL: {r}"),
+                Pick::Fake | Pick::Foreign => assert_eq!(r, INVALID_HANDLE, "{call} with a foreign or freed-looking handle gave {r}"),
+            }
+        }
+        37 => {
+            let (c, p) = pick(u, &t.configs.clone(), t, fakes, CFG)?;
+            let v = input(u, PROTOCOLS)?;
+            let r = check("kt_tracer_config_set_protocol", unsafe { kt_tracer_config_set_protocol(c, v.ptr.cast(), v.len) });
+            expect_handle(p, r, "kt_tracer_config_set_protocol");
+            if matches!(p, Pick::Live(_)) {
+                let want = text_result(&v, |t| match t.trim().to_ascii_lowercase().as_str() {
+                    "http/protobuf" | "grpc" => OK,
+                    _ => INVALID_ARGUMENT,
+                });
+                assert_eq!(r, want, "kt_tracer_config_set_protocol");
+            }
+        }
+        38 => {
+            let (c, p) = pick(u, &t.configs.clone(), t, fakes, CFG)?;
+            let name = input(u, HEADER_NAMES)?;
+            let value = input(u, HEADER_VALUES)?;
+            let r = check("kt_tracer_config_add_header", unsafe {
+                kt_tracer_config_add_header(c, name.ptr.cast(), name.len, value.ptr.cast(), value.len)
+            });
+            expect_handle(p, r, "kt_tracer_config_add_header");
+            if matches!(p, Pick::Live(_)) {
+                let name_r = text_result(&name, |t| if t.trim().is_empty() { INVALID_ARGUMENT } else { OK });
+                let value_r = text_result(&value, |_| OK);
+                // The name is read first, then the value; a blank name is refused after both.
+                let want = match (text_result(&name, |_| OK), value_r) {
+                    (OK, OK) => name_r,
+                    (OK, e) => e,
+                    (e, _) => e,
+                };
+                assert_eq!(r, want, "kt_tracer_config_add_header");
+            }
+        }
+        39 => {
+            // TLS files: each NULL (unset) or a path; a client certificate needs its key.
+            let (c, p) = pick(u, &t.configs.clone(), t, fakes, CFG)?;
+            let mut paths = Vec::new();
+            for _ in 0..3 {
+                let i = input(u, TLS_PATHS)?;
+                // NULL means unset whatever the length: a NULL-with-length is not a refusal here.
+                let i = if i.ptr.is_null() || u.ratio(1, 3)? { Input { ptr: null(), len: i.len, expect: None, _data: i._data } } else { i };
+                paths.push(i);
+            }
+            let r = check("kt_tracer_config_set_tls_files", unsafe {
+                kt_tracer_config_set_tls_files(c, paths[0].ptr.cast(), paths[0].len, paths[1].ptr.cast(), paths[1].len, paths[2].ptr.cast(), paths[2].len)
+            });
+            expect_handle(p, r, "kt_tracer_config_set_tls_files");
+            if let Pick::Live(_) = p {
+                let one = |i: &Input| if i.ptr.is_null() { OK } else { text_result(i, |_| OK) };
+                let want = paths.iter().map(one).find(|&r| r != OK).unwrap_or_else(|| {
+                    if paths[1].ptr.is_null() != paths[2].ptr.is_null() { INVALID_ARGUMENT } else { OK }
+                });
+                assert_eq!(r, want, "kt_tracer_config_set_tls_files");
+                if r == OK && u.ratio(1, 8)? {
+                    // An exporting tracer reads the files and checks the headers when it is made:
+                    // toward a closed local port, with nothing ended on it, shut down at once.
+                    let ep = b"http://127.0.0.1:1";
+                    assert_eq!(check("kt_tracer_config_set_endpoint", unsafe { kt_tracer_config_set_endpoint(c, ep.as_ptr().cast(), ep.len()) }), OK);
+                    assert_eq!(check("kt_tracer_config_set_capture", unsafe { kt_tracer_config_set_capture(c, false) }), OK);
+                    let mut tr: *mut kt_tracer = null_mut();
+                    let r = check("kt_tracer_new", unsafe { kt_tracer_new(c, &mut tr) });
+                    assert!(r == OK || r == kt_result::TelemetrySetup as u32, "kt_tracer_new (OTLP) gave {r}");
+                    if r == OK {
+                        assert!(!tr.is_null());
+                        check("kt_tracer_shutdown", unsafe { kt_tracer_shutdown(tr, 50, null_mut()) });
+                        unsafe { kt_tracer_free(tr) };
+                    } else {
+                        assert!(tr.is_null());
+                    }
+                    assert_eq!(check("kt_tracer_config_set_capture", unsafe { kt_tracer_config_set_capture(c, true) }), OK);
+                }
+            }
+        }
         _ => {
             // Extract into a live context from a message-sized hostile list, then read it back.
             if let Some(&c) = t.contexts.first() {
@@ -821,6 +940,8 @@ fuzz_target!(|data: &[u8]| {
     // Everything still alive is freed, in an arbitrary but fixed order (spans after their tracer
     // is fine), so LeakSanitizer sees any allocation the library forgot.
     unsafe {
+        // The thread's current context is per input too.
+        assert_eq!(check("kt_context_set_current", kt_context_set_current(null())), OK);
         for c in table.contexts.drain(..) {
             kt_context_free(c);
         }
