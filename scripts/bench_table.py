@@ -8,7 +8,8 @@ The log (target/bench-all/log.txt) holds, for each command bench-all.sh ran:
     BENCH_ROW {...}            the rows the command printed (contract in BENCHMARKS.md / issue 12)
     BENCH_CMD_END {"id": 3, "status": 0, "seconds": 41, "load_after": "1.20 0.60 0.40"}
 
-and one `BENCH_MACHINE {"nproc": 2, "cpu": "...", "date": "...", "commit": "...", "invocation": "..."}`.
+one `BENCH_MACHINE {"nproc": 2, "cpu": "...", "date": "...", "commit": "...", "invocation": "..."}`
+and `BENCH_NOTE "text"` lines (e.g. a build that failed), shown as warnings.
 
     python3 scripts/bench_table.py LOG [--out FILE] [--write-docs BENCHMARKS.md]
 
@@ -52,14 +53,16 @@ def parse(lines) -> Log:
     for n, line in enumerate(lines, 1):
         line = line.rstrip("\n")
         tag, _, rest = line.partition(" ")
-        if tag not in ("BENCH_MACHINE", "BENCH_CMD_BEGIN", "BENCH_CMD_END", "BENCH_ROW"):
+        if tag not in ("BENCH_MACHINE", "BENCH_CMD_BEGIN", "BENCH_CMD_END", "BENCH_ROW", "BENCH_NOTE"):
             continue
         try:
             obj = json.loads(rest)
         except json.JSONDecodeError as e:
             log.warnings.append(f"log line {n}: unreadable {tag} ({e.msg})")
             continue
-        if tag == "BENCH_MACHINE":
+        if tag == "BENCH_NOTE":
+            log.warnings.append(str(obj))
+        elif tag == "BENCH_MACHINE":
             log.machine = obj
         elif tag == "BENCH_CMD_BEGIN":
             current = dict(obj)
