@@ -28,6 +28,10 @@
 //! in the same `target/criterion` directories, so criterion's "change since last run" lines are
 //! meaningless when switching clocks.
 
+#[cfg(target_os = "linux")]
+#[path = "support/cpu_clock.rs"]
+mod cpu_clock;
+
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::str::FromStr;
@@ -211,22 +215,7 @@ struct ThreadCpuTime;
 #[cfg(target_os = "linux")]
 impl ThreadCpuTime {
     fn now_ns() -> u64 {
-        use core::ffi::{c_int, c_long};
-        #[repr(C)]
-        struct Timespec {
-            tv_sec: c_long,
-            tv_nsec: c_long,
-        }
-        unsafe extern "C" {
-            fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
-        }
-        const CLOCK_THREAD_CPUTIME_ID: c_int = 3;
-        let mut ts = Timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: libc's clock_gettime with a valid clock id and a pointer to a live timespec
-        // (`time_t` and `long` are both `c_long` on Linux glibc/musl targets).
-        let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+        cpu_clock::now_ns(cpu_clock::THREAD)
     }
 }
 
@@ -266,8 +255,57 @@ fn run<M: Measurement>(criterion: Criterion<M>) {
     c.final_summary();
 }
 
+/// `KT_BENCH_COUNT=<operation>:<n>` runs one operation `n` times and exits, without criterion, so
+/// that `valgrind --tool=callgrind` can count its instructions (run with `n` = 0 and `n` = N; the
+/// difference divided by N is the per-operation figure, independent of machine load).
+/// `scripts/bench.sh --instructions` does exactly that for every operation.
+fn count_mode(spec: &str) {
+    let (op, n) = spec.split_once(':').expect("KT_BENCH_COUNT=<operation>:<n>");
+    let n: usize = n.parse().expect("KT_BENCH_COUNT count");
+    let headers = kafka_headers();
+    let map = otel_hashmap();
+    let propagator = TraceContextPropagator::new();
+    let ctx = kafka_context();
+    let cx = otel_context();
+    let mut reused = KafkaHeaders::new();
+    kafka_trace::inject(&ctx, &mut reused);
+    let mut reused_map = HashMap::new();
+    propagator.inject_context(&cx, &mut reused_map);
+    let input = TRACEPARENT.as_bytes();
+    let tp = TraceParent::parse(input).unwrap();
+    for _ in 0..n {
+        match op {
+            "parse" => drop(black_box(TraceParent::parse(black_box(input)))),
+            "encode" => drop(black_box(black_box(&tp).encode())),
+            "extract_parts" => drop(black_box(carrier::extract_parts(black_box(&headers)))),
+            "extract_owned" => drop(black_box(kafka_trace::extract(black_box(&headers)))),
+            "sdk_extract_hashmap" => drop(black_box(black_box(&propagator).extract(black_box(&map)))),
+            "sdk_extract_kafka_headers" => {
+                drop(black_box(black_box(&propagator).extract(&KafkaHeaderExtractor(black_box(&headers)))))
+            }
+            "inject_reused" => kafka_trace::inject(black_box(&ctx), black_box(&mut reused)),
+            "inject_fresh" => {
+                let mut fresh = KafkaHeaders::new();
+                kafka_trace::inject(black_box(&ctx), &mut fresh);
+                drop(black_box(fresh));
+            }
+            "sdk_inject_reused" => black_box(&propagator).inject_context(black_box(&cx), black_box(&mut reused_map)),
+            "sdk_inject_fresh" => {
+                let mut fresh = HashMap::<String, String>::new();
+                black_box(&propagator).inject_context(black_box(&cx), &mut fresh);
+                drop(black_box(fresh));
+            }
+            other => panic!("unknown KT_BENCH_COUNT operation {other:?}"),
+        }
+    }
+}
+
 fn main() {
     check_equivalence();
+    if let Ok(spec) = std::env::var("KT_BENCH_COUNT") {
+        count_mode(&spec);
+        return;
+    }
     match std::env::var("KT_BENCH_CLOCK").as_deref() {
         Ok("cpu") => {
             #[cfg(target_os = "linux")]

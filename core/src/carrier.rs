@@ -39,7 +39,7 @@
 use crate::codec::baggage::Baggage;
 use crate::codec::trim_ows;
 use crate::codec::traceparent::{SpanId, TraceFlags, TraceId, TraceParent};
-use crate::codec::tracestate::{TraceState, TraceStateBuf};
+use crate::codec::tracestate::{TraceState, TraceStateBuf, MAX_HEADER_LEN};
 use crate::ErrorCode;
 
 /// Header name of the parent span (the names are the ones [`inject`] writes; see the module
@@ -317,16 +317,17 @@ pub fn extract_parts_with<H: Headers + ?Sized>(headers: &H, policy: DuplicatePol
     let mut duplicate = false;
     let mut has_baggage = false;
     for (name, value) in iter(headers) {
-        if name.eq_ignore_ascii_case(TRACEPARENT) {
-            let value = trim_ows(value.unwrap_or_default());
-            match (traceparent, policy) {
-                (Some(first), DuplicatePolicy::NewRoot) => duplicate |= first != value,
-                _ => traceparent = Some(value),
+        match classify(name) {
+            Name::Traceparent => {
+                let value = trim_ows(value.unwrap_or_default());
+                match (traceparent, policy) {
+                    (Some(first), DuplicatePolicy::NewRoot) => duplicate |= first != value,
+                    _ => traceparent = Some(value),
+                }
             }
-        } else if name.eq_ignore_ascii_case(TRACESTATE) {
-            last_tracestate = Some(value);
-        } else if name.eq_ignore_ascii_case(BAGGAGE) {
-            has_baggage = true;
+            Name::Tracestate => last_tracestate = Some(value),
+            Name::Baggage => has_baggage = true,
+            Name::Other => {}
         }
     }
     let parent = match traceparent {
@@ -334,13 +335,75 @@ pub fn extract_parts_with<H: Headers + ?Sized>(headers: &H, policy: DuplicatePol
         Some(_) if duplicate => Err(ErrorCode::TraceparentDuplicate),
         Some(value) => TraceParent::parse(value),
     };
-    let tracestate = match (parent.is_ok(), last_tracestate, policy) {
-        (false, _, _) | (true, None, _) => Ok(TraceState::default()),
-        (true, Some(last), DuplicatePolicy::LastWins) => TraceState::parse_values(last),
-        (true, Some(_), DuplicatePolicy::NewRoot) => TraceState::parse_values(values_named(headers, TRACESTATE)),
-    };
-    let baggage = if has_baggage { Baggage::parse_values(values_named(headers, BAGGAGE)) } else { Baggage::default() };
-    Extracted { parent, tracestate, baggage }
+    // The result is built in place: its tracestate is about a kilobyte, not worth moving around.
+    let parsed = parent.is_ok();
+    let mut out = Extracted { parent, tracestate: Ok(TraceState::default()), baggage: Baggage::default() };
+    if let (true, Some(last), Ok(state)) = (parsed, last_tracestate, &mut out.tracestate) {
+        let filled = match policy {
+            DuplicatePolicy::LastWins => state.extend_values(last),
+            DuplicatePolicy::NewRoot => state.extend_values(values_named(headers, Name::Tracestate)),
+        };
+        if let Err(e) = filled {
+            out.tracestate = Err(e);
+        }
+    }
+    if has_baggage {
+        out.baggage = Baggage::parse_values(values_named(headers, Name::Baggage));
+    }
+    out
+}
+
+/// Which of our headers a name is (any ASCII case).
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Name {
+    Traceparent,
+    Tracestate,
+    Baggage,
+    Other,
+}
+
+/// Classifies a header name by its length, then one case-folded word comparison: no
+/// allocation, and a foreign name usually costs one length check.
+#[inline(always)]
+fn classify(name: &str) -> Name {
+    let b = name.as_bytes();
+    match b.len() {
+        11 if fold8(b, 0) == word8(b"traceparent", 0) && fold8(b, 3) == word8(b"traceparent", 3) => Name::Traceparent,
+        10 if fold8(b, 0) == word8(b"tracestate", 0) && fold8(b, 2) == word8(b"tracestate", 2) => Name::Tracestate,
+        7 if fold4(b, 0) == word4(b"baggage", 0) && fold4(b, 3) == word4(b"baggage", 3) => Name::Baggage,
+        _ => Name::Other,
+    }
+}
+
+// Setting bit 5 of every byte maps an ASCII letter to lowercase; a byte that is not a letter
+// never folds onto a lowercase letter, and our names are letters only.
+#[inline(always)]
+fn fold8(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 8).and_then(|w| w.try_into().ok()).map_or(0, u64::from_le_bytes) | 0x2020_2020_2020_2020
+}
+
+#[inline(always)]
+fn fold4(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4).and_then(|w| w.try_into().ok()).map_or(0, u32::from_le_bytes) | 0x2020_2020
+}
+
+/// `len` bytes of `lower` from `at` as a little-endian word.
+const fn word(lower: &[u8], at: usize, len: usize) -> u64 {
+    let mut w = 0u64;
+    let mut i = 0;
+    while i < len {
+        w |= (lower[at + i] as u64) << (8 * i);
+        i += 1;
+    }
+    w
+}
+
+const fn word8(lower: &[u8], at: usize) -> u64 {
+    word(lower, at, 8)
+}
+
+const fn word4(lower: &[u8], at: usize) -> u32 {
+    word(lower, at, 4) as u32
 }
 
 /// The context to continue, or `None` to start a new root. Use [`extract_parts`] to also keep
@@ -382,8 +445,20 @@ pub fn extract<H: Headers + ?Sized>(headers: &H) -> Option<TraceContext> {
 /// );
 /// ```
 pub fn inject<H: HeadersMut + ?Sized>(context: &TraceContext, headers: &mut H) {
+    with_header_values(context, |traceparent, tracestate, baggage| inject_values(headers, traceparent, tracestate, baggage));
+}
+
+/// Calls `f` with what [`inject`] writes: the traceparent, the tracestate value (truncated to
+/// 512 bytes; empty: none) and the baggage value (empty: none).
+fn with_header_values<R>(context: &TraceContext, f: impl FnOnce(&TraceParent, &[u8], &[u8]) -> R) -> R {
     let baggage = if context.baggage.is_empty() { Vec::new() } else { context.baggage.to_header_string().into_bytes() };
-    inject_values(headers, &context.traceparent, context.tracestate.header_value().as_bytes(), &baggage);
+    // The stored tracestate is normalized; when it fits it is written as it is, with no copy.
+    let tracestate = context.tracestate.as_str().as_bytes();
+    if tracestate.len() <= MAX_HEADER_LEN {
+        f(&context.traceparent, tracestate, &baggage)
+    } else {
+        f(&context.traceparent, context.tracestate.header_value().as_bytes(), &baggage)
+    }
 }
 
 /// Writes pre-encoded values (empty `tracestate` or `baggage` removes that header). This is the
@@ -408,37 +483,47 @@ pub fn inject<H: HeadersMut + ?Sized>(context: &TraceContext, headers: &mut H) {
 /// );
 /// ```
 pub fn inject_values<H: HeadersMut + ?Sized>(headers: &mut H, traceparent: &TraceParent, tracestate: &[u8], baggage: &[u8]) {
-    write_header(headers, TRACEPARENT, Some(&traceparent.encode()));
-    write_header(headers, TRACESTATE, (!tracestate.is_empty()).then_some(tracestate));
-    write_header(headers, BAGGAGE, (!baggage.is_empty()).then_some(baggage));
-}
-
-fn write_header<H: HeadersMut + ?Sized>(headers: &mut H, name: &str, value: Option<&[u8]>) {
-    let mut written = false;
+    let traceparent = traceparent.encode();
+    // What each of our names gets: its value, or `None` to remove every copy.
+    let values = [Some(&traceparent[..]), (!tracestate.is_empty()).then_some(tracestate), (!baggage.is_empty()).then_some(baggage)];
+    let mut written = [false; 3];
+    // One pass: the first header of each of our names is rewritten in place, later copies go.
     let mut i = 0;
     while i < headers.header_count() {
-        let is_ours = headers.header(i).is_some_and(|(n, _)| n.eq_ignore_ascii_case(name));
-        match value {
-            Some(v) if is_ours && !written => {
-                headers.replace_header(i, name, v);
-                written = true;
+        let slot = match headers.header(i).map(|(n, _)| classify(n)) {
+            Some(Name::Traceparent) => 0,
+            Some(Name::Tracestate) => 1,
+            Some(Name::Baggage) => 2,
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        match values[slot] {
+            Some(v) if !written[slot] => {
+                headers.replace_header(i, NAMES[slot], v);
+                written[slot] = true;
                 i += 1;
             }
-            _ if is_ours => headers.remove_header(i),
-            _ => i += 1,
+            _ => headers.remove_header(i),
         }
     }
-    if let (false, Some(v)) = (written, value) {
-        headers.append_header(name, v);
+    // Missing ones are appended in this order: traceparent, tracestate, baggage.
+    for slot in 0..3 {
+        if let (false, Some(v)) = (written[slot], values[slot]) {
+            headers.append_header(NAMES[slot], v);
+        }
     }
 }
+
+const NAMES: [&str; 3] = [TRACEPARENT, TRACESTATE, BAGGAGE];
 
 fn iter<H: Headers + ?Sized>(headers: &H) -> impl Iterator<Item = (&str, Option<&[u8]>)> {
     (0..headers.header_count()).filter_map(move |i| headers.header(i))
 }
 
-fn values_named<'a, H: Headers + ?Sized>(headers: &'a H, name: &'a str) -> impl Iterator<Item = &'a [u8]> {
-    iter(headers).filter(move |(n, _)| n.eq_ignore_ascii_case(name)).filter_map(|(_, v)| v)
+fn values_named<H: Headers + ?Sized>(headers: &H, name: Name) -> impl Iterator<Item = &[u8]> {
+    iter(headers).filter(move |(n, _)| classify(n) == name).filter_map(|(_, v)| v)
 }
 
 impl Headers for Vec<(String, Vec<u8>)> {
@@ -506,10 +591,62 @@ fn reuse_write(slot: &mut String, value: &str) {
 }
 
 #[cfg(feature = "rdkafka")]
+pub(crate) use rdkafka_headers::new_owned_headers;
+
+#[cfg(feature = "rdkafka")]
 mod rdkafka_headers {
     use rdkafka::message::{BorrowedHeaders, Header, Headers as _, OwnedHeaders};
 
-    use super::{Headers, HeadersMut};
+    use super::{with_header_values, Headers, HeadersMut, TraceContext, BAGGAGE, TRACEPARENT, TRACESTATE};
+
+    /// The headers [`inject`](super::inject) writes into an empty list, built in one go (a
+    /// record without headers of its own; appending to `OwnedHeaders` one by one would need a
+    /// throwaway librdkafka list per header).
+    pub(crate) fn new_owned_headers(context: &TraceContext) -> OwnedHeaders {
+        with_header_values(context, |traceparent, tracestate, baggage| {
+            let encoded = traceparent.encode();
+            let mut headers = OwnedHeaders::new_with_capacity(3).insert(Header { key: TRACEPARENT, value: Some(&encoded[..]) });
+            if !tracestate.is_empty() {
+                headers = headers.insert(Header { key: TRACESTATE, value: Some(tracestate) });
+            }
+            if !baggage.is_empty() {
+                headers = headers.insert(Header { key: BAGGAGE, value: Some(baggage) });
+            }
+            headers
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::{Baggage, SpanId, TraceFlags, TraceId};
+
+        fn list(headers: &OwnedHeaders) -> Vec<(String, Option<Vec<u8>>)> {
+            (0..headers.header_count())
+                .filter_map(|i| headers.header(i))
+                .map(|(n, v)| (n.to_owned(), v.map(<[u8]>::to_vec)))
+                .collect()
+        }
+
+        #[test]
+        fn new_owned_headers_writes_what_inject_writes_into_an_empty_list() {
+            let mut context = TraceContext::new_root(TraceId([0xab; 16]), SpanId([0xcd; 8]), TraceFlags(0x03), Baggage::default());
+            let mut cases = vec![context.clone()];
+            context.tracestate.set("rojo", "1").unwrap();
+            cases.push(context.clone());
+            context.baggage = Baggage::parse(b"user=alice");
+            cases.push(context.clone());
+            context.tracestate = crate::TraceStateBuf::parse(format!("a={},b={}", "x".repeat(300), "y".repeat(300)).as_bytes()).unwrap();
+            cases.push(context);
+            for context in cases {
+                let mut injected = OwnedHeaders::new();
+                super::super::inject(&context, &mut injected);
+                let built = new_owned_headers(&context);
+                assert_eq!(list(&built), list(&injected), "{context:?}");
+                assert!(list(&built).len() >= 1);
+            }
+        }
+    }
 
     impl Headers for BorrowedHeaders {
         fn header_count(&self) -> usize {
@@ -593,5 +730,36 @@ mod tests {
         let names: Vec<_> = h.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["a", "traceparent", "b"]);
         assert_eq!(h[1].1, b"00-4bf92f3577b34da6a3ce929d0e0e4736-0101010101010101-01");
+    }
+
+    #[test]
+    fn names_match_in_any_case_and_nothing_else() {
+        for name in ["traceparent", "TRACEPARENT", "TraceParent", "tRACEPARENt"] {
+            assert!(classify(name) == Name::Traceparent, "{name}");
+        }
+        for name in ["tracestate", "TRACESTATE", "TraceState"] {
+            assert!(classify(name) == Name::Tracestate, "{name}");
+        }
+        for name in ["baggage", "BAGGAGE", "Baggage"] {
+            assert!(classify(name) == Name::Baggage, "{name}");
+        }
+        // Bytes that differ from a letter only in bit 5, or are not letters at all.
+        let near = ["traceparenT\u{0}", "traceparen\u{14}", "tr@ceparent", "traceparen", "traceparents", "tracestat\u{5}",
+            "b@ggage", "baggag\u{5}", "bagga\u{7}e", "tracest", "", "trace-state", "t\u{12}acestate"];
+        for name in near {
+            assert!(classify(name) == Name::Other, "{name:?}");
+        }
+        // Against the plain definition for every single-byte change of each name.
+        for (name, want) in [("traceparent", Name::Traceparent), ("tracestate", Name::Tracestate), ("baggage", Name::Baggage)] {
+            for at in 0..name.len() {
+                for b in 0..=127u8 {
+                    let mut bytes = name.as_bytes().to_vec();
+                    bytes[at] = b;
+                    let s = String::from_utf8(bytes).unwrap();
+                    let expected = if s.eq_ignore_ascii_case(name) { want } else { Name::Other };
+                    assert!(classify(&s) == expected, "{s:?}");
+                }
+            }
+        }
     }
 }

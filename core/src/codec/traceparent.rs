@@ -248,13 +248,21 @@ impl TraceParent {
     /// assert_eq!(TraceParent::parse(b"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), Err(ErrorCode::TraceparentVersion));
     /// ```
     pub fn parse(value: &[u8]) -> Result<Self, ErrorCode> {
+        // The common case, exactly 55 bytes of version 00 with nothing around them, skips the
+        // trimming and the version rules.
+        if let Ok(fixed) = <&[u8; TRACEPARENT_LEN]>::try_from(value) {
+            // (A trailing space or tab would be trimmed, making the value too short.)
+            if fixed[0] == b'0' && fixed[1] == b'0' && !matches!(fixed[54], b' ' | b'\t') {
+                return Self::parse_fields(0, fixed);
+            }
+        }
         let value = trim_ows(value);
         if value.len() < 2 {
             return Err(ErrorCode::TraceparentLength);
         }
-        let version = match hex::decode::<1>(&value[..2]) {
-            Some([0xff]) | None => return Err(ErrorCode::TraceparentVersion),
-            Some([v]) => v,
+        let version = match hex::decode_pair(value[0], value[1]) {
+            Some(0xff) | None => return Err(ErrorCode::TraceparentVersion),
+            Some(v) => v,
         };
         match (version, value.len()) {
             (0, TRACEPARENT_LEN) => {}
@@ -265,18 +273,27 @@ impl TraceParent {
             _ if value[TRACEPARENT_LEN] != b'-' => return Err(ErrorCode::TraceparentDelimiter),
             _ => {}
         }
+        match value.first_chunk::<TRACEPARENT_LEN>() {
+            Some(fixed) => Self::parse_fields(version, fixed),
+            None => Err(ErrorCode::TraceparentLength),
+        }
+    }
+
+    /// The fields after the version, from the first 55 bytes (checked in the vectors' order).
+    #[inline(always)]
+    fn parse_fields(version: u8, value: &[u8; TRACEPARENT_LEN]) -> Result<Self, ErrorCode> {
         if value[2] != b'-' || value[35] != b'-' || value[52] != b'-' {
             return Err(ErrorCode::TraceparentDelimiter);
         }
-        let trace_id = TraceId::from_hex(&value[3..35]).ok_or(ErrorCode::TraceparentTraceId)?;
+        let trace_id = TraceId(hex::decode::<16>(&value[3..35]).ok_or(ErrorCode::TraceparentTraceId)?);
         if !trace_id.is_valid() {
             return Err(ErrorCode::TraceparentZeroTraceId);
         }
-        let span_id = SpanId::from_hex(&value[36..52]).ok_or(ErrorCode::TraceparentSpanId)?;
+        let span_id = SpanId(hex::decode::<8>(&value[36..52]).ok_or(ErrorCode::TraceparentSpanId)?);
         if !span_id.is_valid() {
             return Err(ErrorCode::TraceparentZeroSpanId);
         }
-        let [flags] = hex::decode::<1>(&value[53..55]).ok_or(ErrorCode::TraceparentFlags)?;
+        let flags = hex::decode_pair(value[53], value[54]).ok_or(ErrorCode::TraceparentFlags)?;
         Ok(Self { version, trace_id, span_id, flags: TraceFlags(flags) })
     }
 
@@ -318,7 +335,7 @@ impl TraceParent {
         out[1] = b'0';
         hex::encode_into(&self.trace_id.0, &mut out[3..35]);
         hex::encode_into(&self.span_id.0, &mut out[36..52]);
-        hex::encode_into(&[self.flags.0], &mut out[53..55]);
+        out[53..55].copy_from_slice(&hex::encode_byte(self.flags.0));
         out
     }
 }
@@ -361,6 +378,9 @@ mod tests {
             (b"00-4bf92f3577b34da6a3ce929d0e0e4736-00F067aa0ba902b7-01", ErrorCode::TraceparentSpanId),
             (b"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", ErrorCode::TraceparentZeroSpanId),
             (b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g", ErrorCode::TraceparentFlags),
+            // 55 bytes whose last one is white space: trimmed first, so too short, not bad flags.
+            (b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0\t", ErrorCode::TraceparentLength),
+            (b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0 ", ErrorCode::TraceparentLength),
         ];
         for (input, want) in cases {
             assert_eq!(TraceParent::parse(input), Err(*want), "{}", String::from_utf8_lossy(input));

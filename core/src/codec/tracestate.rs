@@ -136,33 +136,94 @@ impl<'a> TraceState<'a> {
     where
         I: IntoIterator<Item = &'a [u8]>,
     {
-        let mut members = ArrayVec::new();
+        let mut state = Self::default();
+        state.extend_values(values)?;
+        Ok(state)
+    }
+
+    /// [`parse_values`](Self::parse_values) into an empty state in place (the state is about a
+    /// kilobyte: a caller that already holds one avoids moving it).
+    #[inline]
+    pub(crate) fn extend_values<I>(&mut self, values: I) -> Result<(), ErrorCode>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
         let mut seen = 0usize;
         for value in values {
-            // One UTF-8 check per header value lets members be sliced as `&str` directly; a value
-            // that is not UTF-8 takes the per-member path so the first bad member still decides
-            // the error.
-            let text = core::str::from_utf8(value).ok();
-            for raw in value.split(|&b| b == b',') {
-                let raw = trim_ows(raw);
-                if raw.is_empty() {
-                    continue;
+            self.push_value(value, &mut seen)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the members of one header value; `seen` counts the non-empty members so far.
+    ///
+    /// One pass over the bytes with a class table validates and slices each member; a member it
+    /// does not accept (an invalid one, or one it does not handle) hands the rest of the value to
+    /// the member-by-member path, so the first bad member still decides the error.
+    #[inline]
+    fn push_value(&mut self, value: &'a [u8], seen: &mut usize) -> Result<(), ErrorCode> {
+        // One UTF-8 check per header value lets members be sliced as `&str` directly; a value
+        // that is not UTF-8 takes the member-by-member path.
+        let Ok(text) = core::str::from_utf8(value) else {
+            return self.push_members_slowly(value, seen);
+        };
+        let bytes = value;
+        let len = bytes.len();
+        let mut i = 0;
+        loop {
+            // Skip white space and empty members.
+            while i < len && class(bytes[i]) & SKIP != 0 {
+                i += 1;
+            }
+            if i == len {
+                return Ok(());
+            }
+            let start = i;
+            *seen += 1;
+            if *seen > MAX_MEMBERS {
+                return Err(ErrorCode::TracestateTooManyMembers);
+            }
+            match scan_member(bytes, start) {
+                Some((eq, value_end, next)) => {
+                    let (Some(key), Some(value)) = (text.get(start..eq), text.get(eq + 1..value_end)) else {
+                        *seen -= 1;
+                        return self.push_members_slowly(&bytes[start..], seen);
+                    };
+                    self.push_first(Member { key, value });
+                    i = next;
                 }
-                seen += 1;
-                if seen > MAX_MEMBERS {
-                    return Err(ErrorCode::TracestateTooManyMembers);
-                }
-                let member = match text {
-                    Some(text) => member_of(text, value, raw)?,
-                    None => parse_member(raw)?,
-                };
-                // Duplicate keys are not allowed on the wire; the first one is the vendor's latest.
-                if !members.iter().any(|m: &Member<'_>| m.key == member.key) {
-                    members.push(member);
+                None => {
+                    *seen -= 1;
+                    return self.push_members_slowly(&bytes[start..], seen);
                 }
             }
         }
-        Ok(Self { members })
+    }
+
+    /// The member-by-member path (also the reference the one-pass path agrees with).
+    #[cold]
+    fn push_members_slowly(&mut self, value: &'a [u8], seen: &mut usize) -> Result<(), ErrorCode> {
+        for raw in value.split(|&b| b == b',') {
+            let raw = trim_ows(raw);
+            if raw.is_empty() {
+                continue;
+            }
+            *seen += 1;
+            if *seen > MAX_MEMBERS {
+                return Err(ErrorCode::TracestateTooManyMembers);
+            }
+            self.push_first(parse_member(raw)?);
+        }
+        Ok(())
+    }
+
+    /// Duplicate keys are not allowed on the wire; the first one is the vendor's latest.
+    #[inline(always)]
+    fn push_first(&mut self, member: Member<'a>) {
+        if !self.members.iter().any(|m| m.key == member.key) {
+            // At most MAX_MEMBERS members were counted, so this always fits.
+            let _ = self.members.try_push(member);
+        }
     }
 
     /// The members in order.
@@ -489,16 +550,6 @@ fn validate_member(raw: &[u8]) -> Result<usize, ErrorCode> {
     Ok(eq)
 }
 
-/// The member at `raw` (a sub-slice of `bytes`, whose text is `text`), sliced without copying.
-fn member_of<'a>(text: &'a str, bytes: &[u8], raw: &[u8]) -> Result<Member<'a>, ErrorCode> {
-    let eq = validate_member(raw)?;
-    let start = raw.as_ptr() as usize - bytes.as_ptr() as usize;
-    // Validated members are ASCII, so these offsets are character boundaries.
-    let key = text.get(start..start + eq).ok_or(ErrorCode::TracestateKey)?;
-    let value = text.get(start + eq + 1..start + raw.len()).ok_or(ErrorCode::TracestateValue)?;
-    Ok(Member { key, value })
-}
-
 fn parse_member(raw: &[u8]) -> Result<Member<'_>, ErrorCode> {
     let eq = validate_member(raw)?;
     let (key, value) = (&raw[..eq], &raw[eq + 1..]);
@@ -506,6 +557,125 @@ fn parse_member(raw: &[u8]) -> Result<Member<'_>, ErrorCode> {
     let key = core::str::from_utf8(key).map_err(|_| ErrorCode::TracestateKey)?;
     let value = core::str::from_utf8(value).map_err(|_| ErrorCode::TracestateValue)?;
     Ok(Member { key, value })
+}
+
+/// Byte classes for the one-pass member scan.
+const KEY_FIRST: u8 = 1; // [a-z0-9]
+const KEY: u8 = 2; // [a-z0-9_\-*/@]
+const VALUE: u8 = 4; // printable ASCII other than `,` and `=` (space included)
+const SKIP: u8 = 8; // space, tab and `,` between members
+const OWS: u8 = 16; // space and tab
+
+const CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0x20;
+    while b <= 0x7e {
+        if b != b',' as usize && b != b'=' as usize {
+            table[b] = VALUE;
+        }
+        b += 1;
+    }
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            table[b] |= KEY_FIRST | KEY;
+        }
+        if matches!(c, b'_' | b'-' | b'*' | b'/' | b'@') {
+            table[b] |= KEY;
+        }
+        b += 1;
+    }
+    table[b' ' as usize] |= SKIP | OWS;
+    table[b'\t' as usize] |= SKIP | OWS;
+    table[b',' as usize] |= SKIP;
+    table
+};
+
+#[inline(always)]
+fn class(b: u8) -> u8 {
+    CLASSES[b as usize]
+}
+
+const LANES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Each lane's high bit set where the lane (< 0x80) is `>= bound` (carry-free lane additions).
+#[inline(always)]
+const fn at_least(x: u64, bound: u8) -> u64 {
+    x.wrapping_add(LANES * (0x80 - bound as u64)) & HIGH
+}
+
+/// Each lane's high bit set where the lane (< 0x80) equals `byte`.
+#[inline(always)]
+const fn lanes_eq(x: u64, byte: u8) -> u64 {
+    !(x ^ (LANES * byte as u64)).wrapping_add(LANES * 0x7f) & HIGH
+}
+
+/// High bit set in the lanes that are not value bytes (printable ASCII other than `,` and `=`).
+#[inline(always)]
+fn value_stops(word: u64) -> u64 {
+    let x = word & !HIGH; // non-ASCII lanes are stops by their own high bit
+    (word & HIGH) | (!at_least(x, 0x20) & HIGH) | at_least(x, 0x7f) | lanes_eq(x, b',') | lanes_eq(x, b'=')
+}
+
+/// High bit set in the lanes that are not key bytes (`[a-z0-9_\-*/@]`).
+#[inline(always)]
+fn key_stops(word: u64) -> u64 {
+    let x = word & !HIGH;
+    let lower = at_least(x, b'a') & !at_least(x, b'z' + 1);
+    let digit = at_least(x, b'0') & !at_least(x, b'9' + 1);
+    let special = lanes_eq(x, b'_') | lanes_eq(x, b'-') | lanes_eq(x, b'*') | lanes_eq(x, b'/') | lanes_eq(x, b'@');
+    (word & HIGH) | (!(lower | digit | special) & HIGH)
+}
+
+/// The end of the run of `class` bytes starting at `i`: eight bytes at a time while eight are
+/// left (`stops` marks the lanes outside the class), then byte by byte.
+#[inline(always)]
+fn run_end(bytes: &[u8], mut i: usize, stops: fn(u64) -> u64, class_bit: u8) -> usize {
+    while let Some(word) = bytes.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+        let stop = stops(u64::from_le_bytes(word));
+        if stop != 0 {
+            return i + (stop.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && class(bytes[i]) & class_bit != 0 {
+        i += 1;
+    }
+    i
+}
+
+/// Scans the valid member starting at `start` (not white space, not `,`): the position of its
+/// `=`, the end of its value (trailing spaces excluded) and where the next member may start.
+/// `None` for anything not plainly valid; the caller then takes the member-by-member path.
+#[inline(always)]
+fn scan_member(bytes: &[u8], start: usize) -> Option<(usize, usize, usize)> {
+    let len = bytes.len();
+    if class(bytes[start]) & KEY_FIRST == 0 {
+        return None;
+    }
+    let mut i = run_end(bytes, start + 1, key_stops, KEY);
+    if i == len || bytes[i] != b'=' || i - start > 256 {
+        return None;
+    }
+    let eq = i;
+    i = run_end(bytes, i + 1, value_stops, VALUE);
+    let mut value_end = i;
+    while value_end > eq + 1 && bytes[value_end - 1] == b' ' {
+        value_end -= 1;
+    }
+    if value_end == eq + 1 || value_end - eq - 1 > 256 {
+        return None;
+    }
+    while i < len && class(bytes[i]) & OWS != 0 {
+        i += 1;
+    }
+    match bytes.get(i) {
+        None => Some((eq, value_end, i)),
+        Some(b',') => Some((eq, value_end, i + 1)),
+        Some(_) => None,
+    }
 }
 
 /// Level 2 key: `[a-z0-9]` then up to 255 of `[a-z0-9_\-*/@]`.
@@ -557,6 +727,59 @@ mod tests {
         let keys: Vec<_> = ts.members().iter().map(|m| m.key).collect();
         assert_eq!(keys, ["rojo", "congo", "vendor3"]);
         assert_eq!(ts.get("congo"), Some("t61rcWkgMzE"));
+    }
+
+    /// The one-pass scan against the member-by-member path on many small lists built from the
+    /// bytes that matter (separators, white space, key and value classes, non-ASCII).
+    #[test]
+    fn one_pass_agrees_with_the_member_by_member_path() {
+        fn slowly(value: &[u8]) -> Result<TraceState<'_>, ErrorCode> {
+            let mut state = TraceState::default();
+            let mut seen = 0;
+            state.push_members_slowly(value, &mut seen).map(|()| state)
+        }
+        let alphabet: &[&[u8]] = &[
+            b"a", b"z", b"0", b"9", b"_", b"-", b"*", b"/", b"@", b"=", b",", b" ", b"\t", b"A", b"~", b"!", b"\n",
+            b"\x7f", "\u{e9}".as_bytes(), b"\xff", b"k=v", b"rojo=1", b",x=2", b"  ,", b"=", b"a=", b"b= ",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200_000 {
+            let parts = (next() % 12) as usize;
+            let mut value = Vec::new();
+            for _ in 0..parts {
+                value.extend_from_slice(alphabet[(next() % alphabet.len() as u64) as usize]);
+            }
+            assert_eq!(TraceState::parse(&value), slowly(&value), "{:?}", String::from_utf8_lossy(&value));
+        }
+        let long_key = format!("{}=1", "k".repeat(256));
+        let longer_key = format!("{}=1", "k".repeat(257));
+        let long_value = format!("k={}", "v".repeat(256));
+        let longer_value = format!("k={}", "v".repeat(257));
+        for value in [long_key, longer_key, long_value, longer_value] {
+            assert_eq!(TraceState::parse(value.as_bytes()), slowly(value.as_bytes()), "{} bytes", value.len());
+        }
+    }
+
+    #[test]
+    fn word_classes_agree_with_the_table_for_every_byte_in_every_lane() {
+        for lane in 0..8 {
+            for b in 0..=255u8 {
+                let mut word = *b"ab=c,d e";
+                word[lane] = b;
+                let x = u64::from_le_bytes(word);
+                for (stops, bit) in [(value_stops as fn(u64) -> u64, VALUE), (key_stops, KEY)] {
+                    let first = stops(x).trailing_zeros() as usize / 8;
+                    let want = word.iter().position(|&c| class(c) & bit == 0).unwrap_or(8);
+                    assert_eq!(first.min(8), want, "lane {lane} byte {b:#04x} class {bit}");
+                }
+            }
+        }
     }
 
     #[test]
