@@ -12,7 +12,7 @@
 # (npm_config_nodedir=/usr, no download). The default static linking downloads zlib/OpenSSL/zstd/
 # curl sources and fails offline; CKJS_LINKING=dynamic links librdkafka against Debian's
 #   libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev libsasl2-dev liblz4-dev
-# (scripts/install-deps.sh installs them). About 70 s on a quiet 2-core machine; later runs reuse
+# (scripts/install-deps.sh installs them). 213 s on a loaded 2-core machine (about 70 s quiet); later runs reuse
 # the cache (the key is the client's version, Node's ABI and the build recipe's number).
 # Needs Node >= 20.6 with npm, python3, make and a C/C++ toolchain.
 set -euo pipefail
@@ -35,7 +35,7 @@ if ! built; then
     done
     nodedir="${npm_config_nodedir:-/usr}"
     [ -f "$nodedir/include/node/node_api.h" ] || { echo "[confluent-kafka-js] Node's headers are not under $nodedir/include/node (set npm_config_nodedir)" >&2; exit 1; }
-    echo "[confluent-kafka-js] building @confluentinc/kafka-javascript@$version from source into $cache (about 70 s, once)" >&2
+    echo "[confluent-kafka-js] building @confluentinc/kafka-javascript@$version from source into $cache (a few minutes, once)" >&2
     rm -rf "$cache" && mkdir -p "$cache"
     echo '{ "name": "confluent-kafka-js-build", "private": true }' > "$cache/package.json"
     start=$SECONDS
