@@ -230,6 +230,69 @@ impl SendRecipe {
         elapsed: Duration,
         broker_latency: Option<Duration>,
     ) -> Finish {
+        let mut finish = self.finish_span(result, elapsed, broker_latency);
+        let error = match result {
+            SendResult::Acked { .. } => None,
+            SendResult::Failed { error_type: e } => Some(error_type(e)),
+        };
+        let duration = broker_latency.unwrap_or(elapsed);
+        let mut metric_attributes = self.metric_attributes.clone();
+        // The acknowledged partition is low-cardinality and belongs to the metric; the offset never.
+        if let Some(partition) = finish
+            .attributes
+            .iter()
+            .find(|(k, _)| *k == sc::MESSAGING_DESTINATION_PARTITION_ID)
+        {
+            if !metric_attributes
+                .iter()
+                .any(|(k, _)| *k == sc::MESSAGING_DESTINATION_PARTITION_ID)
+            {
+                metric_attributes.push(partition.clone());
+            }
+        }
+        let metric_attributes = with_error(metric_attributes, error);
+        finish.metrics = vec![
+            MetricRecord {
+                instrument: Instrument::OperationDuration,
+                value: duration.as_secs_f64(),
+                attributes: metric_attributes.clone(),
+            },
+            MetricRecord {
+                instrument: Instrument::SentMessages,
+                value: 1.0,
+                attributes: metric_attributes,
+            },
+        ];
+        finish
+    }
+
+    /// [`finish`](Self::finish) without the metric records (`metrics` is empty): the same end
+    /// attributes, status and end time, for an executor that records no metrics, so no metric
+    /// attributes are built per message only to be dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use kafka_trace::lifecycle::{Lifecycle, SendResult};
+    /// use kafka_trace::span::MessageInfo;
+    ///
+    /// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+    /// let recipe = Lifecycle::default().send(&message).unwrap();
+    /// let acked = SendResult::Acked { partition: 2, offset: 41 };
+    /// let span_only = recipe.finish_span(acked, Duration::from_millis(9), None);
+    /// let full = recipe.finish(acked, Duration::from_millis(9), None);
+    /// assert!(span_only.metrics.is_empty());
+    /// assert_eq!((span_only.attributes, span_only.status, span_only.end), (full.attributes, full.status, full.end));
+    /// ```
+    pub fn finish_span(
+        &self,
+        result: SendResult<'_>,
+        elapsed: Duration,
+        broker_latency: Option<Duration>,
+    ) -> Finish {
+        let _ = elapsed; // the span's end is now, or the broker latency after its start
         let (attributes, error) = match result {
             SendResult::Acked { partition, offset } => {
                 let mut attributes = Vec::with_capacity(2);
@@ -244,47 +307,17 @@ impl SendRecipe {
                 }
                 (attributes, None)
             }
-            SendResult::Failed { error_type: e } => (Vec::new(), Some(error_type(e))),
+            SendResult::Failed { error_type: e } => (error_attributes(Some(error_type(e))), Some(error_type(e))),
         };
-        let (end, duration) = match broker_latency {
-            Some(latency) => (SpanEnd::AfterStart(latency), latency),
-            None => (SpanEnd::Now, elapsed),
-        };
-        let mut metric_attributes = self.metric_attributes.clone();
-        // The acknowledged partition is low-cardinality and belongs to the metric; the offset never.
-        if let Some(partition) = attributes
-            .iter()
-            .find(|(k, _)| *k == sc::MESSAGING_DESTINATION_PARTITION_ID)
-        {
-            if !metric_attributes
-                .iter()
-                .any(|(k, _)| *k == sc::MESSAGING_DESTINATION_PARTITION_ID)
-            {
-                metric_attributes.push(partition.clone());
-            }
-        }
-        let metric_attributes = with_error(metric_attributes, error);
-        let metrics = vec![
-            MetricRecord {
-                instrument: Instrument::OperationDuration,
-                value: duration.as_secs_f64(),
-                attributes: metric_attributes.clone(),
-            },
-            MetricRecord {
-                instrument: Instrument::SentMessages,
-                value: 1.0,
-                attributes: metric_attributes,
-            },
-        ];
-        let attributes = match error {
-            Some(_) => error_attributes(error),
-            None => attributes,
+        let end = match broker_latency {
+            Some(latency) => SpanEnd::AfterStart(latency),
+            None => SpanEnd::Now,
         };
         Finish {
             attributes,
             status: status(error),
             end,
-            metrics,
+            metrics: Vec::new(),
         }
     }
 }
@@ -333,10 +366,41 @@ impl ProcessRecipe {
             });
         }
         Finish {
+            metrics,
+            ..self.finish_span(result, elapsed)
+        }
+    }
+
+    /// [`finish`](Self::finish) without the metric records (`metrics` is empty), for an executor
+    /// that records no metrics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use kafka_trace::lifecycle::{AmbientInfo, HandlerResult, Lifecycle, RemoteInfo, Status};
+    /// use kafka_trace::span::MessageInfo;
+    ///
+    /// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+    /// let recipe = Lifecycle::default().process(&message, RemoteInfo { valid: true }, AmbientInfo::default(), 1_500).unwrap();
+    /// let failed = HandlerResult::Failed { error_type: "Timeout" };
+    /// let span_only = recipe.finish_span(failed, Duration::from_millis(20));
+    /// assert!(span_only.metrics.is_empty());
+    /// assert_eq!(span_only.status, Status::Error("Timeout".into()));
+    /// assert_eq!(span_only, kafka_trace::lifecycle::Finish { metrics: Vec::new(), ..recipe.finish(failed, Duration::from_millis(20)) });
+    /// ```
+    pub fn finish_span(&self, result: HandlerResult<'_>, elapsed: Duration) -> Finish {
+        let _ = elapsed; // the span ends now
+        let error = match result {
+            HandlerResult::Returned => None,
+            HandlerResult::Failed { error_type: e } => Some(error_type(e)),
+        };
+        Finish {
             attributes: error_attributes(error),
             status: status(error),
             end: SpanEnd::Now,
-            metrics,
+            metrics: Vec::new(),
         }
     }
 }

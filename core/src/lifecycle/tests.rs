@@ -293,3 +293,28 @@ fn option_names_are_unique_in_every_spelling() {
         (OPTION_NAMES.len(), OPTION_NAMES.len())
     );
 }
+
+#[test]
+fn finish_span_is_finish_without_the_metric_records() {
+    let message = MessageInfo { topic: "orders", partition: Some(1), payload_len: Some(3), timestamp_ms: Some(1_000), ..MessageInfo::default() };
+    let send = Lifecycle::default().send(&message).unwrap();
+    let elapsed = Duration::from_millis(7);
+    for result in [
+        SendResult::Acked { partition: 2, offset: 41 },
+        SendResult::Acked { partition: -1, offset: -1 },
+        SendResult::Failed { error_type: "QueueFull" },
+        SendResult::Failed { error_type: "" },
+    ] {
+        for latency in [None, Some(Duration::from_millis(3))] {
+            let full = send.finish(result, elapsed, latency);
+            assert!(!full.metrics.is_empty());
+            assert_eq!(send.finish_span(result, elapsed, latency), Finish { metrics: Vec::new(), ..full }, "{result:?} {latency:?}");
+        }
+    }
+    let process = Lifecycle::default().process(&message, RemoteInfo { valid: true }, AmbientInfo::default(), 1_500).unwrap();
+    for result in [HandlerResult::Returned, HandlerResult::Failed { error_type: "Timeout" }, HandlerResult::Failed { error_type: "" }] {
+        let full = process.finish(result, elapsed);
+        assert!(!full.metrics.is_empty());
+        assert_eq!(process.finish_span(result, elapsed), Finish { metrics: Vec::new(), ..full }, "{result:?}");
+    }
+}
