@@ -21,7 +21,7 @@ pub fn header_kind(name: String) -> u32 {
 }
 
 /// A header list borrowed from JavaScript values, for the core's [`Headers`] trait.
-struct View<'a> {
+pub(crate) struct View<'a> {
     items: Vec<(&'static str, Bytes<'a>)>,
 }
 
@@ -48,7 +48,7 @@ fn view_of<'a>(tp: &Unknown<'a>, ts: &Unknown<'a>) -> Result<View<'a>> {
     Ok(View { items })
 }
 
-fn raw_view<'a>(tp: Option<&'a [u8]>, ts: Option<&'a [u8]>) -> View<'a> {
+pub(crate) fn raw_view<'a>(tp: Option<&'a [u8]>, ts: Option<&'a [u8]>) -> View<'a> {
     let mut items = Vec::with_capacity(2);
     if let Some(tp) = tp {
         items.push((TRACEPARENT, Bytes::Borrowed(tp)));
@@ -60,7 +60,7 @@ fn raw_view<'a>(tp: Option<&'a [u8]>, ts: Option<&'a [u8]>) -> View<'a> {
 }
 
 /// Writes trace id, span id and flags as hex (the head of the compact form) into `out`.
-fn head(out: &mut [u8], parent: &TraceParent) {
+pub(crate) fn head(out: &mut [u8], parent: &TraceParent) {
     let (t, rest) = out.split_at_mut(COMPACT_TRACE_ID);
     let (s, f) = rest.split_at_mut(COMPACT_SPAN_ID);
     t.copy_from_slice(&parent.trace_id.to_hex());
@@ -70,7 +70,7 @@ fn head(out: &mut [u8], parent: &TraceParent) {
     f[1] = HEX[usize::from(parent.flags.0 & 0xf)];
 }
 
-const HEAD: usize = COMPACT_TRACE_ID + COMPACT_SPAN_ID + COMPACT_FLAGS;
+pub(crate) const HEAD: usize = COMPACT_TRACE_ID + COMPACT_SPAN_ID + COMPACT_FLAGS;
 
 /// The compact form of a valid context (see [`crate::layout`]); `raw` is the single tracestate
 /// value the caller passed, replaced by the marker when the normalized form equals it.
@@ -380,6 +380,70 @@ pub fn send_headers(
         }
     }
     out
+}
+
+/// [`send_headers`] over the scratch memory for messages whose header lists hold none of our
+/// names, sent from a context with no baggage and no kept remote context (the instrumentation's
+/// common case): no argument crosses napi and only the values the core wrote come back.
+///
+/// Input: `count` spans back to back (trace id hex + span id hex, 48 bytes each), then `count`
+/// flag bytes (1 = sampled), then the SDK's tracestate (`ts_len` bytes). Output, per message:
+/// the number of entries `n` (one byte), then `n` times: the [`HeaderKind`] of the header the core
+/// appends (one byte; `| 0x80` = the value is the SDK tracestate passed in, byte for byte, and is
+/// not repeated), the value's length (two bytes, little endian), the value.
+///
+/// Returns how many messages were written (fewer than `count` when the output region is full:
+/// call again for the rest), or `-1` when the core's write policy over such a list does anything
+/// but append (the caller then uses [`send_headers`]). A message with invalid ids gets `n` = 0.
+#[napi]
+pub fn inject_scratch(count: u32, ts_len: u32) -> i32 {
+    with_scratch(|input, output| inject_into(input, output, count as usize, ts_len as usize)).unwrap_or(-1)
+}
+
+const SPAN_IDS: usize = COMPACT_TRACE_ID + COMPACT_SPAN_ID;
+
+fn inject_into(input: &[u8], output: &mut [u8], count: usize, ts_len: usize) -> i32 {
+    let flags_at = SPAN_IDS * count;
+    let ts_at = flags_at + count;
+    let Some(sdk_tracestate) = input.get(ts_at..ts_at + ts_len) else { return -1 };
+    let Ok(ids) = std::str::from_utf8(&input[..flags_at]) else { return -1 };
+    let baggage = Baggage::default();
+    let mut at = 0usize;
+    for i in 0..count {
+        let sdk = std::str::from_utf8(sdk_tracestate).unwrap_or_default();
+        let context = ids
+            .get(SPAN_IDS * i..SPAN_IDS * (i + 1))
+            .and_then(|ids| context_of(ids, input[flags_at + i] & 1 == 1, sdk, None, &baggage));
+        // One existing header that is not ours: the policy must keep it in place and append.
+        let mut slots = Slots(vec![(String::new(), Either::B(0))]);
+        if let Some(context) = &context {
+            carrier::inject(context, &mut slots);
+        }
+        if !matches!(slots.0.first(), Some((name, Either::B(0))) if name.is_empty()) {
+            return -1;
+        }
+        let entries = &slots.0[1..];
+        let need = 1 + entries.iter().map(|(_, v)| 3 + if let Either::A(v) = v { v.len() } else { 0 }).sum::<usize>();
+        if at + need > output.len() {
+            return i as i32;
+        }
+        output[at] = entries.len() as u8;
+        at += 1;
+        for (name, value) in entries {
+            let Either::A(value) = value else { return -1 };
+            let kind = HeaderKind::of(name.as_bytes()) as u8;
+            if kind == 0 || value.len() > usize::from(u16::MAX) {
+                return -1;
+            }
+            let same = kind == HeaderKind::Tracestate as u8 && value.as_bytes() == sdk_tracestate;
+            output[at] = if same { kind | 0x80 } else { kind };
+            let len = if same { 0 } else { value.len() };
+            output[at + 1..at + 3].copy_from_slice(&(len as u16).to_le_bytes());
+            output[at + 3..at + 3 + len].copy_from_slice(&value.as_bytes()[..len]);
+            at += 3 + len;
+        }
+    }
+    count as i32
 }
 
 // ---------------------------------------------------------------------------------------------

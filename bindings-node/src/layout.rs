@@ -62,6 +62,35 @@ pub const SAME_TRACESTATE: char = '=';
 pub const SCRATCH_LEN: usize = 16 * 1024;
 pub const SCRATCH_OUT: usize = 8 * 1024;
 
+/// **Scratch calls** (one native call per message, no arguments crossing napi): the inputs are
+/// numbers at the start of the input region (one `f64`, little endian, per name of
+/// [`PROCESS_INPUTS`] / [`FINISH_INPUTS`], in that order), then bytes from [`SCRATCH_BYTES`]; the
+/// results are bytes at the start of the output region (a compact context head, or injected
+/// header values) and numbers from [`SCRATCH_BYTES`] of the output region: a message's
+/// [`STRIDE`] numbers, then its ids ([`ID_STRIDE`]), then the remote parent's validity (1/0).
+pub const SCRATCH_BYTES: usize = 128;
+/// Input numbers of `Tracing::process_scratch`, in order: the topic's id (`Tracing::topic_id`),
+/// partition, offset, payload length (-1 tombstone), timestamp ms (NaN none), whether the
+/// ambient context has a valid span (1/0), the traceparent's byte length (-1 = no header), the
+/// key's byte length (-1 = no key); the traceparent bytes then the key bytes follow.
+pub const PROCESS_INPUTS: [&str; 8] = ["topic", "partition", "offset", "payloadLength", "timestamp", "ambientSpan", "traceparentLength", "keyLength"];
+/// Input numbers of `Tracing::process_finish_scratch`: the template index, the start's
+/// end-to-end latency slot, the handler's elapsed seconds.
+pub const FINISH_INPUTS: [&str; 3] = ["template", "e2e", "elapsed"];
+
+/// Reads input number `i` of the scratch input region.
+pub fn input_number(input: &[u8], i: usize) -> f64 {
+    input.get(8 * i..8 * i + 8).and_then(|b| b.try_into().ok()).map_or(f64::NAN, f64::from_le_bytes)
+}
+
+/// Writes numbers at [`SCRATCH_BYTES`] of the output region.
+pub fn write_numbers(output: &mut [u8], numbers: &[f64]) {
+    for (i, n) in numbers.iter().enumerate() {
+        let at = SCRATCH_BYTES + 8 * i;
+        output[at..at + 8].copy_from_slice(&n.to_le_bytes());
+    }
+}
+
 /// Everything above, for the facade.
 #[napi(object)]
 pub struct Layout {
@@ -80,6 +109,9 @@ pub struct Layout {
     pub same_tracestate: String,
     pub scratch_len: u32,
     pub scratch_out: u32,
+    pub scratch_bytes: u32,
+    pub process_inputs: Vec<String>,
+    pub finish_inputs: Vec<String>,
 }
 
 pub fn layout() -> Layout {
@@ -98,6 +130,9 @@ pub fn layout() -> Layout {
         same_tracestate: SAME_TRACESTATE.to_string(),
         scratch_len: SCRATCH_LEN as u32,
         scratch_out: SCRATCH_OUT as u32,
+        scratch_bytes: SCRATCH_BYTES as u32,
+        process_inputs: PROCESS_INPUTS.iter().map(|k| (*k).to_owned()).collect(),
+        finish_inputs: FINISH_INPUTS.iter().map(|k| (*k).to_owned()).collect(),
     }
 }
 

@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use kafka_trace::lifecycle::{
@@ -13,6 +14,7 @@ use kafka_trace::lifecycle::{
     PollRecipe, PollResult, ProcessRecipe, RemoteInfo, SendRecipe, SendResult, SpanEnd, Status, INSTRUMENTS,
     METRIC_ATTRIBUTE_KEYS, OPTION_NAMES,
 };
+use kafka_trace::carrier;
 use kafka_trace::span::{Attribute, AttributeValue, ContextSource, MessageInfo, SpanKind, SpanSpec};
 use napi::bindgen_prelude::*;
 use napi::{Env, ValueType};
@@ -20,7 +22,11 @@ use napi_derive::napi;
 
 use crate::errors::missing;
 use crate::js_memory::{f64s, push_values, u32s, Bytes, Detach};
-use crate::layout::{template_attributes, write_delta, E2E_AT, END_AT, ID_STRIDE, METRIC_AT, METRIC_SLOTS, STRIDE};
+use crate::codec::{head, raw_view, HEAD};
+use crate::js_memory::with_scratch;
+use crate::layout::{
+    input_number, is_delta, template_attributes, write_delta, write_numbers, E2E_AT, END_AT, ID_STRIDE, METRIC_AT, METRIC_SLOTS, SCRATCH_BYTES, STRIDE,
+};
 use crate::options;
 
 /// Templates and plans are deduplicated by content; their number is bounded by the metric
@@ -45,83 +51,200 @@ impl Recipe {
     }
 }
 
-/// Entries by content, each with a stable index.
+/// Entries by content, each with a stable index: found by a hash of the content and a
+/// comparison (no key is built per message), the last hit first.
 struct Interned<T> {
     entries: Vec<T>,
-    index: HashMap<String, u32>,
+    index: HashMap<u64, Vec<u32>>,
+    indexed: usize,
+    last: Option<u32>,
 }
 
 impl<T> Default for Interned<T> {
     fn default() -> Self {
-        Self { entries: Vec::new(), index: HashMap::new() }
+        Self { entries: Vec::new(), index: HashMap::new(), indexed: 0, last: None }
     }
 }
 
 impl<T> Interned<T> {
-    fn intern(&mut self, key: String, make: impl FnOnce() -> T) -> u32 {
-        if let Some(i) = self.index.get(&key) {
-            return *i;
+    fn intern(&mut self, hash: impl FnOnce() -> u64, same: impl Fn(&T) -> bool, make: impl FnOnce() -> T) -> u32 {
+        if let Some(i) = self.last {
+            if same(&self.entries[i as usize]) {
+                return i;
+            }
+        }
+        let hash = hash();
+        if let Some(found) = self.index.get(&hash).and_then(|c| c.iter().copied().find(|i| same(&self.entries[*i as usize]))) {
+            self.last = Some(found);
+            return found;
         }
         let i = self.entries.len() as u32;
         self.entries.push(make());
-        if self.index.len() < MAX_ENTRIES {
-            self.index.insert(key, i);
+        if self.indexed < MAX_ENTRIES {
+            self.index.entry(hash).or_default().push(i);
+            self.indexed += 1;
+            self.last = Some(i);
         }
         i
     }
 }
 
-fn value_key(out: &mut String, v: &AttributeValue) {
-    use std::fmt::Write;
-    let _ = match v {
-        AttributeValue::String(s) => write!(out, "s{}:{s}", s.len()),
-        AttributeValue::Int(i) => write!(out, "i{i}"),
-        AttributeValue::Bool(b) => write!(out, "b{b}"),
-        AttributeValue::Double(d) => write!(out, "d{}", d.to_bits()),
-    };
-}
+/// FNV-1a: the contents hashed here are short and the hash is only an index into candidates.
+struct Fnv(u64);
 
-fn attributes_key(out: &mut String, attributes: &[Attribute]) {
-    for (k, v) in attributes {
-        out.push_str(k);
-        out.push('=');
-        value_key(out, v);
-        out.push(';');
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
     }
-    out.push('|');
 }
 
-/// The content of a recipe without its message-dependent parts.
-fn template_key(recipe: &Recipe) -> String {
-    let span = recipe.span();
-    let mut key = format!("{:?}{:?}{:?}{:?}|{}|", std::mem::discriminant(recipe), span.kind, span.parent, span.links, span.name);
-    attributes_key(&mut key, &template_attributes(&span.attributes));
-    let metric = match recipe {
-        Recipe::Send(r) => &r.metric_attributes,
-        Recipe::Process(r) => {
-            key.push_str(&format!("{:?}{:?}", r.operation, r.handler));
-            &r.metric_attributes
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
         }
-        Recipe::Poll(r) => &r.metric_attributes,
-    };
-    attributes_key(&mut key, metric);
-    key
+    }
 }
 
-/// The content of a finish without its numbers.
-fn plan_key(finish: &Finish) -> String {
-    let mut key = String::with_capacity(128);
-    attributes_key(&mut key, &template_attributes(&finish.attributes));
+fn hash_value(h: &mut Fnv, v: &AttributeValue) {
+    match v {
+        AttributeValue::String(s) => {
+            h.write_u8(0);
+            h.write(s.as_bytes());
+            h.write_u8(0xff);
+        }
+        AttributeValue::Int(i) => {
+            h.write_u8(1);
+            h.write_i64(*i);
+        }
+        AttributeValue::Bool(b) => h.write_u8(2 + u8::from(*b)),
+        AttributeValue::Double(d) => {
+            h.write_u8(4);
+            h.write_u64(d.to_bits());
+        }
+    }
+}
+
+fn same_value(a: &AttributeValue, b: &AttributeValue) -> bool {
+    match (a, b) {
+        (AttributeValue::Double(x), AttributeValue::Double(y)) => x.to_bits() == y.to_bits(),
+        _ => a == b,
+    }
+}
+
+/// Hashes `attributes`, without the message-dependent ones when `template` is set.
+fn hash_attributes(h: &mut Fnv, attributes: &[Attribute], template: bool) {
+    for (k, v) in attributes.iter().filter(|(k, _)| !template || !is_delta(k)) {
+        h.write(k.as_bytes());
+        hash_value(h, v);
+    }
+    h.write_u8(0xfe);
+}
+
+fn same_attributes(a: &[Attribute], b: &[Attribute], template: bool) -> bool {
+    // The common case: the same keys in the same order; a message-dependent key may differ.
+    if a.len() == b.len() {
+        let mut aligned = true;
+        for ((ka, va), (kb, vb)) in a.iter().zip(b) {
+            if ka != kb {
+                aligned = false;
+                break;
+            }
+            if !same_value(va, vb) && !(template && is_delta(ka)) {
+                return false;
+            }
+        }
+        if aligned {
+            return true;
+        }
+    }
+    let mut a = a.iter().filter(|(k, _)| !template || !is_delta(k));
+    let mut b = b.iter().filter(|(k, _)| !template || !is_delta(k));
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some((ka, va)), Some((kb, vb))) if ka == kb && same_value(va, vb) => {}
+            _ => return false,
+        }
+    }
+}
+
+fn metric_attributes(recipe: &Recipe) -> &[Attribute] {
+    match recipe {
+        Recipe::Send(r) => &r.metric_attributes,
+        Recipe::Process(r) => &r.metric_attributes,
+        Recipe::Poll(r) => &r.metric_attributes,
+    }
+}
+
+/// A hash of a recipe's content without its message-dependent parts.
+fn template_hash(recipe: &Recipe) -> u64 {
+    let mut h = Fnv::default();
+    let span = recipe.span();
+    operation(recipe).hash(&mut h);
+    span.kind.hash(&mut h);
+    span.parent.hash(&mut h);
+    span.links.hash(&mut h);
+    span.name.hash(&mut h);
+    hash_attributes(&mut h, &span.attributes, true);
+    if let Recipe::Process(r) = recipe {
+        let c = &r.handler;
+        h.write_u8(u8::from(c.keep_ambient) | u8::from(c.message_baggage) << 1 | u8::from(c.keep_remote) << 2);
+    }
+    hash_attributes(&mut h, metric_attributes(recipe), false);
+    h.finish()
+}
+
+/// Whether two recipes are the same template.
+fn same_template(a: &Recipe, b: &Recipe) -> bool {
+    let (sa, sb) = (a.span(), b.span());
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+        && operation(a) == operation(b)
+        && sa.kind == sb.kind
+        && sa.parent == sb.parent
+        && sa.links == sb.links
+        && sa.name == sb.name
+        && match (a, b) {
+            (Recipe::Process(x), Recipe::Process(y)) => x.handler == y.handler,
+            _ => true,
+        }
+        && same_attributes(&sa.attributes, &sb.attributes, true)
+        && same_attributes(metric_attributes(a), metric_attributes(b), false)
+}
+
+fn end_is_now(finish: &Finish) -> bool {
+    matches!(finish.end, SpanEnd::Now)
+}
+
+/// A hash of a finish's content without its numbers.
+fn plan_hash(finish: &Finish) -> u64 {
+    let mut h = Fnv::default();
+    hash_attributes(&mut h, &finish.attributes, true);
     match &finish.status {
-        Status::Unset => key.push_str("unset|"),
-        Status::Error(d) => key.push_str(&format!("error{}:{d}|", d.len())),
+        Status::Unset => h.write_u8(0),
+        Status::Error(d) => {
+            h.write_u8(1);
+            d.hash(&mut h);
+        }
     }
-    key.push_str(if matches!(finish.end, SpanEnd::Now) { "now|" } else { "after|" });
+    h.write_u8(u8::from(end_is_now(finish)));
     for m in &finish.metrics {
-        key.push_str(m.instrument.name());
-        attributes_key(&mut key, &m.attributes);
+        m.instrument.name().hash(&mut h);
+        hash_attributes(&mut h, &m.attributes, false);
     }
-    key
+    h.finish()
+}
+
+/// Whether two finishes are the same plan.
+fn same_plan(a: &Finish, b: &Finish) -> bool {
+    a.status == b.status
+        && end_is_now(a) == end_is_now(b)
+        && a.metrics.len() == b.metrics.len()
+        && a.metrics.iter().zip(&b.metrics).all(|(x, y)| x.instrument.name() == y.instrument.name() && same_attributes(&x.attributes, &y.attributes, false))
+        && same_attributes(&a.attributes, &b.attributes, true)
 }
 
 fn write_finish(finish: &Finish, out: &mut [f64]) -> u32 {
@@ -290,16 +413,24 @@ pub struct Tracing {
     deprecations: Vec<(String, String)>,
     templates: RefCell<Interned<Recipe>>,
     plans: RefCell<Interned<Finish>>,
+    topics: RefCell<Interned<String>>,
 }
+
+/// Numbers a scratch call writes per message: the message's numbers, its ids, the remote
+/// parent's validity.
+const SCRATCH_NUMBERS: usize = STRIDE + ID_STRIDE + 1;
+
+/// What `process_scratch` answers besides a template index.
+const NOT_TRACED: i32 = -1;
+const NO_SCRATCH: i32 = -2;
 
 impl Tracing {
     fn template_of(&self, recipe: Recipe) -> u32 {
-        let key = template_key(&recipe);
-        self.templates.borrow_mut().intern(key, || recipe)
+        self.templates.borrow_mut().intern(|| template_hash(&recipe), |t| same_template(t, &recipe), || recipe.clone())
     }
 
     fn plan_of(&self, finish: &Finish) -> u32 {
-        self.plans.borrow_mut().intern(plan_key(finish), || finish.clone())
+        self.plans.borrow_mut().intern(|| plan_hash(finish), |p| same_plan(p, finish), || finish.clone())
     }
 
     fn recipe(&self, index: u32) -> Result<Recipe> {
@@ -317,6 +448,77 @@ impl Tracing {
         ids[0] = write_finish(finish, out);
         ids[1] = self.plan_of(finish);
     }
+
+    /// See [`Tracing::process_scratch`].
+    fn process_in(&self, input: &[u8], output: &mut [u8]) -> i32 {
+        let n = |i: usize| input_number(input, i);
+        let topics = self.topics.borrow();
+        let topic = n(0);
+        let Some(topic) = (topic >= 0.0).then(|| topics.entries.get(topic as usize)).flatten() else { return NO_SCRATCH };
+        let mut at = SCRATCH_BYTES;
+        let mut take = |len: f64| -> Option<Option<&[u8]>> {
+            if !(len >= 0.0) {
+                return Some(None);
+            }
+            let end = at.checked_add(len as usize)?;
+            let bytes = input.get(at..end)?;
+            at = end;
+            Some(Some(bytes))
+        };
+        let (Some(traceparent), Some(key)) = (take(n(6)), take(n(7))) else { return NO_SCRATCH };
+        // The parent alone decides the recipe (the tracestate never changes it).
+        let remote_valid = match traceparent {
+            Some(tp) => match carrier::extract_parts(&raw_view(Some(tp), None)).parent {
+                Ok(parent) => {
+                    head(&mut output[..HEAD], &parent);
+                    true
+                }
+                Err(_) => false,
+            },
+            None => false,
+        };
+        let message = MessageInfo {
+            topic,
+            partition: non_negative_i32(n(1)),
+            offset: finite_i64(n(2)),
+            key,
+            payload_len: payload(n(3)),
+            timestamp_ms: finite_i64(n(4)),
+        };
+        let ambient = AmbientInfo { has_span: n(5) != 0.0 };
+        let Some(recipe) = self.lifecycle.process(&message, RemoteInfo { valid: remote_valid }, ambient, now_ms()) else { return NOT_TRACED };
+        let mut numbers = [f64::NAN; SCRATCH_NUMBERS];
+        let mut ids = [0u32; ID_STRIDE];
+        drop(topics);
+        self.start(Recipe::Process(recipe), &mut numbers[..STRIDE], &mut ids);
+        numbers[STRIDE] = f64::from(ids[0]);
+        numbers[STRIDE + 1] = f64::from(ids[1]);
+        numbers[STRIDE + 2] = f64::from(u8::from(remote_valid));
+        write_numbers(output, &numbers);
+        ids[1] as i32
+    }
+
+    /// See [`Tracing::process_finish_scratch`].
+    fn process_finish_in(&self, input: &[u8], output: &mut [u8]) -> i32 {
+        let template = input_number(input, 0);
+        let e2e = input_number(input, 1);
+        let finish = {
+            let mut templates = self.templates.borrow_mut();
+            let Some(Recipe::Process(recipe)) = (template >= 0.0).then(|| templates.entries.get_mut(template as usize)).flatten() else {
+                return NO_SCRATCH;
+            };
+            // The template's own latency slot is this message's for the finish (no clone).
+            recipe.span.e2e_latency_ms = (!e2e.is_nan()).then_some(e2e);
+            recipe.finish(HandlerResult::Returned, seconds(input_number(input, 2)))
+        };
+        let mut numbers = [f64::NAN; SCRATCH_NUMBERS];
+        let mut ids = [0u32; ID_STRIDE];
+        self.finish(&finish, &mut numbers[..STRIDE], &mut ids);
+        numbers[STRIDE] = f64::from(ids[0]);
+        numbers[STRIDE + 1] = f64::from(ids[1]);
+        write_numbers(output, &numbers);
+        ids[1] as i32
+    }
 }
 
 #[napi]
@@ -330,6 +532,7 @@ impl Tracing {
             deprecations: parsed.deprecations,
             templates: RefCell::default(),
             plans: RefCell::default(),
+            topics: RefCell::default(),
         })
     }
 
@@ -337,6 +540,35 @@ impl Tracing {
     #[napi]
     pub fn deprecations(&self) -> Vec<String> {
         self.deprecations.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect()
+    }
+
+    /// The id of `topic` for [`Self::process_scratch`] (the same id for the same name).
+    #[napi]
+    pub fn topic_id(&self, topic: String) -> u32 {
+        let hash = || {
+            let mut h = Fnv::default();
+            h.write(topic.as_bytes());
+            h.finish()
+        };
+        self.topics.borrow_mut().intern(hash, |t| *t == topic, || topic.clone())
+    }
+
+    /// [`Self::process_start`] of one message with the extraction of its parent, in one call over
+    /// the scratch memory (inputs and outputs as `layout`'s `PROCESS_INPUTS` and
+    /// `SCRATCH_BYTES` say; the compact head of a valid parent at the start of the output).
+    /// Returns the template index, -1 when the topic is not traced, -2 when the inputs do not fit
+    /// (the caller then uses `extract*` and [`Self::process_start`]).
+    #[napi]
+    pub fn process_scratch(&self) -> i32 {
+        with_scratch(|input, output| self.process_in(input, output)).unwrap_or(NO_SCRATCH)
+    }
+
+    /// [`Self::process_finish`] of a handler that returned, over the scratch memory (inputs as
+    /// `layout`'s `FINISH_INPUTS` say; the finish's numbers and ids as `process_scratch`'s).
+    /// Returns the plan index, or -2 for an unknown template.
+    #[napi]
+    pub fn process_finish_scratch(&self) -> i32 {
+        with_scratch(|input, output| self.process_finish_in(input, output)).unwrap_or(NO_SCRATCH)
     }
 
     /// Whether `topic` is traced at all.
@@ -430,13 +662,15 @@ impl Tracing {
         let elapsed = seconds(elapsed_seconds);
         let count = templates.len().min(acks.len()).min(out.len() / STRIDE).min(ids.len() / ID_STRIDE);
         for i in 0..count {
-            let Recipe::Send(recipe) = self.recipe(templates[i])? else { return Err(missing("send template")) };
             let result = match &error_type {
                 Some(e) => SendResult::Failed { error_type: e },
                 None => SendResult::Acked { partition: acks[i].0, offset: acks[i].1 },
             };
             // KafkaJS reports no per-message broker latency: the span ends when the call settles.
-            let finish = recipe.finish(result, elapsed, None);
+            let finish = match self.templates.borrow().entries.get(templates[i] as usize) {
+                Some(Recipe::Send(recipe)) => recipe.finish(result, elapsed, None),
+                _ => return Err(missing("send template")),
+            };
             self.finish(&finish, &mut out[STRIDE * i..STRIDE * (i + 1)], &mut ids[ID_STRIDE * i..ID_STRIDE * (i + 1)]);
         }
         Ok(())
@@ -576,5 +810,153 @@ impl Tracing {
         let finish = recipe.finish(result, seconds(elapsed_seconds));
         self.finish(&finish, out, ids);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{PROCESS_INPUTS, SCRATCH_LEN, SCRATCH_OUT};
+    use kafka_trace::span::{ClientInfo, Options};
+
+    fn tracing() -> Tracing {
+        let client = ClientInfo { client_id: Some("c".into()), consumer_group: Some("g".into()), ..ClientInfo::default() };
+        Tracing { lifecycle: Lifecycle::new(Options::default(), client), deprecations: Vec::new(), templates: RefCell::default(), plans: RefCell::default(), topics: RefCell::default() }
+    }
+
+    const TP: &[u8] = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    /// Lays out `process_scratch`'s inputs and runs it: (result, output region).
+    fn run(t: &Tracing, topic: &str, offset: f64, tp: Option<&[u8]>, key: Option<&[u8]>) -> (i32, Vec<u8>) {
+        let mut memory = vec![0u8; SCRATCH_LEN];
+        let (input, output) = memory.split_at_mut(SCRATCH_OUT);
+        let numbers = [f64::from(t.topic_id(topic.into())), 3.0, offset, 10.0, f64::NAN, 0.0, tp.map_or(-1.0, |b| b.len() as f64), key.map_or(-1.0, |b| b.len() as f64)];
+        assert_eq!(numbers.len(), PROCESS_INPUTS.len());
+        for (i, n) in numbers.iter().enumerate() {
+            input[8 * i..8 * i + 8].copy_from_slice(&n.to_le_bytes());
+        }
+        let mut at = SCRATCH_BYTES;
+        for b in [tp, key].into_iter().flatten() {
+            input[at..at + b.len()].copy_from_slice(b);
+            at += b.len();
+        }
+        let r = t.process_in(input, output);
+        (r, output.to_vec())
+    }
+
+    fn number(output: &[u8], i: usize) -> f64 {
+        input_number(&output[SCRATCH_BYTES..], i)
+    }
+
+    #[test]
+    fn scratch_process_matches_the_recipe_and_interns_templates() {
+        let t = tracing();
+        let (a, out_a) = run(&t, "orders", 5.0, Some(TP), Some(b"k1"));
+        let (b, out_b) = run(&t, "orders", 6.0, Some(TP), Some(b"key-2"));
+        let (c, _) = run(&t, "payments", 5.0, Some(TP), None);
+        assert_eq!((a, b), (0, 0), "one template for messages that differ only in their numbers");
+        assert_eq!(c, 1, "another topic is another template");
+        assert_eq!(&out_a[..HEAD], b"4bf92f3577b34da6a3ce929d0e0e473600f067aa0ba902b701");
+        assert_eq!((number(&out_a, 1), number(&out_b, 1)), (5.0, 6.0), "offset slot");
+        assert_eq!(number(&out_a, STRIDE + 2), 1.0, "remote parent valid");
+        // The same numbers and ids as the recipe the core makes for the message.
+        let message = MessageInfo { topic: "orders", partition: Some(3), offset: Some(5), key: Some(b"k1"), payload_len: Some(10), timestamp_ms: None };
+        let recipe = t.lifecycle.process(&message, RemoteInfo { valid: true }, AmbientInfo { has_span: false }, now_ms()).unwrap();
+        let mut out = [f64::NAN; STRIDE];
+        let mut ids = [0u32; ID_STRIDE];
+        t.start(Recipe::Process(recipe), &mut out, &mut ids);
+        for (i, v) in out.iter().enumerate().filter(|(i, _)| *i != E2E_AT) {
+            assert_eq!(v.to_bits(), number(&out_a, i).to_bits(), "slot {i}");
+        }
+        assert_eq!((f64::from(ids[0]), f64::from(ids[1])), (number(&out_a, STRIDE), number(&out_a, STRIDE + 1)));
+        // No usable parent: another template (the ambient context is the parent), validity 0.
+        let (d, out_d) = run(&t, "orders", 7.0, Some(b"00-zz"), None);
+        assert_eq!((d, number(&out_d, STRIDE + 2)), (2, 0.0));
+        let (e, _) = run(&t, "orders", 8.0, None, None);
+        assert_eq!(e, 2);
+        assert_eq!(t.templates.borrow().entries.len(), 3);
+    }
+
+    #[test]
+    fn scratch_finish_matches_process_finish() {
+        let t = tracing();
+        let (template, _) = run(&t, "orders", 5.0, Some(TP), None);
+        let mut memory = vec![0u8; SCRATCH_LEN];
+        let (input, output) = memory.split_at_mut(SCRATCH_OUT);
+        for (i, n) in [f64::from(template), 12.5, 0.25].iter().enumerate() {
+            input[8 * i..8 * i + 8].copy_from_slice(&n.to_le_bytes());
+        }
+        let plan = t.process_finish_in(input, output);
+        assert_eq!(plan, 0);
+        let Some(Recipe::Process(recipe)) = t.templates.borrow().entries.first().cloned() else { panic!("a process template") };
+        let finish = recipe.finish(HandlerResult::Returned, Duration::from_millis(250));
+        let mut out = [f64::NAN; STRIDE];
+        let mut ids = [0u32; ID_STRIDE];
+        t.finish(&finish, &mut out, &mut ids);
+        assert_eq!(ids[1], 0, "the same plan");
+        for (i, v) in out.iter().enumerate().filter(|(i, _)| *i != E2E_AT) {
+            assert_eq!(v.to_bits(), number(output, i).to_bits(), "slot {i}");
+        }
+        assert!((0..METRIC_SLOTS).any(|j| number(output, METRIC_AT + j) == 0.25), "the duration metric");
+        // An unknown template is refused, not guessed.
+        input[..8].copy_from_slice(&99f64.to_le_bytes());
+        assert_eq!(t.process_finish_in(input, output), NO_SCRATCH);
+    }
+}
+
+#[cfg(test)]
+mod perf {
+    use super::*;
+    use kafka_trace::span::{ClientInfo, Options};
+    use std::hint::black_box;
+    use std::time::Instant;
+
+    fn lifecycle() -> Lifecycle {
+        let client = ClientInfo { client_id: Some("c".into()), consumer_group: Some("g".into()), server_address: Some("127.0.0.1".into()), server_port: Some(9092) };
+        Lifecycle::new(Options::default(), client)
+    }
+
+    /// `cargo test --release -p kafka-trace-node --lib perf -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn per_message_costs() {
+        let lc = lifecycle();
+        let message = MessageInfo { topic: "t", partition: Some(0), offset: Some(5), key: Some(b"k1"), payload_len: Some(100), timestamp_ms: Some(1) };
+        let n = 200_000;
+        let time = |name: &str, f: &mut dyn FnMut()| {
+            let t = Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            println!("{name:40} {:6.0} ns", t.elapsed().as_nanos() as f64 / n as f64);
+        };
+        time("lifecycle.process", &mut || {
+            black_box(lc.process(black_box(&message), RemoteInfo { valid: true }, AmbientInfo { has_span: false }, 10));
+        });
+        let recipe = Recipe::Process(lc.process(&message, RemoteInfo { valid: true }, AmbientInfo { has_span: false }, 10).unwrap());
+        time("template_hash", &mut || {
+            black_box(template_hash(black_box(&recipe)));
+        });
+        time("same_template", &mut || {
+            black_box(same_template(black_box(&recipe), black_box(&recipe)));
+        });
+        let tracing = Tracing { lifecycle: lifecycle(), deprecations: Vec::new(), templates: RefCell::default(), plans: RefCell::default(), topics: RefCell::default() };
+        let mut out = [0f64; STRIDE];
+        let mut ids = [0u32; ID_STRIDE];
+        time("process + start", &mut || {
+            let r = tracing.lifecycle.process(&message, RemoteInfo { valid: true }, AmbientInfo { has_span: false }, 10).unwrap();
+            tracing.start(Recipe::Process(r), &mut out, &mut ids);
+        });
+        let Recipe::Process(p) = &recipe else { unreachable!() };
+        time("recipe.finish", &mut || {
+            black_box(p.finish(HandlerResult::Returned, Duration::from_millis(1)));
+        });
+        let finish = p.finish(HandlerResult::Returned, Duration::from_millis(1));
+        time("plan_hash", &mut || {
+            black_box(plan_hash(black_box(&finish)));
+        });
+        time("recipe clone", &mut || {
+            black_box(black_box(&recipe).clone());
+        });
     }
 }

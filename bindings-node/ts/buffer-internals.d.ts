@@ -2,6 +2,7 @@
 declare global {
   interface Buffer {
     latin1Slice(start: number, end: number): string;
+    utf8Slice(start: number, end: number): string;
     utf8Write(value: string, offset: number, length: number): number;
   }
 }

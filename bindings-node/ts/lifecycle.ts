@@ -33,8 +33,46 @@ import {
   Tracer,
 } from '@opentelemetry/api';
 import { Instruments } from './instruments';
-import { extractKafka, extractKafkaBatch, injectSends, KafkaHeaders, KEPT_REMOTE, lastRemoteValid } from './propagator';
-import { applyDelta, E2E_AT, END_AT, ID_STRIDE, Plan, Recipes, STRIDE, Template } from './recipes';
+import {
+  baggageOfValues,
+  extractKafka,
+  extractKafkaBatch,
+  gather,
+  gAny,
+  gBg,
+  gTp,
+  gTs,
+  injectSends,
+  KafkaHeaders,
+  KEPT_REMOTE,
+  lastRemoteValid,
+  releaseGathered,
+  remoteFromScratch,
+  SCRATCH_BYTES,
+  SCRATCH_IN,
+  SCRATCH_INPUT_BYTES,
+  SCRATCH_INPUT_ROOM,
+  SCRATCH_RESULT,
+} from './propagator';
+import { attributesOf, E2E_AT, END_AT, ID_STRIDE, LAYOUT, Plan, Recipes, STRIDE, Template } from './recipes';
+
+// Slots of the scratch calls' input numbers, as the core's layout names them.
+const IN = Object.fromEntries(LAYOUT.processInputs.map((name, i) => [name, i])) as Record<string, number>;
+const FIN = Object.fromEntries(LAYOUT.finishInputs.map((name, i) => [name, i])) as Record<string, number>;
+const [IN_TOPIC, IN_PARTITION, IN_OFFSET, IN_PAYLOAD, IN_TIMESTAMP, IN_AMBIENT, IN_TP_LEN, IN_KEY_LEN] = [
+  IN.topic,
+  IN.partition,
+  IN.offset,
+  IN.payloadLength,
+  IN.timestamp,
+  IN.ambientSpan,
+  IN.traceparentLength,
+  IN.keyLength,
+];
+const [FIN_TEMPLATE, FIN_E2E, FIN_ELAPSED] = [FIN.template, FIN.e2e, FIN.elapsed];
+/** A scratch call's numbers: the message's, then its ids, then the remote parent's validity. */
+const RESULT_LEN = STRIDE + ID_STRIDE + 1;
+const NOT_TRACED = -1;
 
 /** The parts of a KafkaJS message the executor reads. */
 export interface KafkaMessageLike {
@@ -166,23 +204,16 @@ function handlerContext(t: Template, ambient: Context, messageBaggage: Baggage |
 }
 
 /** Carries out a finish: end attributes, status, end time, metric records. */
-function applyFinish(
-  span: Span,
-  plan: Plan,
-  ids: Uint32Array,
-  out: Float64Array,
-  i: number,
-  startMs: number,
-  instruments: Instruments | undefined,
-): void {
-  const attrs: Attributes = { ...(plan.attributes as Attributes) };
-  applyDelta(attrs, ids[ID_STRIDE * i], out, STRIDE * i, undefined);
-  span.setAttributes(attrs);
-  if (plan.statusCode === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: plan.statusDescription });
-  const after = out[STRIDE * i + END_AT];
+function applyFinish(span: Span, plan: Plan, bits: number, out: Float64Array, base: number, startMs: number, instruments: Instruments | undefined): void {
+  const after = out[base + END_AT];
+  instruments?.record(plan, out, base);
+  if (span.isRecording()) {
+    const attrs = attributesOf(plan.attributes, bits, out, base, undefined);
+    span.setAttributes(attrs);
+    if (plan.statusCode === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: plan.statusDescription });
+  }
   if (Number.isNaN(after)) span.end();
   else span.end(startMs + after);
-  instruments?.record(plan, out, STRIDE * i);
 }
 
 /** Runs `fn` in `ctx`, then `done(error?)` once it settled; never swallows or changes its result. */
@@ -263,7 +294,7 @@ export function withMessageSpan<T>(message: object, fn: () => T): T {
 export class KafkaTracing {
   readonly recipes: Recipes;
   private readonly env: ExecutorEnv;
-  private readonly one = new Float64Array(STRIDE);
+  private readonly one = new Float64Array(RESULT_LEN);
   private readonly oneIds = new Uint32Array(ID_STRIDE);
 
   /**
@@ -352,8 +383,7 @@ export class KafkaTracing {
       const sources: Sources = { ambient, remote: undefined, poll: ambient };
       for (let i = 0; i < n; i++) {
         const t = this.recipes.template(ids[ID_STRIDE * i + 1]);
-        const attrs: Attributes = { ...(t.attributes as Attributes) };
-        applyDelta(attrs, ids[ID_STRIDE * i], out, STRIDE * i, messages[i].key);
+        const attrs = attributesOf(t.attributes, ids[ID_STRIDE * i], out, STRIDE * i, messages[i].key);
         const span = startSpan(tracer, t, attrs, sources);
         safeHook(hook, span, { topic, message: messages[i] });
         group.spans[i] = span;
@@ -394,7 +424,7 @@ export class KafkaTracing {
       const out = new Float64Array(STRIDE * n);
       const ids = new Uint32Array(ID_STRIDE * n);
       this.recipes.core.sendFinish(g.templates, g.chosen, new Float64Array(answers), failed, elapsed, out, ids);
-      for (let i = 0; i < n; i++) applyFinish(g.spans[i], this.recipes.plan(ids[ID_STRIDE * i + 1]), ids, out, i, startMs, instruments);
+      for (let i = 0; i < n; i++) applyFinish(g.spans[i], this.recipes.plan(ids[ID_STRIDE * i + 1]), ids[ID_STRIDE * i], out, STRIDE * i, startMs, instruments);
     }
   }
 
@@ -415,6 +445,98 @@ export class KafkaTracing {
   private startProcess(topic: string, payload: { partition?: unknown }, message: KafkaMessageLike): { ctx: Context; done: (err?: unknown) => void } | undefined {
     const ambient = context.active();
     const ambientSc = trace.getSpanContext(ambient);
+    const ambientSpan = ambientSc !== undefined && trace.isSpanContextValid(ambientSc);
+    const index = this.processScratch(topic, payload, message, ambientSpan);
+    if (index === NOT_TRACED) return undefined;
+    if (index >= 0) {
+      // The numbers are copied out of the scratch memory before anything else can call the addon.
+      const r = this.one;
+      for (let j = 0; j < RESULT_LEN; j++) r[j] = (SCRATCH_RESULT as Float64Array)[j];
+      const ts = gTs;
+      const bg = gBg;
+      releaseGathered();
+      const remote = r[STRIDE + ID_STRIDE] === 1 ? remoteFromScratch(ts) : undefined;
+      return this.startProcessSpan(topic, message, ambient, index, r, remote, bg === undefined ? undefined : baggageOfValues(bg));
+    }
+    return this.startProcessSlow(topic, payload, message, ambient, ambientSpan);
+  }
+
+  /**
+   * One call into the core for the message's parent and recipe (its inputs and results in the
+   * scratch memory): the template index, {@link NOT_TRACED}, or -2 when the message's shape
+   * needs the general path. Leaves the tracestate and baggage values in `gTs`/`gBg`.
+   */
+  private processScratch(topic: string, payload: { partition?: unknown }, message: KafkaMessageLike, ambientSpan: boolean): number {
+    const f = SCRATCH_IN;
+    const bytes = SCRATCH_BYTES;
+    if (f === null || bytes === null) return -2;
+    try {
+      gather(message.headers);
+    } catch {
+      return -2;
+    }
+    const tp = gTp;
+    if ((tp !== undefined && !Buffer.isBuffer(tp)) || (gTs !== undefined && !Buffer.isBuffer(gTs)) || (gAny && tp === undefined)) return -2;
+    const key = message.key;
+    const tpLen = tp === undefined ? -1 : tp.length;
+    let keyLen = -1;
+    let at = SCRATCH_INPUT_BYTES;
+    if (tp !== undefined) {
+      if (tpLen > SCRATCH_INPUT_ROOM) return -2;
+      bytes.set(tp, at);
+      at += tpLen;
+    }
+    if (key != null) {
+      if (Buffer.isBuffer(key)) {
+        if (at - SCRATCH_INPUT_BYTES + key.length > SCRATCH_INPUT_ROOM) return -2;
+        bytes.set(key, at);
+        keyLen = key.length;
+      } else if (typeof key === 'string' && 3 * key.length <= SCRATCH_INPUT_ROOM - (at - SCRATCH_INPUT_BYTES)) {
+        keyLen = bytes.utf8Write(key, at, 3 * key.length);
+      } else {
+        return -2;
+      }
+    }
+    f[IN_TOPIC] = this.recipes.topicId(topic);
+    f[IN_PARTITION] = Number(payload.partition ?? -1);
+    f[IN_OFFSET] = Number(message.offset);
+    f[IN_PAYLOAD] = payloadLength(message.value);
+    f[IN_TIMESTAMP] = Number(message.timestamp);
+    f[IN_AMBIENT] = ambientSpan ? 1 : 0;
+    f[IN_TP_LEN] = tpLen;
+    f[IN_KEY_LEN] = keyLen;
+    const index = this.recipes.core.processScratch();
+    if (index < 0) releaseGathered();
+    return index;
+  }
+
+  private startProcessSpan(
+    topic: string,
+    message: KafkaMessageLike,
+    ambient: Context,
+    index: number,
+    r: Float64Array,
+    remote: SpanContext | undefined,
+    messageBaggage: Baggage | undefined,
+  ): { ctx: Context; done: (err?: unknown) => void } {
+    const t = this.recipes.template(index);
+    const attrs = attributesOf(t.attributes, r[STRIDE], r, 0, message.key);
+    const e2e = r[E2E_AT];
+    const startMs = nowMs();
+    const span = startSpan(this.env.tracer(), t, attrs, { ambient, remote, poll: ambient });
+    safeHook(this.env.consumerHook?.(), span, { topic, message });
+    const ctx = handlerContext(t, ambient, messageBaggage, remote, span);
+    const start = performance.now();
+    return { ctx, done: (err) => this.endProcess(span, index, e2e, err, start, startMs) };
+  }
+
+  private startProcessSlow(
+    topic: string,
+    payload: { partition?: unknown },
+    message: KafkaMessageLike,
+    ambient: Context,
+    ambientSpan: boolean,
+  ): { ctx: Context; done: (err?: unknown) => void } | undefined {
     let extracted = ROOT_CONTEXT;
     let remoteValid = false;
     try {
@@ -433,7 +555,7 @@ export class KafkaTracing {
       payloadLength(message.value),
       Number(message.timestamp),
       remoteValid,
-      ambientSc !== undefined && trace.isSpanContextValid(ambientSc),
+      ambientSpan,
       false,
       out,
       ids,
@@ -441,8 +563,7 @@ export class KafkaTracing {
     if (!started) return undefined;
     const index = ids[1];
     const t = this.recipes.template(index);
-    const attrs: Attributes = { ...(t.attributes as Attributes) };
-    applyDelta(attrs, ids[0], out, 0, message.key);
+    const attrs = attributesOf(t.attributes, ids[0], out, 0, message.key);
     const e2e = out[E2E_AT];
     const remote = remoteValid ? trace.getSpanContext(extracted) : undefined;
     const startMs = nowMs();
@@ -456,9 +577,22 @@ export class KafkaTracing {
   private endProcess(span: Span, template: number, e2e: number, err: unknown, start: number, startMs: number): void {
     const out = this.one;
     const ids = this.oneIds;
+    const elapsed = (performance.now() - start) / 1000;
     try {
-      this.recipes.core.processFinish(template, e2e, err === undefined ? null : errorType(err), (performance.now() - start) / 1000, out, ids);
-      applyFinish(span, this.recipes.plan(ids[1]), ids, out, 0, startMs, this.env.instruments());
+      const f = SCRATCH_IN;
+      if (err === undefined && f !== null) {
+        f[FIN_TEMPLATE] = template;
+        f[FIN_E2E] = e2e;
+        f[FIN_ELAPSED] = elapsed;
+        const plan = this.recipes.core.processFinishScratch();
+        if (plan >= 0) {
+          for (let j = 0; j < RESULT_LEN; j++) out[j] = (SCRATCH_RESULT as Float64Array)[j];
+          applyFinish(span, this.recipes.plan(plan), out[STRIDE], out, 0, startMs, this.env.instruments());
+          return;
+        }
+      }
+      this.recipes.core.processFinish(template, e2e, err === undefined ? null : errorType(err), elapsed, out, ids);
+      applyFinish(span, this.recipes.plan(ids[1]), ids[0], out, 0, startMs, this.env.instruments());
     } catch {
       span.end();
     }
@@ -531,8 +665,7 @@ export class KafkaTracing {
     for (let i = 0; i < n; i++) {
       const index = ids[ID_STRIDE * i + 1];
       const t = this.recipes.template(index);
-      const attrs: Attributes = { ...(t.attributes as Attributes) };
-      applyDelta(attrs, ids[ID_STRIDE * i], out, STRIDE * i, messages[i].key);
+      const attrs = attributesOf(t.attributes, ids[ID_STRIDE * i], out, STRIDE * i, messages[i].key);
       const remote = valid[i] ? trace.getSpanContext(contexts[i]) : undefined;
       const span = startSpan(tracer, t, attrs, { ambient, remote, poll });
       safeHook(hook, span, { topic, message: messages[i] });
@@ -558,11 +691,11 @@ export class KafkaTracing {
       const index = this.recipes.core.pollStart(topics, err === undefined ? countOf(result as T) : 0, err !== undefined);
       if (index < 0) return;
       const t = this.recipes.template(index);
-      const span = startSpan(this.env.tracer(), t, { ...(t.attributes as Attributes) }, { ambient, remote: undefined, poll: ambient }, startMs);
+      const span = startSpan(this.env.tracer(), t, attributesOf(t.attributes, 0, this.one, 0, undefined), { ambient, remote: undefined, poll: ambient }, startMs);
       const out = this.one;
       const ids = this.oneIds;
       this.recipes.core.pollFinish(index, err === undefined ? null : errorType(err), elapsed, out, ids);
-      applyFinish(span, this.recipes.plan(ids[1]), ids, out, 0, startMs, this.env.instruments());
+      applyFinish(span, this.recipes.plan(ids[1]), ids[0], out, 0, startMs, this.env.instruments());
     };
     let pending: T | Promise<T>;
     try {

@@ -13,6 +13,8 @@ import {
   TextMapSetter,
   trace,
   TraceState,
+  Baggage,
+  ROOT_CONTEXT,
   baggageEntryMetadataFromString,
   BaggageEntry,
   createContextKey,
@@ -32,6 +34,18 @@ const EMPTY = Buffer.alloc(0);
 const SCRATCH_VIEW = native.scratch();
 const SCRATCH: Buffer | null = SCRATCH_VIEW ? Buffer.from(SCRATCH_VIEW.buffer, SCRATCH_VIEW.byteOffset, SCRATCH_VIEW.byteLength) : null;
 const SCRATCH_OUT = LAYOUT.scratchOut;
+/** The scratch memory as bytes (null when another copy of the addon took it first). */
+export const SCRATCH_BYTES: Buffer | null = SCRATCH;
+/** The scratch input region's numbers (`layout`'s `PROCESS_INPUTS`, `FINISH_INPUTS`). */
+export const SCRATCH_IN: Float64Array | null = SCRATCH_VIEW ? new Float64Array(SCRATCH_VIEW.buffer, SCRATCH_VIEW.byteOffset, LAYOUT.scratchBytes / 8) : null;
+/** A scratch call's result numbers: a message's numbers, its ids, the remote parent's validity. */
+export const SCRATCH_RESULT: Float64Array | null = SCRATCH_VIEW
+  ? new Float64Array(SCRATCH_VIEW.buffer, SCRATCH_VIEW.byteOffset + SCRATCH_OUT + LAYOUT.scratchBytes, LAYOUT.stride + LAYOUT.idStride + 1)
+  : null;
+/** Where a scratch call's input bytes start. */
+export const SCRATCH_INPUT_BYTES = LAYOUT.scratchBytes;
+/** The most input bytes a scratch call takes. */
+export const SCRATCH_INPUT_ROOM = SCRATCH_OUT - LAYOUT.scratchBytes;
 const MISSING = NAMES.errorNames.indexOf('missing');
 const KIND_OTHER = 0;
 const KIND_TRACEPARENT = 1;
@@ -147,14 +161,37 @@ function fromCompact(ctx: Context, r: string | number, rawTracestate: HeaderValu
         ? new KafkaTraceState(undefined, rawTracestate as Buffer)
         : new KafkaTraceState(r.substring(HEAD));
   }
-  const spanContext: SpanContext = {
-    traceId: r.substring(0, TID),
-    spanId: r.substring(TID, TID + SID),
-    traceFlags: parseInt(r.substring(TID + SID, HEAD), 16),
+  return trace.setSpanContext(ctx, spanContextOf(r, traceState));
+}
+
+/** The value of one lowercase hex digit of the core's compact form. */
+function hexDigit(c: number): number {
+  return c <= 57 ? c - 48 : c - 87;
+}
+
+function spanContextOf(compactHead: string, traceState: TraceState | undefined): SpanContext {
+  return {
+    traceId: compactHead.substring(0, TID),
+    spanId: compactHead.substring(TID, TID + SID),
+    traceFlags: 16 * hexDigit(compactHead.charCodeAt(TID + SID)) + hexDigit(compactHead.charCodeAt(TID + SID + 1)),
     isRemote: true,
     traceState,
   };
-  return trace.setSpanContext(ctx, spanContext);
+}
+
+/**
+ * The remote span context whose compact head a scratch call wrote at the start of the output
+ * region; its tracestate is read from `tracestate` (the message's header value(s)) on first use.
+ */
+export function remoteFromScratch(tracestate: HeaderValue): SpanContext {
+  const compactHead = (SCRATCH as Buffer).latin1Slice(SCRATCH_OUT, SCRATCH_OUT + HEAD);
+  return spanContextOf(compactHead, tracestate === undefined ? undefined : new KafkaTraceState(undefined, undefined, tracestate));
+}
+
+/** The baggage of a message's `baggage` header value(s), or undefined. */
+export function baggageOfValues(values: HeaderValue): Baggage | undefined {
+  if (values === undefined) return undefined;
+  return propagation.getBaggage(withBaggage(ROOT_CONTEXT, values));
 }
 
 function withBaggage(ctx: Context, values: HeaderValue): Context {
@@ -207,11 +244,12 @@ function extractValues(ctx: Context, tp: HeaderValue, ts: HeaderValue, bg: Heade
   return bg === undefined ? out : withBaggage(out, bg);
 }
 
-/**
- * Reads the trace context of a KafkaJS message's headers into `ctx`: the remote span context
- * (when the core accepts the headers) and the baggage. Never throws on header contents.
- */
-export function extractKafka(ctx: Context, headers: KafkaHeaders | undefined | null): Context {
+/** What {@link gather} found: our headers' values (undefined = absent), whether any was there. */
+export let gTp: HeaderValue, gTs: HeaderValue, gBg: HeaderValue;
+export let gAny = false;
+
+/** Collects the values of our headers (each name classified by the core) from KafkaJS headers. */
+export function gather(headers: KafkaHeaders | undefined | null): void {
   let tp: HeaderValue, ts: HeaderValue, bg: HeaderValue;
   let any = false;
   if (headers != null) {
@@ -226,7 +264,28 @@ export function extractKafka(ctx: Context, headers: KafkaHeaders | undefined | n
       else if (kind === KIND_BAGGAGE) bg = bg === undefined ? v : concatValues(bg, v);
     }
   }
-  return extractValues(ctx, tp, ts, bg, any);
+  gTp = tp;
+  gTs = ts;
+  gBg = bg;
+  gAny = any;
+}
+
+/** Drops what {@link gather} found (the header values are not kept alive past their use). */
+export function releaseGathered(): void {
+  gTp = gTs = gBg = undefined;
+}
+
+/**
+ * Reads the trace context of a KafkaJS message's headers into `ctx`: the remote span context
+ * (when the core accepts the headers) and the baggage. Never throws on header contents.
+ */
+export function extractKafka(ctx: Context, headers: KafkaHeaders | undefined | null): Context {
+  gather(headers);
+  const tp = gTp,
+    ts = gTs,
+    bg = gBg;
+  gTp = gTs = gBg = undefined;
+  return extractValues(ctx, tp, ts, bg, gAny);
 }
 
 const BATCH_MAX = 256;
@@ -265,21 +324,12 @@ export function extractKafkaBatch(ctx: Context, headersList: (KafkaHeaders | und
   let count = 0;
   let at = 0;
   for (let i = 0; i < headersList.length; i++) {
-    const headers = headersList[i];
-    let tp: HeaderValue, ts: HeaderValue, bg: HeaderValue;
-    let any = false;
-    if (headers != null) {
-      for (const name in headers) {
-        const kind = headerKind(name);
-        if (kind === KIND_OTHER) continue;
-        any = true;
-        let v = headers[name];
-        if (v === undefined) v = null;
-        if (kind === KIND_TRACEPARENT) tp = tp === undefined ? v : concatValues(tp, v);
-        else if (kind === KIND_TRACESTATE) ts = ts === undefined ? v : concatValues(ts, v);
-        else if (kind === KIND_BAGGAGE) bg = bg === undefined ? v : concatValues(bg, v);
-      }
-    }
+    gather(headersList[i]);
+    const tp = gTp,
+      ts = gTs,
+      bg = gBg,
+      any = gAny;
+    gTp = gTs = gBg = undefined;
     if (!any) {
       contexts[i] = ctx;
       valid[i] = false;
@@ -341,6 +391,7 @@ function outgoingOf(ctx: Context): string[] {
  * missing ones appended). Rewrites each `headers[i]` object in place.
  */
 export function injectSends(ctx: Context, spans: SpanContext[], headers: KafkaHeaders[]): void {
+  if (injectScratch(ctx, spans, headers)) return;
   const n = spans.length;
   let ids = '';
   const sampled = new Uint8Array(n);
@@ -364,6 +415,74 @@ export function injectSends(ctx: Context, spans: SpanContext[], headers: KafkaHe
     if (entries > 0) applyPlan(headers[i], own, plan, at, entries);
     at += 2 * entries;
   }
+}
+
+/** The header name of each `HeaderKind` the core writes. */
+const NAME_OF_KIND: string[] = [];
+for (const name of NAMES.fields) NAME_OF_KIND[headerKind(name)] = name;
+const SCRATCH_SPAN_IDS = TID + SID;
+/** Messages per scratch inject call (their ids, flags and the tracestate fit the input region). */
+const INJECT_CHUNK = 64;
+
+function hasOurs(headers: KafkaHeaders): boolean {
+  for (const name in headers) if (headerKind(name) !== KIND_OTHER) return true;
+  return false;
+}
+
+/**
+ * {@link injectSends} over the scratch memory (the core's `inject_scratch`) when it applies:
+ * no baggage and no kept remote context in `ctx`, and no header of ours in any message yet.
+ * Returns false (nothing written) when it does not apply.
+ */
+function injectScratch(ctx: Context, spans: SpanContext[], headers: KafkaHeaders[]): boolean {
+  const buf = SCRATCH;
+  const n = spans.length;
+  if (buf === null || n === 0 || ctx.getValue(KEPT_REMOTE) !== undefined) return false;
+  const bag = propagation.getBaggage(ctx);
+  if (bag !== undefined && bag.getAllEntries().length > 0) return false;
+  for (let i = 0; i < n; i++) if (hasOurs(headers[i])) return false;
+  const sdkTracestate = spans[0].traceState?.serialize() ?? '';
+  if (sdkTracestate.length > SCRATCH_OUT - INJECT_CHUNK * (SCRATCH_SPAN_IDS + 1)) return false;
+  for (let from = 0; from < n; ) {
+    const count = Math.min(INJECT_CHUNK, n - from);
+    let ids = '';
+    for (let i = from; i < from + count; i++) {
+      const { traceId, spanId } = spans[i];
+      // Each span's ids in its own 48 bytes (a malformed id is the core's to refuse, not to shift).
+      if (traceId.length !== TID || spanId.length !== SID) return from === 0 ? false : fail();
+      ids += traceId + spanId;
+    }
+    if (buf.utf8Write(ids, 0, SCRATCH_OUT) !== SCRATCH_SPAN_IDS * count) return from === 0 ? false : fail();
+    const flagsAt = SCRATCH_SPAN_IDS * count;
+    for (let i = 0; i < count; i++) buf[flagsAt + i] = spans[from + i].traceFlags & 1;
+    const tsAt = flagsAt + count;
+    if (buf.utf8Write(sdkTracestate, tsAt, SCRATCH_OUT - tsAt) !== sdkTracestate.length) return from === 0 ? false : fail();
+    const written = native.injectScratch(count, sdkTracestate.length);
+    if (written <= 0) return from === 0 ? false : fail();
+    let at = SCRATCH_OUT;
+    for (let i = from; i < from + written; i++) {
+      const entries = buf[at++];
+      const h = headers[i];
+      for (let e = 0; e < entries; e++) {
+        const kind = buf[at];
+        const len = buf[at + 1] | (buf[at + 2] << 8);
+        at += 3;
+        if (kind & 0x80) {
+          h[NAME_OF_KIND[kind & 0x7f]] = sdkTracestate;
+        } else {
+          h[NAME_OF_KIND[kind]] = buf.latin1Slice(at, at + len);
+          at += len;
+        }
+      }
+    }
+    from += written;
+  }
+  return true;
+}
+
+/** The core refused a later chunk after an earlier one was written (never expected). */
+function fail(): never {
+  throw new Error('kafka-trace: inject_scratch refused part of a send');
 }
 
 /**

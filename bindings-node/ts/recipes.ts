@@ -26,12 +26,23 @@ export type Plan = native.Plan;
 
 const warned = new Set<string>();
 
+/** The core's answer for `key`, asked once per distinct key (up to 10,000 kept). */
+function cached<V>(map: Map<string, V>, key: string, ask: () => V): V {
+  let v = map.get(key);
+  if (v === undefined) {
+    v = ask();
+    if (map.size < 10_000) map.set(key, v);
+  }
+  return v;
+}
+
 /** One client's lifecycle: the core's `Lifecycle` for its options, with cached templates/plans. */
 export class Recipes {
   readonly core: native.Tracing;
   private readonly templates: Template[] = [];
   private readonly plans: Plan[] = [];
   private readonly allowed = new Map<string, boolean>();
+  private readonly topics = new Map<string, number>();
 
   /** `options` spelled as the core's `OPTION_NAMES` (camelCase); old spellings warn once. */
   constructor(options: object) {
@@ -45,12 +56,12 @@ export class Recipes {
   }
 
   allows(topic: string): boolean {
-    let a = this.allowed.get(topic);
-    if (a === undefined) {
-      a = this.core.allows(topic);
-      if (this.allowed.size < 10_000) this.allowed.set(topic, a);
-    }
-    return a;
+    return cached(this.allowed, topic, () => this.core.allows(topic));
+  }
+
+  /** The core's id of `topic` for its scratch calls. */
+  topicId(topic: string): number {
+    return cached(this.topics, topic, () => this.core.topicId(topic));
   }
 
   template(index: number): Template {
@@ -75,6 +86,59 @@ export function applyDelta(attrs: Attributes, bits: number, out: Float64Array, b
     if (kind === KIND_NUMBER) attrs[DELTA_KEYS[i]] = v;
     else if (kind === KIND_BOOL) attrs[DELTA_KEYS[i]] = v === 1;
     else if (kind === KIND_DECIMAL) attrs[DELTA_KEYS[i]] = String(v);
-    else attrs[DELTA_KEYS[i]] = typeof key === 'string' ? key : Buffer.from(key as Uint8Array).toString('utf8');
+    else attrs[DELTA_KEYS[i]] = keyText(key);
   }
+}
+
+/** The text of a key the core found to be UTF-8 (a Buffer is decoded in place, not copied). */
+function keyText(key: unknown): string {
+  if (typeof key === 'string') return key;
+  if (Buffer.isBuffer(key)) return key.utf8Slice(0, key.length);
+  const u = key as Uint8Array;
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('utf8');
+}
+
+type Maker = (values: unknown[], out: Float64Array, base: number, key: unknown, keyText: (key: unknown) => string) => Attributes;
+const makers = new WeakMap<object, { values: unknown[]; byBits: (Maker | undefined)[] }>();
+
+/**
+ * The attributes of a template or plan (`fixed`, as the core gave them) with the
+ * message-dependent ones in `out[base..]` (present where `bits` says): the same object
+ * `{ ...fixed }` + {@link applyDelta} makes, built by one object literal per (template, bits)
+ * so every message's attributes have one fixed shape.
+ */
+export function attributesOf(fixed: object, bits: number, out: Float64Array, base: number, key: unknown): Attributes {
+  let entry = makers.get(fixed);
+  if (entry === undefined) {
+    entry = { values: Object.values(fixed), byBits: [] };
+    makers.set(fixed, entry);
+  }
+  let make = entry.byBits[bits];
+  if (make === undefined) {
+    make = compile(Object.keys(fixed), bits);
+    entry.byBits[bits] = make;
+  }
+  return make(entry.values, out, base, key, keyText);
+}
+
+function compile(keys: string[], bits: number): Maker {
+  const all = keys.concat(DELTA_KEYS.filter((_, i) => ((bits >> i) & 1) === 1));
+  if (all.includes('__proto__') || new Set(all).size !== all.length) {
+    // Never expected from the core; the generic way keeps such a key an own property.
+    return (values, out, base, key) => {
+      const attrs: Attributes = {};
+      keys.forEach((k, i) => Object.defineProperty(attrs, k, { value: values[i], enumerable: true, writable: true, configurable: true }));
+      applyDelta(attrs, bits, out, base, key);
+      return attrs;
+    };
+  }
+  const fields = keys.map((k, i) => `${JSON.stringify(k)}: values[${i}]`);
+  for (let i = 0; i < DELTA_COUNT; i++) {
+    if (((bits >> i) & 1) === 0) continue;
+    const v = `out[base + ${i}]`;
+    const kind = DELTA_KINDS[i];
+    const expr = kind === KIND_NUMBER ? v : kind === KIND_BOOL ? `${v} === 1` : kind === KIND_DECIMAL ? `String(${v})` : 'keyText(key)';
+    fields.push(`${JSON.stringify(DELTA_KEYS[i])}: ${expr}`);
+  }
+  return new Function('values', 'out', 'base', 'key', 'keyText', `return { ${fields.join(', ')} };`) as Maker;
 }
