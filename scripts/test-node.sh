@@ -57,7 +57,7 @@ test_deps_3x=(@opentelemetry/sdk-trace@^3 @opentelemetry/sdk-metrics@^3 @opentel
 # interop test is the venv scripts/test-python.sh makes (the test is skipped without it)
 bash "$root/scripts/confluent-kafka-js.sh" >/dev/null
 py_venv="$root/.cache/python-test-venv/bin/python"
-if [ -z "${KT_PYTHON:-}" ] && [ -x "$py_venv" ] && "$py_venv" -c 'import kafka_trace.confluent' 2>/dev/null; then export KT_PYTHON="$py_venv"; fi
+if [ -z "${KT_PYTHON:-}" ] && [ -x "$py_venv" ] && "$py_venv" -c 'import confluent_kafka, kafka_trace.confluent, opentelemetry.sdk.trace' 2>/dev/null; then export KT_PYTHON="$py_venv"; fi
 # ... and the Rust consumer example, where scripts/test-e2e.sh built it (skipped otherwise).
 rust_consumer="$root/target/debug/examples/rust_consumer"
 if [ -z "${KT_RUST_CONSUMER:-}" ] && [ -x "$rust_consumer" ]; then export KT_RUST_CONSUMER="$rust_consumer"; fi
