@@ -52,7 +52,7 @@ mod recipe;
 pub use acks::batch_acks;
 pub use finish::{now_ms, Finish, HandlerResult, PollResult, SendResult, SpanEnd, Status};
 pub use names::{OptionName, OPTION_NAMES};
-pub use propagation::{send_context, KeptRemote, SpanIdentity};
+pub use propagation::{send_context, send_context_parsed, KeptRemote, SpanIdentity};
 pub use recipe::{
     AmbientInfo, HandlerContext, Instrument, InstrumentKind, Lifecycle, MetricRecord, Operation,
     PollRecipe, ProcessRecipe, RemoteInfo, SendRecipe, INSTRUMENTS, METRIC_ATTRIBUTE_KEYS,

@@ -135,12 +135,33 @@ pub fn send_context(
     kept: Option<&KeptRemote>,
     baggage: Baggage,
 ) -> TraceContext {
+    send_context_parsed(span, TraceStateBuf::parse(sdk_tracestate).unwrap_or_default(), kept, baggage)
+}
+
+/// [`send_context`] with the SDK's tracestate already read (`TraceStateBuf::parse(..)
+/// .unwrap_or_default()`): a binding that sends many spans with one SDK tracestate reads it once.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::{send_context, send_context_parsed, SpanIdentity};
+/// use kafka_trace::{Baggage, SpanId, TraceId, TraceStateBuf};
+///
+/// let span = SpanIdentity { trace_id: TraceId([1; 16]), span_id: SpanId([2; 8]), sampled: true };
+/// let sdk = TraceStateBuf::parse(b"rojo=1").unwrap_or_default();
+/// assert_eq!(send_context_parsed(&span, sdk, None, Baggage::default()), send_context(&span, b"rojo=1", None, Baggage::default()));
+/// ```
+pub fn send_context_parsed(
+    span: &SpanIdentity,
+    sdk: TraceStateBuf,
+    kept: Option<&KeptRemote>,
+    baggage: Baggage,
+) -> TraceContext {
     let same_trace = kept.filter(|k| k.trace_id == span.trace_id);
     let mut flags = if span.sampled { SAMPLED } else { 0 };
     if let Some(k) = same_trace {
         flags |= k.flags.0 & RANDOM;
     }
-    let sdk = TraceStateBuf::parse(sdk_tracestate).unwrap_or_default();
     let tracestate = match same_trace {
         None => sdk,
         Some(k) => {

@@ -318,3 +318,18 @@ fn finish_span_is_finish_without_the_metric_records() {
         assert_eq!(process.finish_span(result, elapsed), Finish { metrics: Vec::new(), ..full }, "{result:?}");
     }
 }
+
+#[test]
+fn send_context_parsed_equals_send_context() {
+    let kept = KeptRemote { trace_id: TraceId([1; 16]), flags: TraceFlags(0x03), tracestate: TraceStateBuf::parse(b"rojo=1,congo=2").unwrap() };
+    let same = SpanIdentity { trace_id: TraceId([1; 16]), span_id: SpanId([2; 8]), sampled: true };
+    let other = SpanIdentity { trace_id: TraceId([7; 16]), sampled: false, ..same };
+    for span in [same, other] {
+        for sdk in [&b""[..], b"congo=9", b"rojo=1,vendor=x", b"not a tracestate"] {
+            for k in [None, Some(&kept)] {
+                let parsed = TraceStateBuf::parse(sdk).unwrap_or_default();
+                assert_eq!(send_context_parsed(&span, parsed, k, Baggage::parse(b"k=v")), send_context(&span, sdk, k, Baggage::parse(b"k=v")));
+            }
+        }
+    }
+}
