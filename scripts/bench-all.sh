@@ -60,7 +60,7 @@ else
     export KAFKA_BOOTSTRAP="127.0.0.1:${KAFKA_PORT:-9092}"
     if ! bash scripts/kafka.sh status >/dev/null 2>&1; then
         say "broker: starting it on $KAFKA_BOOTSTRAP (scripts/kafka.sh start)"
-        bash scripts/kafka.sh start || die "could not start the broker"
+        bash scripts/kafka.sh start >&2 || die "could not start the broker"
         started_here=1
     else
         say "broker: running on $KAFKA_BOOTSTRAP"
@@ -86,17 +86,21 @@ note() {
 json_str() { python3 -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$1"; }
 build() { # DESCRIPTION COMMAND...
     local what="$1"; shift
-    "$@" || note "build failed: $what (\`$*\`)"
+    "$@" >&2 || note "build failed: $what (\`$*\`)"   # stdout is for the table
 }
 
-rust_groups=0
-for g in rust-codec rust-rdkafka c-abi c-librdkafka; do wanted "$g" && rust_groups=1; done
-if [ "$rust_groups" = 1 ]; then
-    say "build: Rust (release): C library, rdkafka throughput example, codec and C baseline benches"
+if wanted c-abi || wanted c-librdkafka; then
+    say "build: C library (release)"
     build "C library" cargo build -q --release -p kafka-trace-c
-    build "rdkafka throughput example" cargo build -q --release -p kafka-trace --features rdkafka --example throughput
+fi
+if wanted c-abi; then build "C baseline bench" cargo bench -q -p kafka-trace-c --bench baseline --no-run; fi
+if wanted rust-codec; then
+    say "build: Rust codec bench"
     build "codec bench" cargo bench -q -p kafka-trace --bench codec --no-run
-    build "C baseline bench" cargo bench -q -p kafka-trace-c --bench baseline --no-run
+fi
+if wanted rust-rdkafka; then
+    say "build: Rust rdkafka throughput example (release)"
+    build "rdkafka throughput example" cargo build -q --release -p kafka-trace --features rdkafka --example throughput
 fi
 
 node_sources=(bindings-node/src bindings-node/Cargo.toml core/src core/Cargo.toml Cargo.lock)
@@ -142,12 +146,12 @@ fi
 commands=(
     "rust-codec|0|bash scripts/bench.sh|--warm-up-time 0.2 --measurement-time 0.5 --sample-size 10"
     "c-abi|0|bash bindings-c/bench/run.sh|1 20000"
-    "node-codec|0|cd bindings-node && node bench/propagation.js|20000 2"
+    "node-codec|0|node bindings-node/bench/propagation.js|20000 2"
     "python-codec|0|.cache/python-bench-venv/bin/python bindings-python/bench/bench_codec.py|--number 2000 --repeat 3"
     "rust-rdkafka|1|cargo run -q --release -p kafka-trace --features rdkafka --example throughput|-- 500 1"
     "c-librdkafka|1|bash bindings-c/bench/throughput.sh|500 1"
-    "node-kafkajs|1|cd bindings-node && node bench/e2e.js|300 1"
-    "node-confluent|1|cd bindings-node && node bench/confluent.js|300 1"
+    "node-kafkajs|1|node bindings-node/bench/e2e.js|300 1"
+    "node-confluent|1|node bindings-node/bench/confluent.js|300 1"
     "python-confluent|1|.cache/python-bench-venv/bin/python bindings-python/bench/bench_throughput.py|--messages 300 --rounds 1"
     "python-confluent|1|.cache/python-bench-venv/bin/python bindings-python/bench/bench_path.py|--messages 500 --rounds 1 --warmup 100"
 )

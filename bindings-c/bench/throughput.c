@@ -3,7 +3,7 @@
  * 127.0.0.1:9092), plain librdkafka (mode `none`) against the kafka-trace C ABI (mode
  * `kafka-trace`), in one process, modes alternating round by round, each run on a fresh topic.
  *
- *   throughput [MESSAGES=20000] [ROUNDS=3]          (bindings-c/bench/throughput.sh builds and runs it)
+ *   throughput [MESSAGES=20000] [ROUNDS=5]          (bindings-c/bench/throughput.sh builds and runs it)
  *
  * A run produces MESSAGES messages (100-byte payload, linger.ms=5, acks=1, rd_kafka_poll(rk, 0)
  * after each produce, flush at the end), then consumes them back one by one with
@@ -237,7 +237,7 @@ static double median(double *xs, int n) {
 
 int main(int argc, char **argv) {
     long n = argc > 1 ? atol(argv[1]) : 20000;
-    int rounds = argc > 2 ? atoi(argv[2]) : 3;
+    int rounds = argc > 2 ? atoi(argv[2]) : 5;
     if (n < 1 || rounds < 1 || rounds > MAX_ROUNDS) die("usage", "throughput [MESSAGES >= 1] [ROUNDS 1..64]");
     bootstrap = getenv("KAFKA_BOOTSTRAP") ? getenv("KAFKA_BOOTSTRAP") : "127.0.0.1:9092";
     const char *s = getenv("KT_BENCH_SAMPLING");

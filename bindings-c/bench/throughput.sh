@@ -2,7 +2,7 @@
 # C throughput on the real broker: plain librdkafka vs the kafka-trace C ABI (throughput.c), modes
 # alternating round by round; prints the rounds on stderr and BENCH_ROW lines (group c-librdkafka)
 # on stdout.
-#   bash bindings-c/bench/throughput.sh [MESSAGES=20000] [ROUNDS=3]
+#   bash bindings-c/bench/throughput.sh [MESSAGES=20000] [ROUNDS=5]
 #   KT_BENCH_SAMPLING=0.01 bash bindings-c/bench/throughput.sh    # ParentBased(TraceIdRatio(0.01))
 #   KT_BENCH_METRICS=0 bash bindings-c/bench/throughput.sh        # the tracer's metrics off
 #   bash bindings-c/bench/throughput.sh --build-only               # target/c-bench/throughput
