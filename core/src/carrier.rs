@@ -636,7 +636,8 @@ mod rdkafka_headers {
             cases.push(context.clone());
             context.baggage = Baggage::parse(b"user=alice");
             cases.push(context.clone());
-            context.tracestate = crate::TraceStateBuf::parse(format!("a={},b={}", "x".repeat(300), "y".repeat(300)).as_bytes()).unwrap();
+            context.tracestate = crate::TraceStateBuf::parse(format!("a={},b={},c={}", "x".repeat(250), "y".repeat(250), "z".repeat(100)).as_bytes()).unwrap();
+            assert!(context.tracestate.as_str().len() > 512); // inject truncates it
             cases.push(context);
             for context in cases {
                 let mut injected = OwnedHeaders::new();

@@ -185,6 +185,7 @@ impl<'a> TraceState<'a> {
             }
             match scan_member(bytes, start) {
                 Some((eq, value_end, next)) => {
+                    // The member is ASCII, so every offset in it is a character boundary.
                     let (Some(key), Some(value)) = (text.get(start..eq), text.get(eq + 1..value_end)) else {
                         *seen -= 1;
                         return self.push_members_slowly(&bytes[start..], seen);

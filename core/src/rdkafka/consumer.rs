@@ -10,7 +10,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 
-use super::{add_hook_attributes, error_type, parts, Hook, TraceConfig};
+use super::{add_hook_attributes, error_type, finish_span, parts, Hook, TraceConfig};
 use crate::carrier::Headers;
 use crate::lifecycle::{now_ms, AmbientInfo, HandlerResult, Lifecycle, PollResult, ProcessRecipe};
 use crate::otel::{Executor, MessageContext, Running, StartTime};
@@ -178,7 +178,8 @@ where
     }
 
     pub(super) fn finish<V, E>(&self, recipe: &ProcessRecipe, running: &Running, result: &Result<V, E>) {
-        self.executor.finish(running, &recipe.finish(handler_result(result), running.elapsed()));
+        let (outcome, elapsed) = (handler_result(result), running.elapsed());
+        finish_span(&self.executor, running, || recipe.finish(outcome, elapsed), || recipe.finish_span(outcome, elapsed));
     }
 
     /// Runs an async `handler` for `message` in the handler context of its process span.

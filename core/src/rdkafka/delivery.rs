@@ -9,9 +9,9 @@ use rdkafka::message::{Message, ToBytes};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Partitioner, ProducerContext};
 use rdkafka::statistics::Statistics;
 
-use super::{add_hook_attributes, error_type, parts, Hook, TraceConfig};
+use super::{add_hook_attributes, error_type, finish_span, parts, with_trace_headers, Hook, TraceConfig};
 use crate::lifecycle::{Lifecycle, SendRecipe, SendResult};
-use crate::otel::{inject_context, Executor, Running};
+use crate::otel::{Executor, Running};
 use crate::span::MessageInfo;
 
 /// A send span on its way to the delivery callback.
@@ -103,17 +103,20 @@ where
         let recipe = self.lifecycle.send(&message)?;
         let running = self.executor.start_send(&recipe, parent);
         add_hook_attributes(running.context(), self.hook.as_ref(), &message);
-        let mut headers = record.headers.take().unwrap_or_default();
-        inject_context(running.context(), &mut headers);
-        record.headers = Some(headers);
+        record.headers = Some(with_trace_headers(running.context(), record.headers.take()));
         Some(InFlight { recipe, running })
     }
 
     fn finish(&self, span: &InFlight, outcome: SendResult<'_>) {
         // librdkafka's per-message latency (`rd_kafka_message_latency`) is not reachable through
         // rust-rdkafka without `unsafe`: the span ends in the delivery callback.
-        let finish = span.recipe.finish(outcome, span.running.elapsed(), None);
-        self.executor.finish(&span.running, &finish);
+        let elapsed = span.running.elapsed();
+        finish_span(
+            &self.executor,
+            &span.running,
+            || span.recipe.finish(outcome, elapsed, None),
+            || span.recipe.finish_span(outcome, elapsed, None),
+        );
     }
 
     fn delivered(&self, span: &InFlight, result: &DeliveryResult<'_>) {

@@ -73,8 +73,10 @@ pub use delivery::{TracedDelivery, TracedProducerContext};
 pub use producer::TracedProducer;
 pub use stream::{TracedMessage, TracedStream};
 
-use crate::lifecycle::Lifecycle;
-use crate::otel::{Executor, Instruments};
+use rdkafka::message::OwnedHeaders;
+
+use crate::lifecycle::{Finish, Lifecycle};
+use crate::otel::{inject_context, trace_context_of, Executor, Instruments, Running};
 use crate::span::{ClientInfo, MessageInfo, Options};
 
 /// Adds attributes of the caller's choosing to a span when it starts.
@@ -189,4 +191,38 @@ fn add_hook_attributes(cx: &Context, hook: Option<&Hook>, message: &MessageInfo<
             span.set_attribute(kv);
         }
     }
+}
+
+/// A record's headers with the send span of `cx` injected (the carrier's write policy). A record
+/// without headers gets the trace headers built in one go.
+fn with_trace_headers(cx: &Context, headers: Option<OwnedHeaders>) -> OwnedHeaders {
+    match (headers, trace_context_of(cx)) {
+        (None, Some(context)) => crate::carrier::new_owned_headers(&context),
+        (headers, _) => {
+            let mut headers = headers.unwrap_or_default();
+            inject_context(cx, &mut headers);
+            headers
+        }
+    }
+}
+
+/// Ends a span with its recipe's finish: `full()` when the executor records metrics, else
+/// `span_only()` (the same finish without metric records, which nobody would read). A span that
+/// records nothing, on an executor without metrics, is only ended: it ignores attributes and
+/// status, so building them would be wasted work on every unsampled message.
+fn finish_span<T>(executor: &Executor<T>, running: &Running, full: impl FnOnce() -> Finish, span_only: impl FnOnce() -> Finish)
+where
+    T: opentelemetry::trace::Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    if executor.instruments().is_some() {
+        executor.finish(running, &full());
+        return;
+    }
+    let span = running.context().span();
+    if !span.is_recording() {
+        span.end();
+        return;
+    }
+    executor.finish(running, &span_only());
 }

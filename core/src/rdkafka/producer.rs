@@ -9,9 +9,9 @@ use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
-use super::{add_hook_attributes, error_type, parts, Hook, TraceConfig};
+use super::{add_hook_attributes, error_type, finish_span, parts, with_trace_headers, Hook, TraceConfig};
 use crate::lifecycle::{Lifecycle, SendResult};
-use crate::otel::{inject_context, Executor};
+use crate::otel::Executor;
 use crate::span::MessageInfo;
 
 /// A `FutureProducer` that traces every send.
@@ -129,24 +129,19 @@ where
         };
         let running = self.executor.start_send(&recipe, parent);
         add_hook_attributes(running.context(), self.hook.as_ref(), &message);
-        let mut headers = record.headers.take().unwrap_or_default();
-        inject_context(running.context(), &mut headers);
-        record.headers = Some(headers);
+        record.headers = Some(with_trace_headers(running.context(), record.headers.take()));
 
         let result = self.producer.send(record, queue_timeout).await;
         // The delivery future resolves when librdkafka served the delivery report; rust-rdkafka
         // exposes no per-message latency (`rd_kafka_message_latency`) without `unsafe`, so the
         // span ends now and the duration is measured up to here.
         let elapsed = running.elapsed();
-        let error;
-        let outcome = match &result {
-            Ok(delivery) => SendResult::Acked { partition: delivery.partition, offset: delivery.offset },
-            Err((e, _)) => {
-                error = error_type(e);
-                SendResult::Failed { error_type: &error }
-            }
+        let error = result.as_ref().err().map(|(e, _)| error_type(e));
+        let outcome = match (&result, &error) {
+            (Ok(delivery), _) => SendResult::Acked { partition: delivery.partition, offset: delivery.offset },
+            (Err(_), error) => SendResult::Failed { error_type: error.as_deref().unwrap_or_default() },
         };
-        self.executor.finish(&running, &recipe.finish(outcome, elapsed, None));
+        finish_span(&self.executor, &running, || recipe.finish(outcome, elapsed, None), || recipe.finish_span(outcome, elapsed, None));
         result
     }
 }
