@@ -4,7 +4,7 @@
 use kafka_trace::carrier::{self, Headers, HeadersMut, BAGGAGE, TRACEPARENT, TRACESTATE};
 use kafka_trace::codec::baggage::Baggage;
 use kafka_trace::interop::{self, HeaderKind};
-use kafka_trace::lifecycle::{send_context, KeptRemote, SpanIdentity};
+use kafka_trace::lifecycle::{send_context, send_context_parsed, KeptRemote, SpanIdentity};
 use kafka_trace::{ErrorCode, SpanId, TraceContext, TraceFlags, TraceId, TraceParent, TraceState, TraceStateBuf};
 use napi::bindgen_prelude::*;
 use napi::Env;
@@ -402,46 +402,103 @@ pub fn inject_scratch(count: u32, ts_len: u32) -> i32 {
 
 const SPAN_IDS: usize = COMPACT_TRACE_ID + COMPACT_SPAN_ID;
 
+thread_local! {
+    /// The last SDK tracestate `inject_scratch` read, and what the core read from it.
+    static SDK_TRACESTATE: std::cell::RefCell<(Vec<u8>, TraceStateBuf)> = std::cell::RefCell::new((Vec::new(), TraceStateBuf::default()));
+}
+
+/// The core's reading of an SDK tracestate (`TraceStateBuf::parse(..).unwrap_or_default()`),
+/// remembered for the next call with the same bytes.
+fn sdk_tracestate(bytes: &[u8]) -> TraceStateBuf {
+    SDK_TRACESTATE.with(|cell| {
+        let mut last = cell.borrow_mut();
+        if last.0 != bytes {
+            last.1 = TraceStateBuf::parse(bytes).unwrap_or_default();
+            last.0.clear();
+            last.0.extend_from_slice(bytes);
+        }
+        last.1.clone()
+    })
+}
+
+/// One message's header list as the write policy sees it in `inject_scratch`: one existing
+/// header that is not ours; what the core appends is written straight to the output.
+struct Appender<'o> {
+    out: &'o mut [u8],
+    at: usize,
+    entries: u8,
+    sdk: &'o [u8],
+    /// The policy did something other than append (the caller falls back).
+    other: bool,
+    /// The output region is full.
+    full: bool,
+}
+
+impl Headers for Appender<'_> {
+    fn header_count(&self) -> usize {
+        1
+    }
+    fn header(&self, index: usize) -> Option<(&str, Option<&[u8]>)> {
+        (index == 0).then_some(("", None))
+    }
+}
+
+impl HeadersMut for Appender<'_> {
+    fn replace_header(&mut self, _: usize, _: &str, _: &[u8]) {
+        self.other = true;
+    }
+    fn remove_header(&mut self, _: usize) {
+        self.other = true;
+    }
+    fn append_header(&mut self, name: &str, value: &[u8]) {
+        let kind = HeaderKind::of(name.as_bytes()) as u8;
+        if kind == 0 || value.len() > usize::from(u16::MAX) {
+            self.other = true;
+            return;
+        }
+        let same = kind == HeaderKind::Tracestate as u8 && value == self.sdk;
+        let len = if same { 0 } else { value.len() };
+        let Some(slot) = self.out.get_mut(self.at..self.at + 3 + len) else {
+            self.full = true;
+            return;
+        };
+        slot[0] = if same { kind | 0x80 } else { kind };
+        slot[1..3].copy_from_slice(&(len as u16).to_le_bytes());
+        slot[3..].copy_from_slice(&value[..len]);
+        self.at += 3 + len;
+        self.entries += 1;
+    }
+}
+
 fn inject_into(input: &[u8], output: &mut [u8], count: usize, ts_len: usize) -> i32 {
     let flags_at = SPAN_IDS * count;
     let ts_at = flags_at + count;
-    let Some(sdk_tracestate) = input.get(ts_at..ts_at + ts_len) else { return -1 };
-    let Ok(ids) = std::str::from_utf8(&input[..flags_at]) else { return -1 };
-    let baggage = Baggage::default();
+    let Some(sdk) = input.get(ts_at..ts_at + ts_len) else { return -1 };
+    let parsed = sdk_tracestate(sdk);
     let mut at = 0usize;
     for i in 0..count {
-        let sdk = std::str::from_utf8(sdk_tracestate).unwrap_or_default();
-        let context = ids
-            .get(SPAN_IDS * i..SPAN_IDS * (i + 1))
-            .and_then(|ids| context_of(ids, input[flags_at + i] & 1 == 1, sdk, None, &baggage));
-        // One existing header that is not ours: the policy must keep it in place and append.
-        let mut slots = Slots(vec![(String::new(), Either::B(0))]);
-        if let Some(context) = &context {
-            carrier::inject(context, &mut slots);
+        let Some(count_at) = (at < output.len()).then_some(at) else { return i as i32 };
+        let ids = &input[SPAN_IDS * i..SPAN_IDS * (i + 1)];
+        let identity = (|| {
+            Some(SpanIdentity {
+                trace_id: TraceId::from_hex(&ids[..COMPACT_TRACE_ID]).filter(TraceId::is_valid)?,
+                span_id: SpanId::from_hex(&ids[COMPACT_TRACE_ID..]).filter(SpanId::is_valid)?,
+                sampled: input[flags_at + i] & 1 == 1,
+            })
+        })();
+        let mut appender = Appender { out: &mut output[..], at: count_at + 1, entries: 0, sdk, other: false, full: false };
+        if let Some(span) = identity {
+            carrier::inject(&send_context_parsed(&span, parsed.clone(), None, Baggage::default()), &mut appender);
         }
-        if !matches!(slots.0.first(), Some((name, Either::B(0))) if name.is_empty()) {
+        let (end, entries, other, full) = (appender.at, appender.entries, appender.other, appender.full);
+        if other {
             return -1;
         }
-        let entries = &slots.0[1..];
-        let need = 1 + entries.iter().map(|(_, v)| 3 + if let Either::A(v) = v { v.len() } else { 0 }).sum::<usize>();
-        if at + need > output.len() {
+        if full {
             return i as i32;
         }
-        output[at] = entries.len() as u8;
-        at += 1;
-        for (name, value) in entries {
-            let Either::A(value) = value else { return -1 };
-            let kind = HeaderKind::of(name.as_bytes()) as u8;
-            if kind == 0 || value.len() > usize::from(u16::MAX) {
-                return -1;
-            }
-            let same = kind == HeaderKind::Tracestate as u8 && value.as_bytes() == sdk_tracestate;
-            output[at] = if same { kind | 0x80 } else { kind };
-            let len = if same { 0 } else { value.len() };
-            output[at + 1..at + 3].copy_from_slice(&(len as u16).to_le_bytes());
-            output[at + 3..at + 3 + len].copy_from_slice(&value.as_bytes()[..len]);
-            at += 3 + len;
-        }
+        output[count_at] = entries;
+        at = end;
     }
     count as i32
 }
@@ -543,4 +600,90 @@ pub fn inject_list(
 /// The header names the core writes, in its order.
 pub fn fields() -> Vec<String> {
     vec![TRACEPARENT.into(), TRACESTATE.into(), BAGGAGE.into()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes one message's entries from `inject_scratch`'s output: (kind, value or None for
+    /// "the SDK tracestate passed in").
+    fn entries(output: &[u8], at: &mut usize) -> Vec<(u8, Option<String>)> {
+        let n = output[*at];
+        *at += 1;
+        (0..n)
+            .map(|_| {
+                let (kind, len) = (output[*at], usize::from(u16::from_le_bytes([output[*at + 1], output[*at + 2]])));
+                *at += 3;
+                let value = (kind & 0x80 == 0).then(|| String::from_utf8(output[*at..*at + len].to_vec()).unwrap());
+                *at += len;
+                (kind & 0x7f, value)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn inject_scratch_appends_what_the_core_writes() {
+        let ts = b"rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+        let mut input = Vec::new();
+        input.extend_from_slice(b"4bf92f3577b34da6a3ce929d0e0e4736b7ad6b7169203331");
+        input.extend_from_slice(b"00000000000000000000000000000000b7ad6b7169203331");
+        input.extend_from_slice(b"4bf92f3577b34da6a3ce929d0e0e47360000000000000007");
+        input.extend_from_slice(&[0, 1, 1]);
+        input.extend_from_slice(ts);
+        let mut output = vec![0u8; 4096];
+        assert_eq!(inject_into(&input, &mut output, 3, ts.len()), 3);
+        let mut at = 0;
+        assert_eq!(
+            entries(&output, &mut at),
+            vec![(1, Some("00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-00".to_owned())), (2, None)],
+            "unsampled; the tracestate is the SDK's, byte for byte"
+        );
+        assert_eq!(entries(&output, &mut at), vec![], "an all-zero trace id: nothing written");
+        assert_eq!(entries(&output, &mut at), vec![(1, Some("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000007-01".to_owned())), (2, None)]);
+        // A tracestate the core normalizes is written as the core wrote it; an invalid one not at all.
+        for (sdk, want) in [(&b"a=1 , b=2"[..], Some("a=1,b=2")), (b"not valid", None)] {
+            let mut input = b"4bf92f3577b34da6a3ce929d0e0e4736b7ad6b7169203331".to_vec();
+            input.push(1);
+            input.extend_from_slice(sdk);
+            assert_eq!(inject_into(&input, &mut output, 1, sdk.len()), 1);
+            let mut at = 0;
+            let got = entries(&output, &mut at);
+            assert_eq!(got.iter().find(|e| e.0 == 2).map(|e| e.1.clone().unwrap_or_default()), want.map(str::to_owned));
+        }
+        // A full output region: fewer messages written, none cut.
+        assert_eq!(inject_into(&input, &mut output[..70], 3, ts.len()), 2);
+    }
+}
+
+#[cfg(test)]
+mod perf {
+    use super::*;
+    use std::hint::black_box;
+    use std::time::Instant;
+
+    /// `cargo test --release -p kafka-trace-node --lib codec::perf -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn inject_costs() {
+        let ts = b"rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,vendor3=abc123";
+        let mut input = vec![0u8; 8192];
+        input[..48].copy_from_slice(b"4bf92f3577b34da6a3ce929d0e0e4736b7ad6b7169203331");
+        input[48] = 1;
+        input[49..49 + ts.len()].copy_from_slice(ts);
+        let mut output = vec![0u8; 8192];
+        let n = 200_000;
+        for (name, len) in [("inject_into, no tracestate", 0), ("inject_into, 3-member tracestate", ts.len())] {
+            let t = Instant::now();
+            for _ in 0..n {
+                black_box(inject_into(black_box(&input), &mut output, 1, len));
+            }
+            println!("{name:40} {:6.0} ns", t.elapsed().as_nanos() as f64 / n as f64);
+        }
+        let t = Instant::now();
+        for _ in 0..n {
+            let _ = black_box(TraceStateBuf::parse(black_box(ts)));
+        }
+        println!("{:40} {:6.0} ns", "TraceStateBuf::parse", t.elapsed().as_nanos() as f64 / n as f64);
+    }
 }
