@@ -41,7 +41,7 @@ for line in sys.stdin:
     KT_BENCH_COUNT="$1:$2" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" 2>&1 |
       sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
   }
-  echo "_valgrind --tool=callgrind, instructions per operation = (runs($n) - runs(0)) / $n; $bin_"
+  echo "_valgrind --tool=callgrind, instructions per operation = (runs($n) - runs(0)) / $n; ${bin}_"
   echo
   echo "| operation | instructions/op |"
   echo "|---|---:|"
