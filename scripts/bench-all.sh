@@ -18,7 +18,8 @@
 # target/bench-all.md (the raw log: target/bench-all/log.txt, each command's output next to it).
 # A command that fails or prints no BENCH_ROW shows up as such in the table; the others still run.
 #
-# Run it on a quiet machine: the figures are wall-clock throughput.
+# Run it on a quiet machine: the figures are wall-clock throughput. The table's own test:
+#   python3 -m unittest discover -s scripts/tests -p 'test_bench_table.py'
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
