@@ -119,6 +119,11 @@ fn main() {
     let rss_last = Arc::new(AtomicU64::new(0));
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
 
+    // The producer stays at most WINDOW messages ahead of the last consumer, so the clients'
+    // queues reach their steady size early and the memory figures compare like with like.
+    const WINDOW: u64 = 20_000;
+    // Nine tenths through, or earlier when the producer's last WINDOW messages would overlap it.
+    let end_sample_at = n.saturating_sub((n / 10).max(2 * WINDOW)).max((n / 10).max(1) + 1);
     let sink = {
         let (seen, unique, dups, rss_warm, rss_last, done) =
             (seen.clone(), unique.clone(), dups.clone(), rss_warm.clone(), rss_last.clone(), done.clone());
@@ -140,11 +145,11 @@ fn main() {
                                 rss_warm.store(rss_trimmed_kb(), Ordering::SeqCst);
                                 eprintln!("soak-rust: warm-up: RSS {} MB, {} MB after malloc_trim", before / 1024, rss_warm.load(Ordering::SeqCst) / 1024);
                             }
-                            if u == n - (n / 10).max(1) {
-                                // The end sample: nine tenths through, taken like the warm-up one
-                                // while the pipeline is still at full load, so both compare the
-                                // same working set (once the producer is done the queues drain and
-                                // the trimmed RSS falls to ~20 MB, which would hide growth).
+                            if u == end_sample_at {
+                                // The end sample, taken like the warm-up one while the producer is
+                                // still sending (it stops WINDOW messages before the end), so both
+                                // compare the same working set (once the queues drain the trimmed
+                                // RSS falls to ~20 MB, which would hide growth).
                                 rss_last.store(rss_trimmed_kb(), Ordering::SeqCst);
                             }
                             if u % (n / 10).max(1) == 0 {
@@ -178,9 +183,6 @@ fn main() {
             }
         })
     };
-    // The producer stays at most WINDOW messages ahead of the last consumer, so the clients'
-    // queues reach their steady size early and the memory figures compare like with like.
-    const WINDOW: u64 = 20_000;
     for i in 0..n {
         while i >= WINDOW && i - unique.load(Ordering::SeqCst) > WINDOW {
             std::thread::sleep(Duration::from_millis(1));
@@ -211,7 +213,7 @@ fn main() {
     let (heap_end, free_end) = heap_kb();
     let rss_shut = rss_trimmed_kb();
     eprintln!(
-        "soak-rust: nine tenths through: RSS {} MB after malloc_trim; at the end, threads joined: RSS {} MB, heap in use {} MB, allocator free {} MB, {} MB after malloc_trim",
+        "soak-rust: end sample ({end_sample_at} messages): RSS {} MB after malloc_trim; at the end, threads joined: RSS {} MB, heap in use {} MB, allocator free {} MB, {} MB after malloc_trim",
         rss_last.load(Ordering::SeqCst) / 1024,
         rss_end_untrimmed / 1024,
         heap_end / 1024,
