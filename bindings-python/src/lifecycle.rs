@@ -20,6 +20,7 @@ use kafka_trace::span::{
     Attribute, AttributeValue, ClientInfo, ContextSource, MessageInfo, Options, SpanKind, SpanSpec,
     Strategy, TopicFilter,
 };
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
@@ -39,31 +40,49 @@ fn source(s: ContextSource) -> u8 {
 }
 
 /// One shared `str` per attribute key of the core (keys are `&'static str` constants).
-fn key_object<'py>(py: Python<'py>, key: &'static str) -> Bound<'py, PyString> {
-    static KEYS: PyOnceLock<Mutex<HashMap<&'static str, Py<PyString>>>> = PyOnceLock::new();
-    let keys = KEYS.get_or_init(py, || Mutex::new(HashMap::new()));
-    match keys.lock() {
-        Ok(mut map) => map
+static KEYS: PyOnceLock<Mutex<HashMap<&'static str, Py<PyString>>>> = PyOnceLock::new();
+
+/// The key cache, locked once for a whole dict (the GIL is held: nobody else waits on it).
+fn key_objects(py: Python<'_>) -> Option<std::sync::MutexGuard<'static, HashMap<&'static str, Py<PyString>>>> {
+    KEYS.get_or_init(py, || Mutex::new(HashMap::new())).lock().ok()
+}
+
+fn key_object<'py>(
+    py: Python<'py>,
+    keys: &mut Option<std::sync::MutexGuard<'_, HashMap<&'static str, Py<PyString>>>>,
+    key: &'static str,
+) -> Bound<'py, PyString> {
+    match keys {
+        Some(map) => map
             .entry(key)
             .or_insert_with(|| PyString::intern(py, key).unbind())
             .bind(py)
             .clone(),
-        Err(_) => PyString::intern(py, key),
+        None => PyString::intern(py, key),
     }
 }
 
 fn attributes<'py>(py: Python<'py>, attrs: &[Attribute]) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
+    let mut keys = key_objects(py);
     for (key, value) in attrs {
-        let key = key_object(py, key);
-        match value {
-            AttributeValue::String(s) => dict.set_item(key, s)?,
-            AttributeValue::Int(i) => dict.set_item(key, i)?,
-            AttributeValue::Bool(b) => dict.set_item(key, b)?,
-            AttributeValue::Double(d) => dict.set_item(key, d)?,
-        }
+        let key = key_object(py, &mut keys, key);
+        set_attribute(&dict, key, value)?;
     }
     Ok(dict)
+}
+
+fn set_attribute(
+    dict: &Bound<'_, PyDict>,
+    key: Bound<'_, PyString>,
+    value: &AttributeValue,
+) -> PyResult<()> {
+    match value {
+        AttributeValue::String(s) => dict.set_item(key, s),
+        AttributeValue::Int(i) => dict.set_item(key, i),
+        AttributeValue::Bool(b) => dict.set_item(key, b),
+        AttributeValue::Double(d) => dict.set_item(key, d),
+    }
 }
 
 /// Bytes of a key: `bytes`, `bytearray` or `str` (UTF-8); anything else is unknown.
@@ -167,11 +186,12 @@ pub struct Recipe {
 impl Recipe {
     fn new(
         py: Python<'_>,
-        kinds: &[Py<PyAny>; 3],
+        lifecycle: &Lifecycle,
         inner: Inner,
         remote: Option<Py<PyAny>>,
         kept: Option<Py<Kept>>,
     ) -> PyResult<Self> {
+        let kinds = &lifecycle.kinds;
         let span: &SpanSpec = match &inner {
             Inner::Send(r) => &r.span,
             Inner::Process(r) => &r.span,
@@ -182,10 +202,16 @@ impl Recipe {
             SpanKind::Consumer => &kinds[1],
             SpanKind::Client => &kinds[2],
         };
+        // The start attributes of a send or a poll repeat (topic, client, count); a process span's
+        // carry the offset, never the same twice.
+        let attributes = match &inner {
+            Inner::Process(_) => lifecycle.process_dicts.patched(py, &span.attributes)?,
+            _ => lifecycle.start_dicts.fresh(py, &span.attributes)?,
+        };
         Ok(Self {
-            name: PyString::new(py, &span.name).unbind(),
+            name: lifecycle.name(py, &span.name),
             kind: kind.clone_ref(py),
-            attributes: attributes(py, &span.attributes)?.unbind(),
+            attributes: attributes.unbind(),
             parent: source(span.parent),
             links: PyTuple::new(py, span.links.iter().map(|l| source(*l)))?.unbind(),
             remote,
@@ -260,8 +286,165 @@ fn finish_tuple<'py>(py: Python<'py>, finish: &Finish) -> PyResult<FinishTuple<'
     ))
 }
 
+/// What executing a finish needs from the binding's OpenTelemetry setup, made once per
+/// `KafkaTracing`: one record callable per instrument of the core (`INSTRUMENTS` order), the API's
+/// `Status` class and `StatusCode.ERROR`. It also keeps the metric attribute dicts it handed out
+/// (metric attributes repeat from message to message; a meter reads them, never changes them).
+#[pyclass(frozen, module = "kafka_trace._native")]
+pub struct Instruments {
+    records: Vec<Py<PyAny>>,
+    status_cls: Py<PyAny>,
+    error_code: Py<PyAny>,
+    dicts: DictCache,
+}
+
+/// The attribute dicts made for the last distinct attribute sets (most recent first): attribute
+/// sets repeat from message to message (same topic, client and outcome), and comparing them in
+/// Rust costs far less than building a dict of Python strings.
+struct DictCache {
+    dicts: Mutex<Vec<(Vec<Attribute>, Py<PyDict>)>>,
+    /// How many distinct attribute sets it keeps (a miss compares with each).
+    capacity: usize,
+}
+
+impl DictCache {
+    fn new(capacity: usize) -> Self {
+        Self {
+            dicts: Mutex::new(Vec::with_capacity(capacity)),
+            capacity,
+        }
+    }
+
+    /// The cached dict of `attrs` itself (for readers that never change it, like a meter), or a
+    /// new one.
+    fn shared<'py>(&self, py: Python<'py>, attrs: &[Attribute]) -> PyResult<Bound<'py, PyDict>> {
+        let Ok(mut dicts) = self.dicts.lock() else {
+            return attributes(py, attrs);
+        };
+        if let Some(i) = dicts.iter().position(|(a, _)| a.as_slice() == attrs) {
+            if i != 0 {
+                dicts.swap(0, i);
+            }
+            return Ok(dicts[0].1.bind(py).clone());
+        }
+        let dict = attributes(py, attrs)?;
+        if dicts.len() >= self.capacity {
+            dicts.pop();
+        }
+        dicts.insert(0, (attrs.to_vec(), dict.clone().unbind()));
+        Ok(dict)
+    }
+
+    /// A fresh dict of `attrs` (a copy of the cached one when the set was seen before).
+    fn fresh<'py>(&self, py: Python<'py>, attrs: &[Attribute]) -> PyResult<Bound<'py, PyDict>> {
+        self.shared(py, attrs)?.copy()
+    }
+
+    /// A fresh dict of `attrs` made from the last one: when it has the same keys in the same
+    /// order (a process span's differ in offset and latency only), a copy with the values that
+    /// changed replaced, which keeps the order. Keeps one set (the last).
+    fn patched<'py>(&self, py: Python<'py>, attrs: &[Attribute]) -> PyResult<Bound<'py, PyDict>> {
+        let Ok(mut dicts) = self.dicts.lock() else {
+            return attributes(py, attrs);
+        };
+        let same_keys = dicts.first().is_some_and(|(last, _)| {
+            last.len() == attrs.len() && last.iter().zip(attrs).all(|((a, _), (b, _))| a == b)
+        });
+        let kept = if same_keys {
+            let (last, dict) = &dicts[0];
+            let kept = dict.bind(py).copy()?;
+            let mut keys = key_objects(py);
+            for ((key, old), (_, new)) in last.iter().zip(attrs) {
+                if old != new {
+                    set_attribute(&kept, key_object(py, &mut keys, key), new)?;
+                }
+            }
+            kept
+        } else {
+            attributes(py, attrs)?
+        };
+        dicts.clear();
+        dicts.push((attrs.to_vec(), kept.clone().unbind()));
+        // The cached dict stays private: the caller gets its own.
+        kept.copy()
+    }
+}
+
+#[pymethods]
+impl Instruments {
+    #[new]
+    fn new(records: Vec<Py<PyAny>>, status_cls: Py<PyAny>, error_code: Py<PyAny>) -> PyResult<Self> {
+        if records.len() != lc::INSTRUMENTS.len() {
+            return Err(crate::errors::invalid_option(format!(
+                "{} record callables for {} instruments",
+                records.len(),
+                lc::INSTRUMENTS.len()
+            )));
+        }
+        Ok(Self {
+            records,
+            status_cls,
+            error_code,
+            dicts: DictCache::new(32),
+        })
+    }
+}
+
 #[pymethods]
 impl Recipe {
+    /// Ends the operation and carries out the core's finish on `span` (started at `start_ns`):
+    /// the end attributes and error status (only on a recording span: a span the sampler dropped
+    /// takes neither, and they are not even built), the end time, and every metric record through
+    /// `instruments`. Arguments after `span`/`start_ns` as in [`finish`](Self::finish).
+    #[pyo3(signature = (instruments, span, start_ns, elapsed_s, error_type = None, partition = None, offset = None, latency_s = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn end(
+        &self,
+        py: Python<'_>,
+        instruments: &Bound<'_, Instruments>,
+        span: &Bound<'_, PyAny>,
+        start_ns: i64,
+        elapsed_s: f64,
+        error_type: Option<&str>,
+        partition: Option<i32>,
+        offset: Option<i64>,
+        latency_s: Option<f64>,
+    ) -> PyResult<()> {
+        let finish = self.finish_of(elapsed_s, error_type, partition, offset, latency_s);
+        let instruments = instruments.get();
+        if span.call_method0(intern!(py, "is_recording"))?.is_truthy()? {
+            if !finish.attributes.is_empty() {
+                span.call_method1(intern!(py, "set_attributes"), (attributes(py, &finish.attributes)?,))?;
+            }
+            if let Status::Error(description) = &finish.status {
+                let status = instruments
+                    .status_cls
+                    .bind(py)
+                    .call1((instruments.error_code.bind(py), description))?;
+                span.call_method1(intern!(py, "set_status"), (status,))?;
+            }
+        }
+        match finish.end {
+            SpanEnd::Now => span.call_method0(intern!(py, "end"))?,
+            SpanEnd::AfterStart(d) => {
+                let end = start_ns.saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+                let kwargs = PyDict::new(py);
+                kwargs.set_item(intern!(py, "end_time"), end)?;
+                span.call_method(intern!(py, "end"), (), Some(&kwargs))?
+            }
+        };
+        for MetricRecord {
+            instrument,
+            value,
+            attributes: attrs,
+        } in &finish.metrics
+        {
+            let record = instruments.records[instrument_index(*instrument)].bind(py);
+            record.call1((*value, instruments.dicts.shared(py, attrs)?))?;
+        }
+        Ok(())
+    }
+
     /// `"send"`, `"process"`, `"batch_process"` or `"poll"`.
     #[getter]
     fn operation(&self) -> &'static str {
@@ -328,8 +511,21 @@ impl Recipe {
         offset: Option<i64>,
         latency_s: Option<f64>,
     ) -> PyResult<FinishTuple<'py>> {
+        finish_tuple(py, &self.finish_of(elapsed_s, error_type, partition, offset, latency_s))
+    }
+}
+
+impl Recipe {
+    fn finish_of(
+        &self,
+        elapsed_s: f64,
+        error_type: Option<&str>,
+        partition: Option<i32>,
+        offset: Option<i64>,
+        latency_s: Option<f64>,
+    ) -> Finish {
         let elapsed = duration(elapsed_s);
-        let finish = match &self.inner {
+        match &self.inner {
             Inner::Send(r) => {
                 let result = match error_type {
                     None => SendResult::Acked {
@@ -355,8 +551,7 @@ impl Recipe {
                 };
                 r.finish(result, elapsed)
             }
-        };
-        finish_tuple(py, &finish)
+        }
     }
 }
 
@@ -365,7 +560,16 @@ impl Recipe {
 pub struct Lifecycle {
     inner: lc::Lifecycle,
     kinds: [Py<PyAny>; 3],
+    /// Start attributes of recent sends and polls.
+    start_dicts: DictCache,
+    /// Start attributes of the last process span.
+    process_dicts: DictCache,
+    /// Recent span names as Python strings (most recent first).
+    names: Mutex<Vec<(String, Py<PyString>)>>,
 }
+
+/// How many span names a `Lifecycle` keeps as Python strings.
+const CACHED_NAMES: usize = 16;
 
 fn client_info(
     client_id: Option<String>,
@@ -384,8 +588,40 @@ fn client_info(
 }
 
 impl Lifecycle {
+    fn with(inner: lc::Lifecycle, kinds: [Py<PyAny>; 3]) -> Self {
+        Self {
+            inner,
+            kinds,
+            start_dicts: DictCache::new(8),
+            process_dicts: DictCache::new(1),
+            names: Mutex::new(Vec::with_capacity(CACHED_NAMES)),
+        }
+    }
+
+    /// `name` as a Python string, the same object as for the last messages of that name.
+    fn name(&self, py: Python<'_>, name: &str) -> Py<PyString> {
+        let Ok(mut names) = self.names.lock() else {
+            return PyString::new(py, name).unbind();
+        };
+        if let Some(i) = names
+            .iter()
+            .position(|(n, _)| n == name)
+        {
+            if i != 0 {
+                names.swap(0, i);
+            }
+            return names[0].1.clone_ref(py);
+        }
+        let object = PyString::new(py, name).unbind();
+        if names.len() >= CACHED_NAMES {
+            names.pop();
+        }
+        names.insert(0, (name.to_owned(), object.clone_ref(py)));
+        object
+    }
+
     fn recipe(&self, py: Python<'_>, inner: Inner) -> PyResult<Recipe> {
-        Recipe::new(py, &self.kinds, inner, None, None)
+        Recipe::new(py, self, inner, None, None)
     }
 
     /// The message's context for the handler and the parent/link sources: one read of the headers.
@@ -444,13 +680,13 @@ impl Lifecycle {
                 exclude: exclude_topics,
             },
         };
-        Ok(Self {
-            inner: lc::Lifecycle::new(
+        Ok(Self::with(
+            lc::Lifecycle::new(
                 options,
                 client_info(client_id, consumer_group, bootstrap_servers),
             ),
-            kinds: [span_kinds.0, span_kinds.1, span_kinds.2],
-        })
+            [span_kinds.0, span_kinds.1, span_kinds.2],
+        ))
     }
 
     /// The same options for another client.
@@ -462,13 +698,13 @@ impl Lifecycle {
         consumer_group: Option<String>,
         bootstrap_servers: Option<&str>,
     ) -> Self {
-        Self {
-            inner: lc::Lifecycle::new(
+        Self::with(
+            lc::Lifecycle::new(
                 self.inner.options().clone(),
                 client_info(client_id, consumer_group, bootstrap_servers),
             ),
-            kinds: self.kinds.each_ref().map(|k| k.clone_ref(py)),
-        }
+            self.kinds.each_ref().map(|k| k.clone_ref(py)),
+        )
     }
 
     #[getter]
@@ -640,7 +876,7 @@ impl Lifecycle {
         };
         match recipe {
             Some(r) => {
-                Recipe::new(py, &self.kinds, Inner::Process(r), Some(remote), kept).map(Some)
+                Recipe::new(py, self, Inner::Process(r), Some(remote), kept).map(Some)
             }
             None => Ok(None),
         }
@@ -652,6 +888,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Lifecycle>()?;
     m.add_class::<Recipe>()?;
     m.add_class::<Kept>()?;
+    m.add_class::<Instruments>()?;
     m.add("CONTEXT_AMBIENT", AMBIENT)?;
     m.add("CONTEXT_REMOTE", REMOTE)?;
     m.add("CONTEXT_POLL", POLL)?;

@@ -223,6 +223,7 @@ fn outgoing<'py>(
     api: &Api,
     context: Option<&Bound<'py, PyAny>>,
     compose: bool,
+    span: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Option<Outgoing>> {
     let current;
     let context = match context {
@@ -235,8 +236,12 @@ fn outgoing<'py>(
     let Ok(values) = context.cast::<PyDict>() else {
         return Ok(None);
     };
-    let Some(span) = values.get_item(api.span_key.bind(py))? else {
-        return Ok(None);
+    let span = match span {
+        Some(span) => span.clone(),
+        None => match values.get_item(api.span_key.bind(py))? {
+            Some(span) => span,
+            None => return Ok(None),
+        },
     };
     // NonRecordingSpan (what extract makes) keeps its context in `_context` (checked in `_init`);
     // any other span is asked through the API.
@@ -388,22 +393,25 @@ fn inject<'py>(
     headers: Option<&Bound<'py, PyAny>>,
     context: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    inject_into(py, headers, context, false)
+    inject_into(py, headers, context, false, None)
 }
 
-/// inject_send(headers, context)
+/// inject_send(headers, context, span=None)
 /// --
 ///
 /// What a send writes: like `inject`, with the traceparent flags and tracestate composed by the
 /// core's `send_context` (the SDK span's sampled bit; the random bit and the tracestate members of
-/// the remote parent a handler continues, kept in `context`).
+/// the remote parent a handler continues, kept in `context`). `span`: the send span, read as if
+/// it were `context`'s span (saves making that context).
 #[pyfunction]
+#[pyo3(signature = (headers, context, span = None))]
 fn inject_send<'py>(
     py: Python<'py>,
     headers: &Bound<'py, PyAny>,
     context: &Bound<'py, PyAny>,
+    span: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    inject_into(py, Some(headers), Some(context), true)
+    inject_into(py, Some(headers), Some(context), true, span)
 }
 
 fn inject_into<'py>(
@@ -411,9 +419,10 @@ fn inject_into<'py>(
     headers: Option<&Bound<'py, PyAny>>,
     context: Option<&Bound<'py, PyAny>>,
     compose: bool,
+    span: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let api = api(py)?;
-    let out = outgoing(py, api, context, compose)?;
+    let out = outgoing(py, api, context, compose, span)?;
     let headers = match headers {
         Some(h) if !h.is_none() => h.clone(),
         _ => PyList::empty(py).into_any(),

@@ -1,6 +1,6 @@
 """Type stubs of the native module (pyo3); see kafka_trace/__init__.py for the public API."""
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from opentelemetry.context import Context
 from typing_extensions import final
@@ -17,6 +17,7 @@ __all__ = [
     "Lifecycle",
     "Recipe",
     "KeptRemote",
+    "Instruments",
     "INSTRUMENTS",
     "METRIC_ATTRIBUTE_KEYS",
     "OPTION_NAMES",
@@ -77,7 +78,7 @@ def _init(
 ) -> None: ...
 def extract(headers: Any, context: Optional[Context] = None) -> Context: ...
 def inject(headers: Any = None, context: Optional[Context] = None) -> Any: ...
-def inject_send(headers: Any, context: Context) -> Any: ...
+def inject_send(headers: Any, context: Context, span: Any = None) -> Any: ...
 def extract_parts(headers: Any) -> Extracted: ...
 
 @final
@@ -163,6 +164,21 @@ class Recipe:
         offset: Optional[int] = None,
         latency_s: Optional[float] = None,
     ) -> _Finish: ...
+    def end(
+        self,
+        instruments: Instruments,
+        span: Any,
+        start_ns: int,
+        elapsed_s: float,
+        error_type: Optional[str] = None,
+        partition: Optional[int] = None,
+        offset: Optional[int] = None,
+        latency_s: Optional[float] = None,
+    ) -> None: ...
+
+@final
+class Instruments:
+    def __new__(cls, records: List[Callable[[float, Dict[str, Any]], None]], status_cls: Any, error_code: Any) -> "Instruments": ...
 
 @final
 class Lifecycle:

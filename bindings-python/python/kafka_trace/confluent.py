@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional
 
-from .tracing import KafkaTracing, PendingSend, _AlreadyOpen, _log, _untraced
+from .tracing import KafkaTracing, PendingSend, PollScope, _AlreadyOpen, _log, _untraced
 
 __all__ = ["TracedProducer", "TracedConsumer", "traced_producer", "traced_consumer"]
 
@@ -76,16 +76,19 @@ class TracedProducer:
             )
         except Exception:  # tracing never stops a message
             pending = None
-        args = dict(value=value, key=key, partition=partition, timestamp=timestamp, **kwargs)
-        if headers is not None:
-            args["headers"] = headers
         if pending is None:
+            args = dict(value=value, key=key, partition=partition, timestamp=timestamp, **kwargs)
+            if headers is not None:
+                args["headers"] = headers
             if user_cb is not None:
                 args["on_delivery"] = user_cb
             self._producer.produce(topic, **args)
             return
         try:
-            self._producer.produce(topic, on_delivery=_delivery(pending, user_cb), **args)
+            self._producer.produce(
+                topic, value=value, key=key, partition=partition, on_delivery=_delivery(pending, user_cb),
+                timestamp=timestamp, headers=headers, **kwargs,
+            )
         except BaseException as exc:
             pending.failed(type(exc).__qualname__)
             raise
@@ -112,13 +115,15 @@ class TracedConsumer:
 
     def poll(self, *args: Any, **kwargs: Any) -> Any:
         """``Consumer.poll``; a ``poll`` span for the call when it returned a message."""
-        scope = self._tracing.receive(self._model)
+        scope = PollScope(self._tracing, self._model)
         with scope:
             message = self._consumer.poll(*args, **kwargs)
-        try:
-            self._tracing.received(scope, (message,))
-        except Exception:  # tracing never loses a message
-            _log.exception("kafka_trace could not record a poll span")
+        if message is not None:
+            try:
+                if message.error() is None:  # not an error event
+                    scope._received((message.topic() or "",), 1)
+            except Exception:  # tracing never loses a message
+                _log.exception("kafka_trace could not record a poll span")
         return message
 
     def consume(self, *args: Any, **kwargs: Any) -> List[Any]:

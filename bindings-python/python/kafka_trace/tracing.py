@@ -40,6 +40,15 @@ ProcessHook = Callable[[Span, Any], None]
 _AMBIENT = _native.CONTEXT_AMBIENT
 _REMOTE = _native.CONTEXT_REMOTE
 _POLL = _native.CONTEXT_POLL
+_SPAN_KEY = _otel.SPAN_KEY
+
+# Looked up once: these run several times per message.
+_get_current = otel_context.get_current
+_attach = otel_context.attach
+_detach = otel_context.detach
+_time_ns = time.time_ns
+_perf_counter = time.perf_counter
+_inject_send = _native.inject_send
 
 #: The one spelling of every option (the core's ``OPTION_NAMES``).
 OPTION_NAMES: Tuple[str, ...] = _native.OPTION_NAMES
@@ -191,15 +200,18 @@ class ProcessScope:
         return self.span
 
     def _start_span(self) -> None:
-        error = getattr(self._message, "error", None)
+        message = self._message
+        error = getattr(message, "error", None)
         if callable(error) and error() is not None:  # a confluent-kafka event, not a message
             return
-        m = MessageInfo(self._message)
+        m = MessageInfo(message)
         if not m.topic:  # no topic: not a Kafka message
             return
-        ambient = otel_context.get_current()
-        if self._poll_ctx is None:
-            has_span = trace.get_current_span(ambient).get_span_context().is_valid
+        ambient = _get_current()
+        poll_ctx = self._poll_ctx
+        if poll_ctx is None:
+            # get_current_span's answer, asked only when the context holds a span at all.
+            has_span = _SPAN_KEY in ambient and trace.get_current_span(ambient).get_span_context().is_valid
             recipe = self._model.process(
                 m.topic, m.partition, m.offset, m.key, m.value, m.timestamp_ms, m.headers, has_span
             )
@@ -209,20 +221,30 @@ class ProcessScope:
             )
         if recipe is None:
             return
-        sources = (ambient, recipe.remote, self._poll_ctx if self._poll_ctx is not None else ambient)
-        start_ns = time.time_ns()
-        span = self._tracing._tracer.start_span(
+        parent = recipe.parent
+        if parent == _REMOTE:
+            context = recipe.remote
+        elif parent == _POLL and poll_ctx is not None:
+            context = poll_ctx
+        else:
+            context = ambient
+        start_ns = _time_ns()
+        tracing = self._tracing
+        span = tracing._tracer.start_span(
             recipe.name,
-            context=sources[recipe.parent],
+            context=context,
             kind=recipe.kind,
             attributes=recipe.attributes,
-            links=_links(sources, recipe),
+            links=_links((ambient, recipe.remote, poll_ctx if poll_ctx is not None else ambient), recipe)
+            if recipe.links
+            else None,
             start_time=start_ns,
         )
         self.span, self._recipe, self._start_ns = span, recipe, start_ns
-        self._token = otel_context.attach(recipe.handler_context(span))
-        self._t0 = time.perf_counter()
-        _safe(self._tracing._on_process, span, self._message)
+        self._token = _attach(recipe.handler_context(span))
+        self._t0 = _perf_counter()
+        if tracing._on_process is not None:
+            _safe(tracing._on_process, span, message)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         span = self.span
@@ -233,13 +255,12 @@ class ProcessScope:
             if exc is not None:
                 error_type = exc_type.__qualname__
                 span.record_exception(exc)
-            finish = self._recipe.finish(time.perf_counter() - self._t0, error_type)
-            self._tracing._end(span, self._start_ns, finish)
+            self._recipe.end(self._tracing._instruments, span, self._start_ns, _perf_counter() - self._t0, error_type)
         except Exception:  # tracing never raises into the application
             _log.exception("kafka_trace could not end a process span")
         finally:
             try:
-                otel_context.detach(self._token)
+                _detach(self._token)
             except Exception:
                 _log.exception("kafka_trace could not restore the context")
         return False
@@ -255,24 +276,25 @@ class PendingSend:
         self.recipe = recipe
         self.span = span
         self.start_ns = start_ns
-        self.t0 = time.perf_counter()
+        self.t0 = _perf_counter()
 
     def delivered(self, partition: int, offset: int, latency: Optional[float] = None) -> None:
         """The broker acknowledged the message; ``latency`` is the client's own measure in seconds
         (confluent-kafka's ``Message.latency()``), which then ends the span."""
         try:
-            finish = self.recipe.finish(
-                time.perf_counter() - self.t0, None,
+            self.recipe.end(
+                self.tracing._instruments, self.span, self.start_ns, _perf_counter() - self.t0, None,
                 partition, offset, latency,
             )
-            self.tracing._end(self.span, self.start_ns, finish)
         except Exception:
             _log.exception("kafka_trace could not end a send span")
 
     def failed(self, error_type: str, latency: Optional[float] = None) -> None:
         try:
-            finish = self.recipe.finish(time.perf_counter() - self.t0, error_type, None, None, latency)
-            self.tracing._end(self.span, self.start_ns, finish)
+            self.recipe.end(
+                self.tracing._instruments, self.span, self.start_ns, _perf_counter() - self.t0, error_type,
+                None, None, latency,
+            )
         except Exception:
             _log.exception("kafka_trace could not end a send span")
 
@@ -283,17 +305,24 @@ class PollScope:
     ``with`` block). :attr:`context` is the poll span's context afterwards (the parent or link
     of the batch's ``process`` spans), or ``None``."""
 
-    __slots__ = ("_tracing", "_model", "_ambient", "_start_ns", "_t0", "_done", "context", "span")
+    __slots__ = ("_tracing", "_model", "_ambient", "_start_ns", "_t0", "_done", "_context", "span")
 
     def __init__(self, tracing: "KafkaTracing", model: Any) -> None:
         self._tracing = tracing
         self._model = model
-        self._ambient = otel_context.get_current()
-        self._start_ns = time.time_ns()
-        self._t0 = time.perf_counter()
+        self._ambient = _get_current()
+        self._start_ns = _time_ns()
+        self._t0 = _perf_counter()
         self._done = False
-        self.context: Optional[Context] = None
+        self._context: Optional[Context] = None
         self.span: Optional[Span] = None
+
+    @property
+    def context(self) -> Optional[Context]:
+        # Made when first asked for: a poll() of one message never needs it.
+        if self._context is None and self.span is not None:
+            self._context = trace.set_span_in_context(self.span, Context())
+        return self._context
 
     def __enter__(self) -> "PollScope":
         return self
@@ -306,10 +335,15 @@ class PollScope:
     def received(self, topics: Sequence[str], message_count: int) -> Optional[Context]:
         """The call returned ``message_count`` messages of ``topics`` (one entry per message or
         per topic). The core traces no empty receive."""
+        self._received(topics, message_count)
+        return self.context
+
+    def _received(self, topics: Sequence[str], message_count: int) -> None:
+        """:meth:`received` without making the context."""
         if self._done:
-            return self.context
+            return
         self._done = True
-        return self._finish(self._model.poll(list(topics), message_count), None)
+        self._finish(self._model.poll(list(topics), message_count), None)
 
     def failed(self, error_type: str, topics: Sequence[str] = ()) -> None:
         """The call raised or returned an error of this class (``topics``: the subscription,
@@ -319,9 +353,9 @@ class PollScope:
         self._done = True
         self._finish(self._model.poll_failed(list(topics)), error_type)
 
-    def _finish(self, recipe: Any, error_type: Optional[str]) -> Optional[Context]:
+    def _finish(self, recipe: Any, error_type: Optional[str]) -> None:
         if recipe is None:
-            return None
+            return
         try:
             sources = (self._ambient, None, None)
             span = self._tracing._tracer.start_span(
@@ -329,16 +363,13 @@ class PollScope:
                 context=sources[recipe.parent],
                 kind=recipe.kind,
                 attributes=recipe.attributes,
-                links=_links(sources, recipe),
+                links=_links(sources, recipe) if recipe.links else None,
                 start_time=self._start_ns,
             )
-            finish = recipe.finish(time.perf_counter() - self._t0, error_type)
-            self._tracing._end(span, self._start_ns, finish)
+            recipe.end(self._tracing._instruments, span, self._start_ns, _perf_counter() - self._t0, error_type)
             self.span = span
-            self.context = trace.set_span_in_context(span, Context())
         except Exception:
             _log.exception("kafka_trace could not record a poll span")
-        return self.context
 
 
 class KafkaTracing:
@@ -397,6 +428,8 @@ class KafkaTracing:
                 self._record.append(meter.create_counter(name, unit=unit, description=description).add)
             else:
                 self._record.append(meter.create_histogram(name, unit=unit, description=description).record)
+        # Recipe.end carries out the core's finishes with these.
+        self._instruments = _native.Instruments(self._record, Status, StatusCode.ERROR)
         self._on_send = on_send
         self._on_process = on_process
         self.model = _native.Lifecycle(
@@ -427,21 +460,6 @@ class KafkaTracing:
 
     lifecycle_for = model_for
 
-    # --- executing finishes --------------------------------------------------------------
-    def _end(self, span: Span, start_ns: int, finish: Any) -> None:
-        attributes, status, end_after, metrics = finish
-        if attributes:
-            span.set_attributes(attributes)
-        if status is not None:
-            span.set_status(Status(StatusCode.ERROR, status))
-        if end_after is None:
-            span.end()
-        else:
-            span.end(end_time=start_ns + int(end_after * 1e9))
-        record = self._record
-        for index, value, metric_attributes in metrics:
-            record[index](value, metric_attributes)
-
     # --- producer side ---------------------------------------------------------------------
     def start_send(
         self, model: Any, topic: str, partition: Optional[int], key: Any, value: Any, headers: Any
@@ -451,26 +469,29 @@ class KafkaTracing:
         recipe = model.send(topic, partition, key, value)
         if recipe is None:
             return None, headers
-        ambient = otel_context.get_current()
+        ambient = _get_current()
         sources = (ambient, None, None)
-        start_ns = time.time_ns()
+        start_ns = _time_ns()
         span = self._tracer.start_span(
             recipe.name,
             context=sources[recipe.parent],
             kind=recipe.kind,
             attributes=recipe.attributes,
-            links=_links(sources, recipe),
+            links=_links(sources, recipe) if recipe.links else None,
             start_time=start_ns,
         )
         if headers is None:
             out: Any = []
+        elif type(headers) is list:
+            out = headers.copy()
         elif isinstance(headers, dict):
             out = dict(headers)
         else:
             out = list(headers)
-        # The current context with the send span: its baggage, and the kept remote of a handler.
-        out = _native.inject_send(out, trace.set_span_in_context(span, ambient))
-        _safe(self._on_send, span, topic, value)
+        # The send span in the current context: its baggage, and the kept remote of a handler.
+        out = _inject_send(out, ambient, span)
+        if self._on_send is not None:
+            _safe(self._on_send, span, topic, value)
         return PendingSend(self, recipe, span, start_ns), out
 
     # --- consumer side ---------------------------------------------------------------------
