@@ -4,11 +4,15 @@ in one process, on the same confluent-kafka header list (traceparent + 3-member 
 The SDK propagator reads and writes the list through the getter/setter of
 opentelemetry-instrumentation-confluent-kafka (what a Python Kafka user has today). Both sides
 return/consume a full OpenTelemetry Context. Time is process CPU time (robust to other load on
-the machine), best of interleaved repeats, per call."""
+the machine), best of interleaved repeats, per call.
+
+Prints a table and one `BENCH_ROW {json}` line per measured row and side (issue 12's contract:
+group python-codec, mode peer = opentelemetry-sdk's propagator, kafka-trace = ours, ns/op)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import timeit
 
@@ -67,6 +71,7 @@ def main() -> None:
         "inject (propagator API)": (lambda: sdk.inject([], context=ctx, setter=setter), lambda: ours.inject([], ctx)),
     }
     print(f"{'operation':28} {'sdk us':>8} {'kafka-trace us':>15} {'speed-up':>9}")
+    rows = []
     for name, (theirs, mine) in cases.items():
         # Interleave the two so machine load affects both alike; keep the best of each.
         t_sdk, t_ours = [], []
@@ -75,6 +80,13 @@ def main() -> None:
             t_ours.append(best(mine, args.number // 4, 1))
         a, b = min(t_sdk), min(t_ours)
         print(f"{name:28} {a * 1e6:8.2f} {b * 1e6:15.2f} {a / b:8.1f}x")
+        rows.append((name, a, b))
+    for name, a, b in rows:
+        what = f"{name} confluent-kafka headers (traceparent + 3-member tracestate)"
+        for mode, t in (("peer", a), ("kafka-trace", b)):
+            row = {"group": "python-codec", "row": what, "mode": mode, "sampling": "full",
+                   "value": round(t * 1e9, 1), "unit": "ns/op", "cpu_us_per_msg": None}
+            print("BENCH_ROW " + json.dumps(row))
 
 
 if __name__ == "__main__":
