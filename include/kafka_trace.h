@@ -304,13 +304,6 @@ typedef int (*kt_header_setter)(void *userdata,
                                 const uint8_t *value,
                                 size_t value_len);
 
-typedef struct DlInfo {
-    const char *dli_fname;
-    void *dli_fbase;
-    const char *dli_sname;
-    void *dli_saddr;
-} DlInfo;
-
 /**
  * A Kafka message as the span functions see it; fields map to librdkafka's `rd_kafka_message_t`.
  * Zero-initialize it (`kt_message m = {0};` in C, `kt_message m{};` in C++), then set `partition`
@@ -835,14 +828,6 @@ kt_result kt_tracer_config_set_capture(struct kt_tracer_config *config, bool cap
 kt_result kt_tracer_config_set_export_limits(struct kt_tracer_config *config,
                                              uint64_t timeout_ms,
                                              size_t max_queue_size);
-
-extern int dladdr(const void *addr, struct DlInfo *info);
-
-extern void *dlopen(const char *filename, int flags);
-
-extern void *dlsym(void *handle, const char *symbol);
-
-extern int backtrace(void **buffer, int size);
 
 /**
  * Makes `context` (copied) this thread's current context, or clears it when `context` is NULL.

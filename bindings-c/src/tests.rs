@@ -26,6 +26,20 @@ fn header_is_up_to_date() {
     }
 }
 
+/// The header declares only our names: a C file that includes it next to <dlfcn.h> or
+/// <execinfo.h> must not meet a second declaration of a libc function or type.
+#[test]
+fn header_declares_only_kt_names() {
+    let header = include_str!(concat!(env!("OUT_DIR"), "/kafka_trace.h"));
+    let foreign: Vec<&str> = header
+        .lines()
+        .filter(|line| !line.starts_with(' ') && !line.starts_with('#') && !line.starts_with('/') && !line.starts_with('}'))
+        .filter(|line| line.starts_with("typedef") || line.contains('('))
+        .filter(|line| !line.contains("kt_") && !line.starts_with("extern \"C\""))
+        .collect();
+    assert!(foreign.is_empty(), "declarations without the kt_ prefix: {foreign:#?}");
+}
+
 #[test]
 fn constants_match_the_core() {
     use kafka_trace_core::codec::traceparent::TRACEPARENT_LEN;
