@@ -3,7 +3,7 @@
 # starts with scripts/kafka.sh (and stops again, unless it was already running).
 #
 #   bash scripts/test-all.sh                 # every suite
-#   KT_SUITES="rust c" bash scripts/test-all.sh   # a subset: rust c node python e2e
+#   KT_SUITES="rust c" bash scripts/test-all.sh   # a subset: rust c python node e2e
 #
 # Every suite runs even when an earlier one fails; the summary line and the exit code report all.
 set -euo pipefail
@@ -12,7 +12,8 @@ cd "$root"
 
 port="${KAFKA_PORT:-9092}"
 export KAFKA_BOOTSTRAP="127.0.0.1:${port}"
-suites="${KT_SUITES:-rust c node python e2e}"
+# python before node: the node suite's Confluent -> Python interop test uses the python suite's venv
+suites="${KT_SUITES:-rust c python node e2e}"
 started_here=0
 stop_broker() {
     if [ "$started_here" = 1 ]; then bash scripts/kafka.sh stop || true; fi

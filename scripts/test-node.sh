@@ -54,13 +54,20 @@ test_deps_3x=(@opentelemetry/sdk-trace@^3 @opentelemetry/sdk-metrics@^3 @opentel
     "@opentelemetry/instrumentation@>=0.300 <0.400" "@opentelemetry/instrumentation-kafkajs@>=0.33" fast-check)
 # Confluent's client (@confluentinc/kafka-javascript) built from source once (scripts/confluent-kafka-js.sh,
 # cached under .cache/confluent-kafka-js) and linked into each app; our Python consumer for its
-# interop test is the venv scripts/test-python.sh makes (the test is skipped without it)
+# interop test is the venv scripts/test-python.sh makes (test-all.sh runs the python suite first);
+# the Rust consumer example is built here when missing. Run alone without that venv, the Python
+# interop test is skipped, and this says so.
 bash "$root/scripts/confluent-kafka-js.sh" >/dev/null
 py_venv="$root/.cache/python-test-venv/bin/python"
 if [ -z "${KT_PYTHON:-}" ] && [ -x "$py_venv" ] && "$py_venv" -c 'import confluent_kafka, kafka_trace.confluent, opentelemetry.sdk.trace' 2>/dev/null; then export KT_PYTHON="$py_venv"; fi
-# ... and the Rust consumer example, where scripts/test-e2e.sh built it (skipped otherwise).
+if [ -z "${KT_PYTHON:-}" ]; then
+    echo "NOTICE: no Python test venv (run scripts/test-python.sh first): the Confluent -> Python interop test will be SKIPPED"
+fi
 rust_consumer="$root/target/debug/examples/rust_consumer"
-if [ -z "${KT_RUST_CONSUMER:-}" ] && [ -x "$rust_consumer" ]; then export KT_RUST_CONSUMER="$rust_consumer"; fi
+if [ -z "${KT_RUST_CONSUMER:-}" ]; then
+    (cd "$root" && cargo build -q -p kafka-trace --features rdkafka,otlp --example rust_consumer)
+    export KT_RUST_CONSUMER="$rust_consumer"
+fi
 export KT_VECTORS="$root/core/testdata/trace_context_vectors.json"
 export KT_SPAN_VECTORS="$root/core/testdata/span_model_vectors.json"
 for line in 2 3; do
