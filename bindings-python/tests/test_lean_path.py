@@ -1,0 +1,110 @@
+"""The per-message caches and the native finish of issue 12 (item 4) give exactly what building
+everything afresh gives: start attributes of consecutive messages (cached, patched), metric
+records, and nothing but the end on a span the sampler dropped."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from kafka_trace import _native
+
+KINDS = (SpanKind.PRODUCER, SpanKind.CONSUMER, SpanKind.CLIENT)
+TP = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def lifecycle(**client: Any) -> Any:
+    return _native.Lifecycle(KINDS, record_body_size=True, client_id="c1", consumer_group="g1",
+                             bootstrap_servers="kafka:9092", **client)
+
+
+MESSAGES: List[Tuple[str, Optional[int], Optional[int], Any, Any, Optional[int], Any]] = [
+    ("orders", 0, 5, b"k1", b"v", 1_700_000_000_000, [("traceparent", TP)]),
+    ("orders", 0, 6, b"k1", b"vv", 1_700_000_000_001, [("traceparent", TP)]),
+    ("orders", 1, 7, None, b"v", None, None),
+    ("orders", 1, 8, "k2", None, 1_700_000_000_003, [("traceparent", TP)]),
+    ("billing", None, None, b"k3", b"v", 1_700_000_000_004, []),
+    ("orders", 2, 9, b"k1", b"v", 1_700_000_000_005, [("traceparent", TP)]),
+]
+
+
+def test_process_attributes_equal_a_fresh_lifecycle_for_every_message() -> None:
+    kept = lifecycle()
+    seen: List[Dict[str, Any]] = []
+    for topic, partition, offset, key, value, ts, headers in MESSAGES * 2:
+        got = kept.process(topic, partition, offset, key, value, ts, headers, False, now_ms=1_700_000_001_000)
+        fresh = lifecycle().process(topic, partition, offset, key, value, ts, headers, False, now_ms=1_700_000_001_000)
+        assert list(got.attributes.items()) == list(fresh.attributes.items())
+        assert got.attributes["messaging.kafka.offset" if offset is not None else "messaging.destination.name"] == (
+            offset if offset is not None else topic
+        )
+        # The caller's dict is its own: changing it changes no later recipe.
+        got.attributes["mutated"] = True
+        seen.append(got.attributes)
+    assert all(a["mutated"] is True for a in seen)
+    again = kept.process(*MESSAGES[0][:6], MESSAGES[0][6], False, now_ms=1_700_000_001_000)
+    assert "mutated" not in again.attributes
+
+
+def test_send_and_poll_attributes_equal_a_fresh_lifecycle() -> None:
+    kept = lifecycle()
+    for topic, partition, _, key, value, _, _ in MESSAGES * 2:
+        got = kept.send(topic, partition, key, value)
+        assert list(got.attributes.items()) == list(lifecycle().send(topic, partition, key, value).attributes.items())
+        assert got.name == f"send {topic}"
+        got.attributes.clear()
+        poll = kept.poll([topic], 2)
+        assert list(poll.attributes.items()) == list(lifecycle().poll([topic], 2).attributes.items())
+        poll.attributes.clear()
+
+
+class FakeSpan:
+    def __init__(self, recording: bool) -> None:
+        self.recording = recording
+        self.calls: List[Tuple[str, Any]] = []
+
+    def is_recording(self) -> bool:
+        return self.recording
+
+    def set_attributes(self, attributes: Dict[str, Any]) -> None:
+        self.calls.append(("set_attributes", dict(attributes)))
+
+    def set_status(self, status: Status) -> None:
+        self.calls.append(("set_status", (status.status_code, status.description)))
+
+    def end(self, end_time: Optional[int] = None) -> None:
+        self.calls.append(("end", end_time))
+
+
+def executed(recording: bool, error_type: Optional[str]) -> Tuple[List[Tuple[str, Any]], List[Tuple[int, float, Dict[str, Any]]]]:
+    records: List[Tuple[int, float, Dict[str, Any]]] = []
+    recorders = [lambda v, a, i=i: records.append((i, v, dict(a))) for i in range(len(_native.INSTRUMENTS))]
+    instruments = _native.Instruments(recorders, Status, StatusCode.ERROR)
+    recipe = lifecycle().send("orders", None, b"k", b"v")
+    span = FakeSpan(recording)
+    recipe.end(instruments, span, 1_000, 0.25, error_type, 3, 42, 0.125)
+    return span.calls, records
+
+
+def test_end_does_what_finish_says_on_a_recording_span() -> None:
+    for error_type in (None, "KafkaError"):
+        recipe = lifecycle().send("orders", None, b"k", b"v")
+        attributes, status, end_after, metrics = recipe.finish(0.25, error_type, 3, 42, 0.125)
+        calls, records = executed(True, error_type)
+        expected: List[Tuple[str, Any]] = []
+        if attributes:
+            expected.append(("set_attributes", dict(attributes)))
+        if status is not None:
+            expected.append(("set_status", (StatusCode.ERROR, status)))
+        expected.append(("end", None if end_after is None else 1_000 + round(end_after * 1e9)))
+        assert calls == expected
+        assert records == [(i, v, dict(a)) for i, v, a in metrics] and records
+
+
+def test_end_on_a_dropped_span_only_ends_it_and_still_records_metrics() -> None:
+    recipe = lifecycle().send("orders", None, b"k", b"v")
+    _, _, end_after, metrics = recipe.finish(0.25, "KafkaError", None, None, 0.125)
+    calls, records = executed(False, "KafkaError")
+    assert calls == [("end", 1_000 + round(end_after * 1e9))]
+    assert records == [(i, v, dict(a)) for i, v, a in metrics] and records
