@@ -94,7 +94,7 @@ for b in $bindings; do
                 (cd bindings-node && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build:native && npm run --silent build:ts && npm pack --silent >/dev/null)
                 tarball="$(ls -t bindings-node/kafka-trace-*.tgz | head -n 1)"
             fi
-            app="$root/.cache/soak/node"
+            app="$out/node-app"
             log "installing $(basename "$tarball") into $app"
             rm -rf "$app" && mkdir -p "$app"
             echo '{ "name": "kafka-trace-soak", "private": true }' >"$app/package.json"
@@ -126,7 +126,7 @@ for b in $bindings; do
     case "$b" in
         rust) cmd=("$root/target/release/kafka-trace-soak") ;;
         c) cmd=("$out/soak-c") ;;
-        node) cmd=(node --expose-gc "$root/.cache/soak/node/soak.js") ;;
+        node) cmd=(node --expose-gc "$out/node-app/soak.js") ;;
         python) cmd=("$py" tests/soak/soak.py) ;;
     esac
     export OTEL_SERVICE_NAME="soak-$b"

@@ -6,7 +6,7 @@
 //
 //   node soak.js MESSAGES BOOTSTRAP IN_TOPIC OUT_TOPIC      (run from an app with kafka-trace,
 //   kafkajs, @opentelemetry/{api,sdk-trace-base,exporter-trace-otlp-http,context-async-hooks,
-//   instrumentation,resources} installed: scripts/soak.sh makes one under .cache/soak/node)
+//   instrumentation,resources} installed: scripts/soak.sh makes one in its output folder, target/soak/node-app)
 'use strict';
 const { trace, context } = require('@opentelemetry/api');
 const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
@@ -44,7 +44,14 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function main() {
   const started = Date.now();
-  const kafka = new Kafka({ clientId: 'soak-node', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+  // KafkaJS's errors go to stderr (the soak log), never to stdout, whose last line is the result.
+  const logCreator = () => ({ namespace, label, log }) => console.error(`kafkajs ${label} ${namespace}: ${log.message}${log.error ? ` (${log.error})` : ''}`);
+  const kafka = new Kafka({ clientId: 'soak-node', brokers: [bootstrap], logLevel: logLevel.ERROR, logCreator });
+  // A starved event loop (a loaded machine, the soak at nice 19) must not cost the group its
+  // members: a 100,000-message run at load 10 with KafkaJS's 30 s session stalled after a
+  // rebalance (8 redeliveries, then no progress). Longer session and rebalance timeouts.
+  const groupOptions = { maxWaitTimeInMs: 100, sessionTimeout: 90000, rebalanceTimeout: 180000, heartbeatInterval: 3000 };
+  const crashed = (name) => (e) => console.error(`kafkajs ${name} crashed: ${e.payload && e.payload.error} (restart: ${e.payload && e.payload.restart})`);
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
   const seen = new Uint8Array(n);
@@ -55,7 +62,8 @@ async function main() {
   const samples = [];
   const warm = Math.max(Math.floor(n / 10), 1);
 
-  const forwarder = kafka.consumer({ groupId: `${inTopic}-forwarder`, maxWaitTimeInMs: 100 });
+  const forwarder = kafka.consumer({ groupId: `${inTopic}-forwarder`, ...groupOptions });
+  forwarder.on(forwarder.events.CRASH, crashed('forwarder'));
   await forwarder.connect();
   await forwarder.subscribe({ topic: inTopic, fromBeginning: true });
   await forwarder.run({
@@ -68,7 +76,8 @@ async function main() {
       await Promise.all(sends);
     },
   });
-  const sink = kafka.consumer({ groupId: `${outTopic}-sink`, maxWaitTimeInMs: 100 });
+  const sink = kafka.consumer({ groupId: `${outTopic}-sink`, ...groupOptions });
+  sink.on(sink.events.CRASH, crashed('sink'));
   await sink.connect();
   await sink.subscribe({ topic: outTopic, fromBeginning: true });
   await sink.run({
@@ -80,7 +89,10 @@ async function main() {
         unique++;
         if (unique === warm) rssWarm = rssKb();
         if (unique === Math.floor(n / 2)) rssHalf = rssKb();
-        if (unique % Math.max(Math.floor(n / 10), 1) === 0) samples.push(Math.round(rssKb() / 1024));
+        if (unique % Math.max(Math.floor(n / 10), 1) === 0) {
+          samples.push(Math.round(rssKb() / 1024));
+          console.error(`soak-node: ${unique} messages, RSS ${samples[samples.length - 1]} MB, ${dups} duplicates so far`);
+        }
       }
     },
   });
@@ -96,7 +108,10 @@ async function main() {
     if (unique !== last) {
       last = unique;
       at = Date.now();
-    } else if (Date.now() - at > 120000) break;
+    } else if (Date.now() - at > 300000) {
+      console.error(`soak-node: no progress for 5 minutes at ${unique} messages: giving up`);
+      break;
+    }
     await sleep(50);
   }
   await sleep(2000); // late duplicates
