@@ -29,6 +29,8 @@ rust_suite() {
     echo "== shared vectors are up to date with their generator"
     python3 core/testdata/generate_vectors.py --check
     python3 core/testdata/generate_span_model_vectors.py --check
+    echo "== scripts: the benchmark table (scripts/bench_table.py) from a fixture of BENCH_ROW lines"
+    python3 -m unittest discover -s scripts/tests -p 'test_*.py'
     echo "== Rust: core (codec, carrier, vectors, properties, allocations, spans, CLI, real broker) and bindings"
     cargo test --workspace --features kafka-trace/rdkafka,kafka-trace/cli
 }
