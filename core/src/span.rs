@@ -355,6 +355,45 @@ pub struct SpanSpec {
     pub e2e_latency_ms: Option<f64>,
 }
 
+/// The attribute keys a sampler sees when a span starts: the ones the messaging conventions name
+/// as important for sampling decisions ("SHOULD be provided at span creation time"). Every other
+/// attribute of the [`SpanSpec`] (client id, offset, message key, body size, tombstone, batch
+/// count, end-to-end latency) is set only once the span is known to be recording, so a span the
+/// sampler drops never pays for converting them. The same rule in every binding.
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::SAMPLING_ATTRIBUTE_KEYS;
+///
+/// assert!(SAMPLING_ATTRIBUTE_KEYS.contains(&"messaging.destination.name"));
+/// assert!(!SAMPLING_ATTRIBUTE_KEYS.contains(&"messaging.kafka.offset"));
+/// ```
+pub const SAMPLING_ATTRIBUTE_KEYS: [&str; 8] = [
+    sc::MESSAGING_SYSTEM,
+    sc::MESSAGING_OPERATION_NAME,
+    sc::MESSAGING_OPERATION_TYPE,
+    sc::MESSAGING_DESTINATION_NAME,
+    sc::MESSAGING_DESTINATION_PARTITION_ID,
+    sc::MESSAGING_CONSUMER_GROUP_NAME,
+    sc::SERVER_ADDRESS,
+    sc::SERVER_PORT,
+];
+
+/// Whether `key` is one of [`SAMPLING_ATTRIBUTE_KEYS`].
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::span::is_sampling_attribute;
+///
+/// assert!(is_sampling_attribute("server.port"));
+/// assert!(!is_sampling_attribute("messaging.client.id"));
+/// ```
+pub fn is_sampling_attribute(key: &str) -> bool {
+    SAMPLING_ATTRIBUTE_KEYS.contains(&key)
+}
+
 impl SpanSpec {
     /// The value of attribute `key`, if set.
     ///
@@ -369,6 +408,40 @@ impl SpanSpec {
     /// ```
     pub fn attribute(&self, key: &str) -> Option<&AttributeValue> {
         self.attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// The attributes to pass when the span starts ([`SAMPLING_ATTRIBUTE_KEYS`]), in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::span::{send_span, ClientInfo, MessageInfo, Options};
+    ///
+    /// let client = ClientInfo { client_id: Some("api".into()), ..ClientInfo::default() };
+    /// let message = MessageInfo { topic: "orders", key: Some(b"o-1"), payload_len: Some(2), ..MessageInfo::default() };
+    /// let spec = send_span(&message, &client, &Options::default());
+    /// let keys: Vec<&str> = spec.sampling_attributes().map(|(k, _)| *k).collect();
+    /// assert_eq!(keys, ["messaging.system", "messaging.operation.name", "messaging.operation.type", "messaging.destination.name"]);
+    /// ```
+    pub fn sampling_attributes(&self) -> impl Iterator<Item = &Attribute> + '_ {
+        self.attributes.iter().filter(|(k, _)| is_sampling_attribute(k))
+    }
+
+    /// The attributes to set only when the started span is recording, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::span::{send_span, ClientInfo, MessageInfo, Options};
+    ///
+    /// let client = ClientInfo { client_id: Some("api".into()), ..ClientInfo::default() };
+    /// let message = MessageInfo { topic: "orders", key: Some(b"o-1"), payload_len: Some(2), ..MessageInfo::default() };
+    /// let spec = send_span(&message, &client, &Options::default());
+    /// let keys: Vec<&str> = spec.recorded_attributes().map(|(k, _)| *k).collect();
+    /// assert_eq!(keys, ["messaging.client.id", "messaging.kafka.message.key"]);
+    /// ```
+    pub fn recorded_attributes(&self) -> impl Iterator<Item = &Attribute> + '_ {
+        self.attributes.iter().filter(|(k, _)| !is_sampling_attribute(k))
     }
 }
 

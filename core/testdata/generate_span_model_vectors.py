@@ -169,6 +169,11 @@ POLL_METRIC = {
 
 UNSET = {"code": "unset"}
 
+# The keys the messaging conventions name as important for sampling ("SHOULD be provided at span
+# creation time"): the only attributes a sampler sees when a span starts. The rest are set once
+# the span is known to be recording.
+SAMPLING_KEYS = (SYSTEM, OP_NAME, OP_TYPE, DEST, PARTITION, GROUP, ADDRESS, PORT)
+
 
 def error_status(description):
     return {"code": "error", "description": description}
@@ -255,6 +260,11 @@ def case(name, description, operation, *, options=None, client, ambient=NO_AMBIE
     c["result"] = result
     if forward is not None:
         c["forward"] = forward
+    if span is not None:
+        span = dict(span)
+        # A send learns its partition from the ack unless the message named one.
+        known_late = {PARTITION} if operation == "send" and (message or {}).get("partition") is None else set()
+        span["sampler_keys"] = [k for k in span["attributes"] if k in SAMPLING_KEYS and k not in known_late]
     expect = {"traced": traced, "span": span}
     if handler_baggage is not None:
         expect["handler_baggage"] = [list(m) for m in handler_baggage]
@@ -1478,12 +1488,14 @@ def check():
         # A traced case.
         sp = e["span"]
         if sp is not None:
-            if set(sp) != {"name", "kind", "attributes", "status", "parent", "links"}:
+            if set(sp) != {"name", "kind", "attributes", "status", "parent", "links", "sampler_keys"}:
                 bad(w, "span keys")
                 continue
             if sp["kind"] != SPAN_KINDS[op]:
                 bad(w, "span kind")
             check_attributes(w + ".span.attributes", sp["attributes"])
+            if not all(k in sp["attributes"] and k in SAMPLING_KEYS for k in sp["sampler_keys"]):
+                bad(w, "sampler_keys: only sampling keys the span has")
             if sp["parent"] not in PARENTS or not all(link in PARENTS - {"none"} for link in sp["links"]):
                 bad(w, "parent / links")
             if sp["parent"] in sp["links"]:
