@@ -17,7 +17,7 @@ use kafka_trace::lifecycle::{
     SpanEnd, Status,
 };
 use kafka_trace::span::{
-    Attribute, AttributeValue, ClientInfo, ContextSource, MessageInfo, Options, SpanKind, SpanSpec,
+    is_sampling_attribute, Attribute, AttributeValue, ClientInfo, ContextSource, MessageInfo, Options, SpanKind, SpanSpec,
     Strategy, TopicFilter,
 };
 use pyo3::intern;
@@ -63,6 +63,13 @@ fn key_object<'py>(
 }
 
 fn attributes<'py>(py: Python<'py>, attrs: &[Attribute]) -> PyResult<Bound<'py, PyDict>> {
+    attributes_of(py, attrs.iter())
+}
+
+fn attributes_of<'a, 'py>(
+    py: Python<'py>,
+    attrs: impl Iterator<Item = &'a Attribute>,
+) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
     let mut keys = key_objects(py);
     for (key, value) in attrs {
@@ -181,6 +188,9 @@ pub struct Recipe {
     /// process/batch_process: the remote context the core accepted, or `None`.
     #[pyo3(get)]
     kept: Option<Py<Kept>>,
+    /// When [`start`](Recipe::start) started the span: its start time (ns since the epoch, the
+    /// clock of `time.time_ns()`) and the monotonic instant the elapsed time is measured from.
+    started: std::sync::OnceLock<(i64, std::time::Instant)>,
 }
 
 impl Recipe {
@@ -202,12 +212,12 @@ impl Recipe {
             SpanKind::Consumer => &kinds[1],
             SpanKind::Client => &kinds[2],
         };
-        // The start attributes of a send or a poll repeat (topic, client, count); a process span's
-        // carry the offset, never the same twice.
-        let attributes = match &inner {
-            Inner::Process(_) => lifecycle.process_dicts.patched(py, &span.attributes)?,
-            _ => lifecycle.start_dicts.fresh(py, &span.attributes)?,
-        };
+        // A span starts with the sampling attributes only (the core's rule); they repeat from
+        // message to message (topic, partition, operation, client), so the dict is a copy of a
+        // cached one. The recorded ones are set by `start` only on a recording span.
+        // (`SpanSpec::sampling_attributes`, as a cloneable iterator for the cache's comparison.)
+        let sampling = span.attributes.iter().filter(|(k, _)| is_sampling_attribute(k));
+        let attributes = lifecycle.start_dicts.fresh(py, sampling)?;
         Ok(Self {
             name: lifecycle.name(py, &span.name),
             kind: kind.clone_ref(py),
@@ -217,7 +227,31 @@ impl Recipe {
             remote,
             kept,
             inner,
+            started: std::sync::OnceLock::new(),
         })
+    }
+
+    fn spec(&self) -> &SpanSpec {
+        match &self.inner {
+            Inner::Send(r) => &r.span,
+            Inner::Process(r) => &r.span,
+            Inner::Poll(r) => &r.span,
+        }
+    }
+
+    /// Sets the recorded (non-sampling) attributes on `span` when it is recording; a span the
+    /// sampler dropped never gets them built.
+    fn set_recorded(&self, py: Python<'_>, span: &Bound<'_, PyAny>) -> PyResult<()> {
+        let spec = self.spec();
+        if spec.recorded_attributes().next().is_some()
+            && span.call_method0(intern!(py, "is_recording"))?.is_truthy()?
+        {
+            span.call_method1(
+                intern!(py, "set_attributes"),
+                (attributes_of(py, spec.recorded_attributes())?,),
+            )?;
+        }
+        Ok(())
     }
 
     fn metric_attrs(&self) -> &[Attribute] {
@@ -317,56 +351,33 @@ impl DictCache {
 
     /// The cached dict of `attrs` itself (for readers that never change it, like a meter), or a
     /// new one.
-    fn shared<'py>(&self, py: Python<'py>, attrs: &[Attribute]) -> PyResult<Bound<'py, PyDict>> {
+    fn shared<'a, 'py, I>(&self, py: Python<'py>, attrs: I) -> PyResult<Bound<'py, PyDict>>
+    where
+        I: Iterator<Item = &'a Attribute> + Clone,
+    {
         let Ok(mut dicts) = self.dicts.lock() else {
-            return attributes(py, attrs);
+            return attributes_of(py, attrs);
         };
-        if let Some(i) = dicts.iter().position(|(a, _)| a.as_slice() == attrs) {
+        if let Some(i) = dicts.iter().position(|(a, _)| a.iter().eq(attrs.clone())) {
             if i != 0 {
                 dicts.swap(0, i);
             }
             return Ok(dicts[0].1.bind(py).clone());
         }
-        let dict = attributes(py, attrs)?;
+        let dict = attributes_of(py, attrs.clone())?;
         if dicts.len() >= self.capacity {
             dicts.pop();
         }
-        dicts.insert(0, (attrs.to_vec(), dict.clone().unbind()));
+        dicts.insert(0, (attrs.cloned().collect(), dict.clone().unbind()));
         Ok(dict)
     }
 
     /// A fresh dict of `attrs` (a copy of the cached one when the set was seen before).
-    fn fresh<'py>(&self, py: Python<'py>, attrs: &[Attribute]) -> PyResult<Bound<'py, PyDict>> {
+    fn fresh<'a, 'py, I>(&self, py: Python<'py>, attrs: I) -> PyResult<Bound<'py, PyDict>>
+    where
+        I: Iterator<Item = &'a Attribute> + Clone,
+    {
         self.shared(py, attrs)?.copy()
-    }
-
-    /// A fresh dict of `attrs` made from the last one: when it has the same keys in the same
-    /// order (a process span's differ in offset and latency only), a copy with the values that
-    /// changed replaced, which keeps the order. Keeps one set (the last).
-    fn patched<'py>(&self, py: Python<'py>, attrs: &[Attribute]) -> PyResult<Bound<'py, PyDict>> {
-        let Ok(mut dicts) = self.dicts.lock() else {
-            return attributes(py, attrs);
-        };
-        let same_keys = dicts.first().is_some_and(|(last, _)| {
-            last.len() == attrs.len() && last.iter().zip(attrs).all(|((a, _), (b, _))| a == b)
-        });
-        let kept = if same_keys {
-            let (last, dict) = &dicts[0];
-            let kept = dict.bind(py).copy()?;
-            let mut keys = key_objects(py);
-            for ((key, old), (_, new)) in last.iter().zip(attrs) {
-                if old != new {
-                    set_attribute(&kept, key_object(py, &mut keys, key), new)?;
-                }
-            }
-            kept
-        } else {
-            attributes(py, attrs)?
-        };
-        dicts.clear();
-        dicts.push((attrs.to_vec(), kept.clone().unbind()));
-        // The cached dict stays private: the caller gets its own.
-        kept.copy()
     }
 }
 
@@ -392,9 +403,10 @@ impl Instruments {
 
 #[pymethods]
 impl Recipe {
-    /// Ends the operation and carries out the core's finish on `span` (started at `start_ns`):
-    /// the end attributes and error status (only on a recording span: a span the sampler dropped
-    /// takes neither, and they are not even built), the end time, and every metric record through
+    /// Ends the operation and carries out the core's finish on `span` (started at `start_ns` with
+    /// [`attributes`](Self::attributes), the sampling ones): the recorded start attributes, the end
+    /// attributes and error status (only on a recording span: a span the sampler dropped takes
+    /// none of them, and they are not even built), the end time, and every metric record through
     /// `instruments`. Arguments after `span`/`start_ns` as in [`finish`](Self::finish).
     #[pyo3(signature = (instruments, span, start_ns, elapsed_s, error_type = None, partition = None, offset = None, latency_s = None))]
     #[allow(clippy::too_many_arguments)]
@@ -413,8 +425,11 @@ impl Recipe {
         let finish = self.finish_of(elapsed_s, error_type, partition, offset, latency_s);
         let instruments = instruments.get();
         if span.call_method0(intern!(py, "is_recording"))?.is_truthy()? {
-            if !finish.attributes.is_empty() {
-                span.call_method1(intern!(py, "set_attributes"), (attributes(py, &finish.attributes)?,))?;
+            // The recorded start attributes (the span started with the sampling ones only) and
+            // the end attributes in one call: a span the sampler dropped gets neither built.
+            let mut set = self.spec().recorded_attributes().chain(finish.attributes.iter()).peekable();
+            if set.peek().is_some() {
+                span.call_method1(intern!(py, "set_attributes"), (attributes_of(py, set)?,))?;
             }
             if let Status::Error(description) = &finish.status {
                 let status = instruments
@@ -440,9 +455,81 @@ impl Recipe {
         } in &finish.metrics
         {
             let record = instruments.records[instrument_index(*instrument)].bind(py);
-            record.call1((*value, instruments.dicts.shared(py, attrs)?))?;
+            record.call1((*value, instruments.dicts.shared(py, attrs.iter())?))?;
         }
         Ok(())
+    }
+
+    /// The attributes to set once the span is known to be recording (a new dict): the span's
+    /// attributes that are not sampling attributes.
+    #[getter]
+    fn recorded_attributes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        attributes_of(py, self.spec().recorded_attributes())
+    }
+
+    /// Sets the recorded attributes on `span` (started with [`attributes`](Self::attributes))
+    /// when it is recording; nothing on a span the sampler dropped. (`end` does this itself,
+    /// together with the end attributes, for a span it ends.)
+    fn started(&self, py: Python<'_>, span: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.set_recorded(py, span)
+    }
+
+    /// Starts the span with `tracer` (`tracer.start_span(name, context, kind, attributes, links,
+    /// start_time)`: the sampling attributes only, start time now) and returns it;
+    /// [`end_started`](Self::end_started) ends it and sets the recorded attributes then, if it is
+    /// recording.
+    #[pyo3(signature = (tracer, context, links = None))]
+    fn start<'py>(
+        &self,
+        py: Python<'py>,
+        tracer: &Bound<'py, PyAny>,
+        context: &Bound<'py, PyAny>,
+        links: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let (start_ns, _) = *self.started.get_or_init(|| (now, std::time::Instant::now()));
+        let span = tracer.call_method1(
+            intern!(py, "start_span"),
+            (
+                self.name.bind(py),
+                context,
+                self.kind.bind(py),
+                self.attributes.bind(py),
+                links,
+                start_ns,
+            ),
+        )?;
+        Ok(span)
+    }
+
+    /// The start time [`start`](Self::start) gave the span (ns), or `None` before.
+    #[getter]
+    fn start_ns(&self) -> Option<i64> {
+        self.started.get().map(|(ns, _)| *ns)
+    }
+
+    /// [`end`](Self::end) of a span [`start`](Self::start) started: the start time and the
+    /// elapsed time are the recipe's own.
+    #[pyo3(signature = (instruments, span, error_type = None, partition = None, offset = None, latency_s = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn end_started(
+        &self,
+        py: Python<'_>,
+        instruments: &Bound<'_, Instruments>,
+        span: &Bound<'_, PyAny>,
+        error_type: Option<&str>,
+        partition: Option<i32>,
+        offset: Option<i64>,
+        latency_s: Option<f64>,
+    ) -> PyResult<()> {
+        let (start_ns, elapsed) = match self.started.get() {
+            Some((ns, t0)) => (*ns, t0.elapsed().as_secs_f64()),
+            None => (0, 0.0),
+        };
+        self.end(py, instruments, span, start_ns, elapsed, error_type, partition, offset, latency_s)
     }
 
     /// `"send"`, `"process"`, `"batch_process"` or `"poll"`.
@@ -560,10 +647,8 @@ impl Recipe {
 pub struct Lifecycle {
     inner: lc::Lifecycle,
     kinds: [Py<PyAny>; 3],
-    /// Start attributes of recent sends and polls.
+    /// Start (sampling) attributes of recent spans.
     start_dicts: DictCache,
-    /// Start attributes of the last process span.
-    process_dicts: DictCache,
     /// Recent span names as Python strings (most recent first).
     names: Mutex<Vec<(String, Py<PyString>)>>,
 }
@@ -592,8 +677,7 @@ impl Lifecycle {
         Self {
             inner,
             kinds,
-            start_dicts: DictCache::new(8),
-            process_dicts: DictCache::new(1),
+            start_dicts: DictCache::new(16),
             names: Mutex::new(Vec::with_capacity(CACHED_NAMES)),
         }
     }
@@ -911,6 +995,10 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add(
         "METRIC_ATTRIBUTE_KEYS",
         PyTuple::new(py, lc::METRIC_ATTRIBUTE_KEYS)?,
+    )?;
+    m.add(
+        "SAMPLING_ATTRIBUTE_KEYS",
+        PyTuple::new(py, kafka_trace::span::SAMPLING_ATTRIBUTE_KEYS)?,
     )?;
     m.add(
         "OPTION_NAMES",

@@ -29,6 +29,9 @@ MESSAGES: List[Tuple[str, Optional[int], Optional[int], Any, Any, Optional[int],
 ]
 
 
+SAMPLING = set(_native.SAMPLING_ATTRIBUTE_KEYS)
+
+
 def test_process_attributes_equal_a_fresh_lifecycle_for_every_message() -> None:
     kept = lifecycle()
     seen: List[Dict[str, Any]] = []
@@ -36,9 +39,11 @@ def test_process_attributes_equal_a_fresh_lifecycle_for_every_message() -> None:
         got = kept.process(topic, partition, offset, key, value, ts, headers, False, now_ms=1_700_000_001_000)
         fresh = lifecycle().process(topic, partition, offset, key, value, ts, headers, False, now_ms=1_700_000_001_000)
         assert list(got.attributes.items()) == list(fresh.attributes.items())
-        assert got.attributes["messaging.kafka.offset" if offset is not None else "messaging.destination.name"] == (
-            offset if offset is not None else topic
-        )
+        assert list(got.recorded_attributes.items()) == list(fresh.recorded_attributes.items())
+        # The start attributes are the sampling ones; the offset is recorded only.
+        assert set(got.attributes) <= SAMPLING and got.attributes["messaging.destination.name"] == topic
+        assert not set(got.recorded_attributes) & SAMPLING
+        assert got.recorded_attributes.get("messaging.kafka.offset") == offset
         # The caller's dict is its own: changing it changes no later recipe.
         got.attributes["mutated"] = True
         seen.append(got.attributes)
@@ -51,7 +56,10 @@ def test_send_and_poll_attributes_equal_a_fresh_lifecycle() -> None:
     kept = lifecycle()
     for topic, partition, _, key, value, _, _ in MESSAGES * 2:
         got = kept.send(topic, partition, key, value)
-        assert list(got.attributes.items()) == list(lifecycle().send(topic, partition, key, value).attributes.items())
+        fresh = lifecycle().send(topic, partition, key, value)
+        assert list(got.attributes.items()) == list(fresh.attributes.items())
+        assert list(got.recorded_attributes.items()) == list(fresh.recorded_attributes.items())
+        assert set(got.attributes) <= SAMPLING and not set(got.recorded_attributes) & SAMPLING
         assert got.name == f"send {topic}"
         got.attributes.clear()
         poll = kept.poll([topic], 2)
@@ -93,8 +101,11 @@ def test_end_does_what_finish_says_on_a_recording_span() -> None:
         attributes, status, end_after, metrics = recipe.finish(0.25, error_type, 3, 42, 0.125)
         calls, records = executed(True, error_type)
         expected: List[Tuple[str, Any]] = []
-        if attributes:
-            expected.append(("set_attributes", dict(attributes)))
+        # The recorded start attributes (not given at the start) come with the end ones.
+        ended = {**recipe.recorded_attributes, **attributes}
+        assert ended and set(recipe.recorded_attributes) == {"messaging.client.id", "messaging.kafka.message.key",
+                                                             "messaging.message.body.size"}
+        expected.append(("set_attributes", ended))
         if status is not None:
             expected.append(("set_status", (StatusCode.ERROR, status)))
         expected.append(("end", None if end_after is None else 1_000 + round(end_after * 1e9)))
@@ -108,3 +119,16 @@ def test_end_on_a_dropped_span_only_ends_it_and_still_records_metrics() -> None:
     calls, records = executed(False, "KafkaError")
     assert calls == [("end", 1_000 + round(end_after * 1e9))]
     assert records == [(i, v, dict(a)) for i, v, a in metrics] and records
+
+
+def test_recorded_attributes_are_set_on_a_recording_span_only() -> None:
+    recipe = lifecycle().process("orders", 0, 5, b"k1", b"v", 1_700_000_000_000, [("traceparent", TP)], False,
+                                 now_ms=1_700_000_001_000)
+    recorded = dict(recipe.recorded_attributes)
+    assert recorded["messaging.kafka.offset"] == 5 and recorded["messaging.client.id"] == "c1"
+    span = FakeSpan(True)
+    recipe.started(span)
+    assert span.calls == [("set_attributes", recorded)]
+    dropped = FakeSpan(False)
+    recipe.started(dropped)
+    assert dropped.calls == []

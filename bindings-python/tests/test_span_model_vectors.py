@@ -2,7 +2,9 @@
 SPAN_MODEL_VECTORS.md), every case unchanged through the package's public tracing API:
 ``KafkaTracing`` (options and client as given), ``start_send``/``PendingSend``, ``process`` on a
 record-shaped message (with a ``poll-source`` span as ``poll_context`` for batch_process) and
-``receive``/``PollScope``; in-memory span exporter and metric reader, ``ParentBased(ALWAYS_ON)``.
+``receive``/``PollScope``; in-memory span exporter and metric reader, ``ParentBased(ALWAYS_ON)``
+wrapped in a sampler that records the attribute keys each span started with
+(``expect.span.sampler_keys``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from opentelemetry.sdk.metrics.export import Histogram, InMemoryMetricReader, Su
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, StatusCode
 
 from kafka_trace import KafkaTracing, extract_parts
@@ -93,13 +95,31 @@ def attrs_actual(d: Any) -> Dict[str, Tuple[str, Any]]:
     return {k: (type(v).__name__, v) for k, v in dict(d or {}).items()}
 
 
+class KeysSampler(Sampler):
+    """``ParentBased(ALWAYS_ON)``, recording the attribute keys (in order) each span name was
+    started with: what a user's sampler sees."""
+
+    def __init__(self) -> None:
+        self.inner = ParentBased(ALWAYS_ON)
+        self.keys: Dict[str, List[List[str]]] = {}
+
+    def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
+                      attributes: Any = None, links: Any = None, trace_state: Any = None) -> SamplingResult:
+        self.keys.setdefault(name, []).append(list(attributes or {}))
+        return self.inner.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return "KeysSampler"
+
+
 class Run:
     """One case's SDK, runner spans and outputs."""
 
     def __init__(self, case: Dict[str, Any]) -> None:
         self.case = case
         self.exporter = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider(sampler=ParentBased(ALWAYS_ON))
+        self.sampler = KeysSampler()
+        self.tracer_provider = TracerProvider(sampler=self.sampler)
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.reader = InMemoryMetricReader()
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
@@ -238,6 +258,9 @@ def check_span(run: Run, span: ReadableSpan, exp: Dict[str, Any]) -> None:
     assert span.name == exp["name"]
     assert span.kind == KINDS[exp["kind"]]
     assert attrs_actual(span.attributes) == attrs_expected(exp["attributes"])
+    # The sampler saw the sampling attributes only, in the core's order (the span's name is
+    # started once per case: forwarded sends go to another topic).
+    assert run.sampler.keys[span.name] == [exp["sampler_keys"]]
     status = exp["status"]
     if status["code"] == "unset":
         assert span.status.status_code == StatusCode.UNSET

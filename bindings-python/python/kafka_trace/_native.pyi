@@ -20,6 +20,7 @@ __all__ = [
     "Instruments",
     "INSTRUMENTS",
     "METRIC_ATTRIBUTE_KEYS",
+    "SAMPLING_ATTRIBUTE_KEYS",
     "OPTION_NAMES",
     "Extracted",
     "TraceParentInfo",
@@ -48,6 +49,7 @@ CONTEXT_POLL: int
 # (name, "counter" | "histogram", unit, description), in the order `Recipe.finish` indexes them.
 INSTRUMENTS: Tuple[Tuple[str, str, str, str], ...]
 METRIC_ATTRIBUTE_KEYS: Tuple[str, ...]
+SAMPLING_ATTRIBUTE_KEYS: Tuple[str, ...]
 OPTION_NAMES: Tuple[str, ...]
 
 _HeaderValue = Union[bytes, bytearray, str, None]
@@ -155,6 +157,21 @@ class Recipe:
     def handler(self) -> Optional[Tuple[bool, bool, bool]]: ...
     @property
     def metric_attributes(self) -> _Attributes: ...
+    @property
+    def recorded_attributes(self) -> _Attributes: ...
+    @property
+    def start_ns(self) -> Optional[int]: ...
+    def started(self, span: Any) -> None: ...
+    def start(self, tracer: Any, context: Optional[Context], links: Optional[List[Any]] = None) -> Any: ...
+    def end_started(
+        self,
+        instruments: Instruments,
+        span: Any,
+        error_type: Optional[str] = None,
+        partition: Optional[int] = None,
+        offset: Optional[int] = None,
+        latency_s: Optional[float] = None,
+    ) -> None: ...
     def handler_context(self, span: Any) -> Context: ...
     def finish(
         self,

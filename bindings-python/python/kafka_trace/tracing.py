@@ -181,7 +181,7 @@ class ProcessScope:
     """Makes the ``process {topic}`` span current while the handler runs, in the context the
     core's handler rule describes; records the handler's exception (re-raised unchanged)."""
 
-    __slots__ = ("_tracing", "_model", "_message", "_poll_ctx", "span", "_recipe", "_token", "_start_ns", "_t0")
+    __slots__ = ("_tracing", "_model", "_message", "_poll_ctx", "span", "_recipe", "_token")
 
     def __init__(self, tracing: "KafkaTracing", model: Any, message: Any, poll_ctx: Optional[Context]) -> None:
         self._tracing = tracing
@@ -228,21 +228,17 @@ class ProcessScope:
             context = poll_ctx
         else:
             context = ambient
-        start_ns = _time_ns()
         tracing = self._tracing
-        span = tracing._tracer.start_span(
-            recipe.name,
-            context=context,
-            kind=recipe.kind,
-            attributes=recipe.attributes,
-            links=_links((ambient, recipe.remote, poll_ctx if poll_ctx is not None else ambient), recipe)
+        # Started natively with the sampling attributes only; the end sets the rest if it records.
+        span = recipe.start(
+            tracing._tracer,
+            context,
+            _links((ambient, recipe.remote, poll_ctx if poll_ctx is not None else ambient), recipe)
             if recipe.links
             else None,
-            start_time=start_ns,
         )
-        self.span, self._recipe, self._start_ns = span, recipe, start_ns
+        self.span, self._recipe = span, recipe
         self._token = _attach(recipe.handler_context(span))
-        self._t0 = _perf_counter()
         if tracing._on_process is not None:
             _safe(tracing._on_process, span, message)
 
@@ -255,7 +251,7 @@ class ProcessScope:
             if exc is not None:
                 error_type = exc_type.__qualname__
                 span.record_exception(exc)
-            self._recipe.end(self._tracing._instruments, span, self._start_ns, _perf_counter() - self._t0, error_type)
+            self._recipe.end_started(self._tracing._instruments, span, error_type)
         except Exception:  # tracing never raises into the application
             _log.exception("kafka_trace could not end a process span")
         finally:
@@ -269,32 +265,28 @@ class ProcessScope:
 class PendingSend:
     """A ``send {topic}`` span waiting for the broker's acknowledgement."""
 
-    __slots__ = ("tracing", "recipe", "span", "start_ns", "t0")
+    __slots__ = ("tracing", "recipe", "span")
 
-    def __init__(self, tracing: "KafkaTracing", recipe: Any, span: Span, start_ns: int) -> None:
+    def __init__(self, tracing: "KafkaTracing", recipe: Any, span: Span) -> None:
         self.tracing = tracing
-        self.recipe = recipe
+        self.recipe = recipe  # started the span (Recipe.start): it keeps the start time
         self.span = span
-        self.start_ns = start_ns
-        self.t0 = _perf_counter()
+
+    @property
+    def start_ns(self) -> int:
+        return int(self.recipe.start_ns)
 
     def delivered(self, partition: int, offset: int, latency: Optional[float] = None) -> None:
         """The broker acknowledged the message; ``latency`` is the client's own measure in seconds
         (confluent-kafka's ``Message.latency()``), which then ends the span."""
         try:
-            self.recipe.end(
-                self.tracing._instruments, self.span, self.start_ns, _perf_counter() - self.t0, None,
-                partition, offset, latency,
-            )
+            self.recipe.end_started(self.tracing._instruments, self.span, None, partition, offset, latency)
         except Exception:
             _log.exception("kafka_trace could not end a send span")
 
     def failed(self, error_type: str, latency: Optional[float] = None) -> None:
         try:
-            self.recipe.end(
-                self.tracing._instruments, self.span, self.start_ns, _perf_counter() - self.t0, error_type,
-                None, None, latency,
-            )
+            self.recipe.end_started(self.tracing._instruments, self.span, error_type, None, None, latency)
         except Exception:
             _log.exception("kafka_trace could not end a send span")
 
@@ -471,15 +463,7 @@ class KafkaTracing:
             return None, headers
         ambient = _get_current()
         sources = (ambient, None, None)
-        start_ns = _time_ns()
-        span = self._tracer.start_span(
-            recipe.name,
-            context=sources[recipe.parent],
-            kind=recipe.kind,
-            attributes=recipe.attributes,
-            links=_links(sources, recipe) if recipe.links else None,
-            start_time=start_ns,
-        )
+        span = recipe.start(self._tracer, sources[recipe.parent], _links(sources, recipe) if recipe.links else None)
         if headers is None:
             out: Any = []
         elif type(headers) is list:
@@ -492,7 +476,7 @@ class KafkaTracing:
         out = _inject_send(out, ambient, span)
         if self._on_send is not None:
             _safe(self._on_send, span, topic, value)
-        return PendingSend(self, recipe, span, start_ns), out
+        return PendingSend(self, recipe, span), out
 
     # --- consumer side ---------------------------------------------------------------------
     def process(self, message: Any, model: Any = None, poll_context: Optional[Context] = None) -> Any:
