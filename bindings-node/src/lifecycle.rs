@@ -135,41 +135,22 @@ fn same_value(a: &AttributeValue, b: &AttributeValue) -> bool {
     }
 }
 
-/// Hashes `attributes`, without the message-dependent ones when `template` is set.
+/// Hashes `attributes`; when `template` is set, a message-dependent attribute counts by its key
+/// and place only (its value is the message's), so one template has one order of keys.
 fn hash_attributes(h: &mut Fnv, attributes: &[Attribute], template: bool) {
-    for (k, v) in attributes.iter().filter(|(k, _)| !template || !is_delta(k)) {
+    for (k, v) in attributes {
         h.write(k.as_bytes());
-        hash_value(h, v);
+        if !(template && is_delta(k)) {
+            hash_value(h, v);
+        }
     }
     h.write_u8(0xfe);
 }
 
+/// The same keys in the same order with the same values; when `template` is set, a
+/// message-dependent attribute's value may differ.
 fn same_attributes(a: &[Attribute], b: &[Attribute], template: bool) -> bool {
-    // The common case: the same keys in the same order; a message-dependent key may differ.
-    if a.len() == b.len() {
-        let mut aligned = true;
-        for ((ka, va), (kb, vb)) in a.iter().zip(b) {
-            if ka != kb {
-                aligned = false;
-                break;
-            }
-            if !same_value(va, vb) && !(template && is_delta(ka)) {
-                return false;
-            }
-        }
-        if aligned {
-            return true;
-        }
-    }
-    let mut a = a.iter().filter(|(k, _)| !template || !is_delta(k));
-    let mut b = b.iter().filter(|(k, _)| !template || !is_delta(k));
-    loop {
-        match (a.next(), b.next()) {
-            (None, None) => return true,
-            (Some((ka, va)), Some((kb, vb))) if ka == kb && same_value(va, vb) => {}
-            _ => return false,
-        }
-    }
+    a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && (same_value(va, vb) || (template && is_delta(ka))))
 }
 
 fn metric_attributes(recipe: &Recipe) -> &[Attribute] {
@@ -297,6 +278,11 @@ pub struct Template {
     pub links: Vec<String>,
     /// How to build the handler's context (process recipes only).
     pub handler: Option<HandlerRule>,
+    /// The keys of the attributes the span starts with (the core's sampling attributes), in
+    /// order: from `attributes`, or a delta slot for a message-dependent key.
+    pub start_keys: Vec<String>,
+    /// The keys of the attributes to set only on a recording span, in order (likewise).
+    pub recorded_keys: Vec<String>,
 }
 
 /// The core's [`HandlerContext`].
@@ -593,6 +579,8 @@ impl Tracing {
                 Recipe::Process(r) => Some(rule(&r.handler)),
                 _ => None,
             },
+            start_keys: span.sampling_attributes().map(|(k, _)| (*k).to_owned()).collect(),
+            recorded_keys: span.recorded_attributes().map(|(k, _)| (*k).to_owned()).collect(),
         })
     }
 
@@ -875,6 +863,27 @@ mod tests {
         let (e, _) = run(&t, "orders", 8.0, None, None);
         assert_eq!(e, 2);
         assert_eq!(t.templates.borrow().entries.len(), 3);
+    }
+
+    #[test]
+    fn a_template_has_one_order_of_keys_and_names_the_start_and_recorded_ones() {
+        let t = tracing();
+        let (with_key, _) = run(&t, "orders", 5.0, Some(TP), Some(b"k1"));
+        let (other_key, _) = run(&t, "orders", 6.0, Some(TP), Some(b"k2"));
+        let (no_key, _) = run(&t, "orders", 7.0, Some(TP), None);
+        assert_eq!(with_key, other_key, "only the key's value differs");
+        assert_ne!(with_key, no_key, "the key attribute is absent: another order of keys");
+        let templates = t.templates.borrow();
+        for (index, keyed) in [(with_key, true), (no_key, false)] {
+            let span = templates.entries[index as usize].span();
+            let keys: Vec<&str> = span.attributes.iter().map(|(k, _)| *k).collect();
+            assert_eq!(keys.contains(&"messaging.kafka.message.key"), keyed);
+            let start: Vec<&str> = span.sampling_attributes().map(|(k, _)| *k).collect();
+            let recorded: Vec<&str> = span.recorded_attributes().map(|(k, _)| *k).collect();
+            assert_eq!(start.len() + recorded.len(), keys.len());
+            assert!(start.contains(&"messaging.destination.partition.id"));
+            assert!(recorded.contains(&"messaging.kafka.offset") && !start.contains(&"messaging.kafka.offset"));
+        }
     }
 
     #[test]

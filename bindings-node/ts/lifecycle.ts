@@ -15,7 +15,6 @@
  * do have a receive call.
  */
 import {
-  Attributes,
   Baggage,
   BaggageEntry,
   Context,
@@ -54,7 +53,7 @@ import {
   SCRATCH_INPUT_ROOM,
   SCRATCH_RESULT,
 } from './propagator';
-import { attributesOf, E2E_AT, END_AT, ID_STRIDE, LAYOUT, Plan, Recipes, STRIDE, Template } from './recipes';
+import { attributesOf, E2E_AT, END_AT, ID_STRIDE, LAYOUT, orderedAttributes, Plan, Recipes, STRIDE, Template } from './recipes';
 
 // Slots of the scratch calls' input numbers, as the core's layout names them.
 const IN = Object.fromEntries(LAYOUT.processInputs.map((name, i) => [name, i])) as Record<string, number>;
@@ -178,8 +177,16 @@ function linksOf(sources: string[], s: Sources): Link[] | undefined {
   return links;
 }
 
-function startSpan(tracer: Tracer, t: Template, attrs: Attributes, s: Sources, startTime?: number): Span {
-  return tracer.startSpan(t.name, { kind: t.kind as SpanKind, attributes: attrs, links: linksOf(t.links, s), startTime }, contextOf(t.parent, s));
+/**
+ * Starts the span of template `t` with the core's sampling attributes only, and sets the others
+ * only when the span is recording (the message-dependent ones from `out[base..]`, present where
+ * `bits` says; a key-text slot takes the text of `key`).
+ */
+function startSpan(tracer: Tracer, t: Template, bits: number, out: Float64Array, base: number, key: unknown, s: Sources, startTime?: number): Span {
+  const attributes = orderedAttributes(t.attributes, t.startKeys, bits, out, base, key);
+  const span = tracer.startSpan(t.name, { kind: t.kind as SpanKind, attributes, links: linksOf(t.links, s), startTime }, contextOf(t.parent, s));
+  if (t.recordedKeys.length > 0 && span.isRecording()) span.setAttributes(orderedAttributes(t.attributes, t.recordedKeys, bits, out, base, key));
+  return span;
 }
 
 function mergeBaggage(base: Baggage | undefined, message: Baggage | undefined): Baggage | undefined {
@@ -383,8 +390,7 @@ export class KafkaTracing {
       const sources: Sources = { ambient, remote: undefined, poll: ambient };
       for (let i = 0; i < n; i++) {
         const t = this.recipes.template(ids[ID_STRIDE * i + 1]);
-        const attrs = attributesOf(t.attributes, ids[ID_STRIDE * i], out, STRIDE * i, messages[i].key);
-        const span = startSpan(tracer, t, attrs, sources);
+        const span = startSpan(tracer, t, ids[ID_STRIDE * i], out, STRIDE * i, messages[i].key, sources);
         safeHook(hook, span, { topic, message: messages[i] });
         group.spans[i] = span;
         group.templates[i] = ids[ID_STRIDE * i + 1];
@@ -520,10 +526,9 @@ export class KafkaTracing {
     messageBaggage: Baggage | undefined,
   ): { ctx: Context; done: (err?: unknown) => void } {
     const t = this.recipes.template(index);
-    const attrs = attributesOf(t.attributes, r[STRIDE], r, 0, message.key);
     const e2e = r[E2E_AT];
     const startMs = nowMs();
-    const span = startSpan(this.env.tracer(), t, attrs, { ambient, remote, poll: ambient });
+    const span = startSpan(this.env.tracer(), t, r[STRIDE], r, 0, message.key, { ambient, remote, poll: ambient });
     safeHook(this.env.consumerHook?.(), span, { topic, message });
     const ctx = handlerContext(t, ambient, messageBaggage, remote, span);
     const start = performance.now();
@@ -563,11 +568,10 @@ export class KafkaTracing {
     if (!started) return undefined;
     const index = ids[1];
     const t = this.recipes.template(index);
-    const attrs = attributesOf(t.attributes, ids[0], out, 0, message.key);
     const e2e = out[E2E_AT];
     const remote = remoteValid ? trace.getSpanContext(extracted) : undefined;
     const startMs = nowMs();
-    const span = startSpan(this.env.tracer(), t, attrs, { ambient, remote, poll: ambient });
+    const span = startSpan(this.env.tracer(), t, ids[0], out, 0, message.key, { ambient, remote, poll: ambient });
     safeHook(this.env.consumerHook?.(), span, { topic, message });
     const ctx = handlerContext(t, ambient, propagation.getBaggage(extracted), remote, span);
     const start = performance.now();
@@ -665,9 +669,8 @@ export class KafkaTracing {
     for (let i = 0; i < n; i++) {
       const index = ids[ID_STRIDE * i + 1];
       const t = this.recipes.template(index);
-      const attrs = attributesOf(t.attributes, ids[ID_STRIDE * i], out, STRIDE * i, messages[i].key);
       const remote = valid[i] ? trace.getSpanContext(contexts[i]) : undefined;
-      const span = startSpan(tracer, t, attrs, { ambient, remote, poll });
+      const span = startSpan(tracer, t, ids[ID_STRIDE * i], out, STRIDE * i, messages[i].key, { ambient, remote, poll });
       safeHook(hook, span, { topic, message: messages[i] });
       const ctx = handlerContext(t, ambient, propagation.getBaggage(contexts[i]), remote, span);
       const state: BatchMessageState = { span, ctx, template: index, e2e: out[STRIDE * i + E2E_AT], start, startMs, ended: false, tracing: this };
@@ -691,7 +694,7 @@ export class KafkaTracing {
       const index = this.recipes.core.pollStart(topics, err === undefined ? countOf(result as T) : 0, err !== undefined);
       if (index < 0) return;
       const t = this.recipes.template(index);
-      const span = startSpan(this.env.tracer(), t, attributesOf(t.attributes, 0, this.one, 0, undefined), { ambient, remote: undefined, poll: ambient }, startMs);
+      const span = startSpan(this.env.tracer(), t, 0, this.one, 0, undefined, { ambient, remote: undefined, poll: ambient }, startMs);
       const out = this.one;
       const ids = this.oneIds;
       this.recipes.core.pollFinish(index, err === undefined ? null : errorType(err), elapsed, out, ids);

@@ -108,37 +108,61 @@ const makers = new WeakMap<object, { values: unknown[]; byBits: (Maker | undefin
  * so every message's attributes have one fixed shape.
  */
 export function attributesOf(fixed: object, bits: number, out: Float64Array, base: number, key: unknown): Attributes {
-  let entry = makers.get(fixed);
+  return made(fixed, fixed, undefined, bits, out, base, key);
+}
+
+/**
+ * The attributes named by `order` (a template's `startKeys` or `recordedKeys`, in the core's
+ * order): a fixed one from `fixed`, a message-dependent one from `out[base..]` when `bits` has
+ * it. One compiled object literal per (key list, bits).
+ */
+export function orderedAttributes(fixed: object, order: string[], bits: number, out: Float64Array, base: number, key: unknown): Attributes {
+  return made(order, fixed, order, bits, out, base, key);
+}
+
+function made(cacheKey: object, fixed: object, order: string[] | undefined, bits: number, out: Float64Array, base: number, key: unknown): Attributes {
+  let entry = makers.get(cacheKey);
   if (entry === undefined) {
     entry = { values: Object.values(fixed), byBits: [] };
-    makers.set(fixed, entry);
+    makers.set(cacheKey, entry);
   }
   let make = entry.byBits[bits];
   if (make === undefined) {
-    make = compile(Object.keys(fixed), bits);
+    const keys = Object.keys(fixed);
+    make = compile(keys, order ?? keys.concat(DELTA_KEYS), bits);
     entry.byBits[bits] = make;
   }
   return make(entry.values, out, base, key, keyText);
 }
 
-function compile(keys: string[], bits: number): Maker {
-  const all = keys.concat(DELTA_KEYS.filter((_, i) => ((bits >> i) & 1) === 1));
-  if (all.includes('__proto__') || new Set(all).size !== all.length) {
-    // Never expected from the core; the generic way keeps such a key an own property.
-    return (values, out, base, key) => {
-      const attrs: Attributes = {};
-      keys.forEach((k, i) => Object.defineProperty(attrs, k, { value: values[i], enumerable: true, writable: true, configurable: true }));
-      applyDelta(attrs, bits, out, base, key);
-      return attrs;
-    };
-  }
-  const fields = keys.map((k, i) => `${JSON.stringify(k)}: values[${i}]`);
-  for (let i = 0; i < DELTA_COUNT; i++) {
-    if (((bits >> i) & 1) === 0) continue;
-    const v = `out[base + ${i}]`;
-    const kind = DELTA_KINDS[i];
-    const expr = kind === KIND_NUMBER ? v : kind === KIND_BOOL ? `${v} === 1` : kind === KIND_DECIMAL ? `String(${v})` : 'keyText(key)';
-    fields.push(`${JSON.stringify(DELTA_KEYS[i])}: ${expr}`);
+/** `order`'s keys: a delta key from its slot when `bits` has it, any other from `values`. */
+function compile(keys: string[], order: string[], bits: number): Maker {
+  const fields: string[] = [];
+  const seen = new Set<string>();
+  for (const k of order) {
+    if (k === '__proto__' || seen.has(k)) return generic(keys, order, bits); // never expected from the core
+    seen.add(k);
+    const i = DELTA_KEYS.indexOf(k);
+    const j = keys.indexOf(k);
+    if (i >= 0) {
+      if (((bits >> i) & 1) === 0) continue;
+      const v = `out[base + ${i}]`;
+      const kind = DELTA_KINDS[i];
+      fields.push(`${JSON.stringify(k)}: ${kind === KIND_NUMBER ? v : kind === KIND_BOOL ? `${v} === 1` : kind === KIND_DECIMAL ? `String(${v})` : 'keyText(key)'}`);
+    } else if (j >= 0) fields.push(`${JSON.stringify(k)}: values[${j}]`);
   }
   return new Function('values', 'out', 'base', 'key', 'keyText', `return { ${fields.join(', ')} };`) as Maker;
+}
+
+/** The generic way, which keeps any key an own property. */
+function generic(keys: string[], order: string[], bits: number): Maker {
+  return (values, out, base, key) => {
+    const attrs: Attributes = {};
+    keys.forEach((k, i) => {
+      if (order.includes(k)) Object.defineProperty(attrs, k, { value: values[i], enumerable: true, writable: true, configurable: true });
+    });
+    const wanted = DELTA_KEYS.reduce((b, k, i) => (order.includes(k) ? b | (1 << i) : b), 0);
+    applyDelta(attrs, bits & wanted, out, base, key);
+    return attrs;
+  };
 }

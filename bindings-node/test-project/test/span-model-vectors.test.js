@@ -84,9 +84,26 @@ function valueOf(typed) {
 const attrsOf = (typed) => Object.fromEntries(Object.entries(typed).map(([k, v]) => [k, valueOf(v)]));
 const sortedEntries = (o) => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
+/** ParentBased(AlwaysOn), recording the attribute keys it is given at each span's start, by span name. */
+class KeyRecordingSampler {
+  constructor() {
+    this.inner = new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    this.keys = new Map();
+  }
+  shouldSample(ctx, traceId, name, kind, attributes, links) {
+    if (!this.keys.has(name)) this.keys.set(name, []);
+    this.keys.get(name).push(Object.keys(attributes ?? {}));
+    return this.inner.shouldSample(ctx, traceId, name, kind, attributes, links);
+  }
+  toString() {
+    return `KeyRecording{${this.inner.toString()}}`;
+  }
+}
+
 async function runCase(c) {
   const exporter = new InMemorySpanExporter();
-  const provider = new TracerProvider({ sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }), spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  const sampler = new KeyRecordingSampler();
+  const provider = new TracerProvider({ sampler, spanProcessors: [new SimpleSpanProcessor({ exporter })] });
   const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
   const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 3_600_000 });
   const meterProvider = new MeterProvider({ readers: [reader] });
@@ -183,6 +200,9 @@ async function runCase(c) {
     assert.equal(s.name, want.name);
     assert.equal(s.kind, KINDS[want.kind]);
     assert.deepEqual(sortedEntries(s.attributes), sortedEntries(attrsOf(want.attributes)), 'attributes');
+    // The sampler saw exactly the core's sampling attributes, in order, once for this span.
+    assert.ok(Array.isArray(want.sampler_keys), 'the vector has sampler_keys');
+    assert.deepEqual(sampler.keys.get(want.name), [want.sampler_keys], 'sampler keys');
     if (want.status.code === 'error') assert.deepEqual([s.status.code, s.status.message], [SpanStatusCode.ERROR, want.status.description], 'status');
     else assert.equal(s.status.code, SpanStatusCode.UNSET, 'status');
     const remote = c.message ? kt.headerList.extract(c.message.headers.flatMap((h) => [h.name, bytesOf(h)])).traceparent : null;
