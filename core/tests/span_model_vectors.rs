@@ -6,6 +6,7 @@
 #![cfg(feature = "otel")]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka_trace::carrier::extract_parts;
@@ -18,7 +19,7 @@ use opentelemetry::trace::{self as ot, TraceContextExt, Tracer, TracerProvider a
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracer, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SamplingResult, SdkTracer, SdkTracerProvider, ShouldSample, SpanData};
 use serde_json::{json, Value};
 
 const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/span_model_vectors.json");
@@ -96,8 +97,34 @@ fn message_info<'a>(message: &'a Value, key: Option<&'a [u8]>) -> MessageInfo<'a
     }
 }
 
+/// `ParentBased(AlwaysOn)` that remembers, per span it was asked about (by name, in order), the
+/// attribute keys it was given at span start.
+#[derive(Clone, Debug)]
+struct KeyRecordingSampler {
+    inner: Sampler,
+    seen: Arc<Mutex<Vec<(String, Vec<String>)>>>,
+}
+
+impl ShouldSample for KeyRecordingSampler {
+    fn should_sample(
+        &self,
+        parent_context: Option<&Context>,
+        trace_id: ot::TraceId,
+        name: &str,
+        span_kind: &ot::SpanKind,
+        attributes: &[KeyValue],
+        links: &[ot::Link],
+    ) -> SamplingResult {
+        let keys = attributes.iter().map(|kv| kv.key.as_str().to_owned()).collect();
+        self.seen.lock().expect("sampler record").push((name.to_owned(), keys));
+        self.inner.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+    }
+}
+
 /// One case's SDK: spans and metrics in memory.
 struct Sdk {
+    /// What the sampler saw at each span start: (span name, attribute keys).
+    sampled: Arc<Mutex<Vec<(String, Vec<String>)>>>,
     spans: InMemorySpanExporter,
     tracer_provider: SdkTracerProvider,
     tracer: SdkTracer,
@@ -108,14 +135,13 @@ struct Sdk {
 impl Sdk {
     fn new() -> Self {
         let spans = InMemorySpanExporter::default();
-        let tracer_provider = SdkTracerProvider::builder()
-            .with_simple_exporter(spans.clone())
-            .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
-            .build();
+        let sampled = Arc::new(Mutex::new(Vec::new()));
+        let sampler = KeyRecordingSampler { inner: Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), seen: sampled.clone() };
+        let tracer_provider = SdkTracerProvider::builder().with_simple_exporter(spans.clone()).with_sampler(sampler).build();
         let tracer = tracer_provider.tracer("span-model-vectors");
         let metrics = InMemoryMetricExporter::default();
         let meter_provider = SdkMeterProvider::builder().with_reader(PeriodicReader::builder(metrics.clone()).build()).build();
-        Self { spans, tracer_provider, tracer, metrics, meter_provider }
+        Self { sampled, spans, tracer_provider, tracer, metrics, meter_provider }
     }
 
     fn executor(&self) -> Executor<SdkTracer> {
@@ -498,6 +524,21 @@ fn check_metrics(problems: &mut Vec<String>, want: &Value, sdk: &Sdk, forward_to
     }
 }
 
+/// The keys the sampler saw when the case's span (`name`) started: exactly `want`, in order.
+fn check_sampler_keys(problems: &mut Vec<String>, want: &Value, sdk: &Sdk, name: &str) {
+    let seen = sdk.sampled.lock().expect("sampler record").clone();
+    let starts: Vec<&Vec<String>> = seen.iter().filter(|(n, _)| n == name).map(|(_, keys)| keys).collect();
+    let want = match want.as_array() {
+        Some(_) => strings(want),
+        None => return problems.push("sampler_keys: missing in the vector".to_owned()),
+    };
+    match starts.as_slice() {
+        [got] if **got == want => {}
+        [got] => problems.push(format!("sampler_keys: the sampler saw {got:?}, want {want:?}")),
+        other => problems.push(format!("sampler_keys: {} span starts named {name:?} reached the sampler, want one", other.len())),
+    }
+}
+
 /// Every way the executor disagrees with `case`.
 fn check_case(case: &Value) -> Vec<String> {
     let sdk = Sdk::new();
@@ -524,7 +565,10 @@ fn check_case(case: &Value) -> Vec<String> {
             }
         }
         (Value::Null, got) => problems.push(format!("spans: got {:?}, want none", got.iter().map(|s| &s.name).collect::<Vec<_>>())),
-        (want, [got]) => check_span(&mut problems, want, got, &named),
+        (want, [got]) => {
+            check_span(&mut problems, want, got, &named);
+            check_sampler_keys(&mut problems, &want["sampler_keys"], &sdk, &got.name);
+        }
         (want, got) => problems.push(format!("spans: got {:?}, want one {}", got.iter().map(|s| &s.name).collect::<Vec<_>>(), want["name"])),
     }
     // When exported, the forward's send span is a child of the process span.

@@ -28,7 +28,12 @@ fn to_value(value: &AttributeValue) -> Value {
 /// assert_eq!(key_values(&attributes), [KeyValue::new("messaging.kafka.offset", 7), KeyValue::new("messaging.system", "kafka")]);
 /// ```
 pub fn key_values(attributes: &[Attribute]) -> Vec<KeyValue> {
-    attributes.iter().map(|(k, v)| KeyValue::new(*k, to_value(v))).collect()
+    attributes.iter().map(key_value).collect()
+}
+
+/// One attribute as an OpenTelemetry key-value.
+pub(super) fn key_value((key, value): &Attribute) -> KeyValue {
+    KeyValue::new(*key, to_value(value))
 }
 
 pub(super) fn to_kind(kind: SpanKind) -> ot::SpanKind {

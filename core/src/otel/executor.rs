@@ -7,10 +7,10 @@ use std::borrow::Cow;
 use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::metrics::Meter;
-use opentelemetry::trace::{self as ot, Link, TraceContextExt, Tracer};
+use opentelemetry::trace::{self as ot, Link, Span as _, TraceContextExt, Tracer};
 use opentelemetry::Context;
 
-use super::convert::{key_values, to_kind, to_status};
+use super::convert::{key_value, to_kind, to_status};
 use super::instruments::Instruments;
 use super::propagator::{add_baggage, remote_span_context};
 use crate::carrier::{extract_parts, Extracted, Headers};
@@ -561,11 +561,14 @@ where
     /// ```
     pub fn finish(&self, running: &Running, finish: &Finish) {
         let span = running.cx.span();
-        for kv in key_values(&finish.attributes) {
-            span.set_attribute(kv);
-        }
-        if let Some(status) = to_status(&finish.status) {
-            span.set_status(status);
+        // A span that does not record drops attributes and status: convert none.
+        if span.is_recording() {
+            for attribute in &finish.attributes {
+                span.set_attribute(key_value(attribute));
+            }
+            if let Some(status) = to_status(&finish.status) {
+                span.set_status(status);
+            }
         }
         match finish.end {
             SpanEnd::Now => span.end(),
@@ -576,16 +579,27 @@ where
         }
     }
 
+    /// Starts the span of `spec`: the sampler sees only the sampling attributes
+    /// ([`SpanSpec::sampling_attributes`]); the recorded ones are set only when the span records.
     fn start_span(&self, spec: &SpanSpec, sources: &Sources<'_>, start: StartTime) -> T::Span {
         let parent = sources.parent_context(spec.parent);
         let links: Vec<Link> = spec.links.iter().filter_map(|s| sources.span_context(*s)).map(Link::with_context).collect();
-        self.tracer
+        let mut sampling = Vec::with_capacity(spec.attributes.len());
+        sampling.extend(spec.sampling_attributes().map(key_value));
+        let mut span = self
+            .tracer
             .span_builder(Cow::Owned(spec.name.clone()))
             .with_kind(to_kind(spec.kind))
-            .with_attributes(key_values(&spec.attributes))
+            .with_attributes(sampling)
             .with_links(links)
             .with_start_time(start.at)
-            .start_with_context(&self.tracer, &parent)
+            .start_with_context(&self.tracer, &parent);
+        if span.is_recording() {
+            for attribute in spec.recorded_attributes() {
+                span.set_attribute(key_value(attribute));
+            }
+        }
+        span
     }
 }
 
