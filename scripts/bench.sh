@@ -41,15 +41,23 @@ for line in sys.stdin:
     KT_BENCH_COUNT="$1:$2" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" 2>&1 |
       sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
   }
-  echo "_valgrind --tool=callgrind, instructions per operation = (runs($n) - runs(0)) / $n; ${bin}_"
+  allocs() { # operation runs -> "blocks bytes" allocated by the whole process (valgrind's dhat)
+    KT_BENCH_COUNT="$1:$2" valgrind --tool=dhat --dhat-out-file=/dev/null "$bin" 2>&1 |
+      sed -n 's/.*Total: *\([0-9,]*\) bytes in \([0-9,]*\) blocks.*/\2 \1/p' | tr -d ,
+  }
+  m=$(( n / 10 ))
+  echo "_valgrind --tool=callgrind, instructions per operation = (runs($n) - runs(0)) / $n;"
+  echo "allocations and bytes per operation from valgrind --tool=dhat, (runs($m) - runs(0)) / $m; ${bin}_"
   echo
-  echo "| operation | instructions/op |"
-  echo "|---|---:|"
+  echo "| operation | instructions/op | allocations/op | bytes allocated/op |"
+  echo "|---|---:|---:|---:|"
   for op in parse encode extract_parts extract_owned sdk_extract_kafka_headers sdk_extract_hashmap \
     inject_fresh inject_reused sdk_inject_fresh sdk_inject_reused; do
     base=$(count "$op" 0)
     runs=$(count "$op" "$n")
-    echo "| $op | $(( (runs - base) / n )) |"
+    read -r blocks0 bytes0 < <(allocs "$op" 0)
+    read -r blocks bytes < <(allocs "$op" "$m")
+    echo "| $op | $(( (runs - base) / n )) | $(( (blocks - blocks0) / m )) | $(( (bytes - bytes0) / m )) |"
   done
   exit 0
 fi
@@ -153,9 +161,12 @@ for fn, limit in [("kafka_trace/parse", 20.0), ("kafka_trace/format", 25.0)]:
                        "met" if ok else "missed",
                        f"{(limit - m) / limit:.0%} headroom" if ok else f"{(m - limit) / limit:.0%} over"))
 # Issue 12: extract >= 8x the SDK on the same Kafka headers, fresh inject >= 6x.
+# Fresh inject is checked both ways: with each carrier dropped inside the timed loop (what a
+# producer does) and with criterion dropping the batch's outputs after timing (`*_bulk_drop`).
 TARGETS = {("extract", "otel_sdk/kafka_headers", "kafka_trace/extract_parts"): 8.0,
            ("extract", "otel_sdk/kafka_headers", "kafka_trace/extract_owned"): 8.0,
-           ("inject", "otel_sdk/fresh_hashmap", "kafka_trace/fresh"): 6.0}
+           ("inject", "otel_sdk/fresh_hashmap", "kafka_trace/fresh"): 6.0,
+           ("inject", "otel_sdk/fresh_hashmap_bulk_drop", "kafka_trace/fresh_bulk_drop"): 6.0}
 for g, t, o, rm, _ in ratio_rows:
     target = TARGETS.get((g, t, o))
     if target:
@@ -177,8 +188,10 @@ ROWS = [
      "kafka_trace/extract_parts", "otel_sdk/kafka_headers"),
     ("extract traceparent + 3-member tracestate, Kafka headers (owned result)", "extract",
      "kafka_trace/extract_owned", "otel_sdk/kafka_headers"),
-    ("inject traceparent + 3-member tracestate, fresh carrier", "inject", "kafka_trace/fresh",
-     "otel_sdk/fresh_hashmap"),
+    ("inject traceparent + 3-member tracestate, fresh carrier (made, written and dropped)", "inject",
+     "kafka_trace/fresh", "otel_sdk/fresh_hashmap"),
+    ("inject traceparent + 3-member tracestate, fresh carrier (dropped after timing)", "inject",
+     "kafka_trace/fresh_bulk_drop", "otel_sdk/fresh_hashmap_bulk_drop"),
     ("inject traceparent + 3-member tracestate, reused carrier", "inject", "kafka_trace/reused",
      "otel_sdk/reused_hashmap"),
 ]

@@ -16,11 +16,16 @@
 //!     through an `Extractor` that decodes the bytes with `std::str::from_utf8`.
 //! - `inject`:
 //!   - `kafka_trace/reused`: into a `Vec` that already holds the previous injection (forwarding).
-//!   - `kafka_trace/fresh`: into a new empty `Vec` per iteration.
+//!   - `kafka_trace/fresh`: into a new empty `Vec` per iteration, dropped inside the timed loop
+//!     (made, written and dropped per message, as a producer does).
+//!   - `kafka_trace/fresh_bulk_drop`: the same, but the `Vec` is returned, so criterion drops each
+//!     batch's outputs after timing: the allocator grows and trims its heap over a batch of live
+//!     carriers (page faults included), which no producer does; kept for comparison.
 //!   - `kafka_trace/inject_values_reused`: the pre-encoded path (`inject_values`) into a reused
 //!     `Vec`, with the tracestate header value computed once outside the loop (reference only).
-//!   - `otel_sdk/fresh_hashmap`, `otel_sdk/reused_hashmap`: `inject_context` into a new / reused
-//!     `HashMap<String, String>`.
+//!   - `otel_sdk/fresh_hashmap`, `otel_sdk/fresh_hashmap_bulk_drop`, `otel_sdk/reused_hashmap`:
+//!     `inject_context` into a new `HashMap<String, String>` (dropped inside / after the timing,
+//!     exactly as ours) or a reused one.
 //!
 //! `KT_BENCH_CLOCK=cpu` measures the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`,
 //! Linux) instead of wall time, so time spent descheduled on a busy shared machine is not
@@ -168,7 +173,21 @@ fn inject<M: Measurement>(c: &mut Criterion<M>) {
     let mut reused = KafkaHeaders::new();
     kafka_trace::inject(&ctx, &mut reused);
     g.bench_function("kafka_trace/reused", |b| b.iter(|| kafka_trace::inject(black_box(&ctx), black_box(&mut reused))));
+    // A fresh carrier is made, written and dropped per message, as a producer does: the drop is
+    // timed (on both sides). `*_bulk_drop` returns the carrier instead, so criterion drops each
+    // batch's outputs after the timing; that leaves the allocator growing and trimming its heap
+    // over millions of live carriers (page faults included), which no producer does.
     g.bench_function("kafka_trace/fresh", |b| {
+        b.iter_batched(
+            KafkaHeaders::new,
+            |mut headers| {
+                kafka_trace::inject(black_box(&ctx), &mut headers);
+                drop(black_box(headers));
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("kafka_trace/fresh_bulk_drop", |b| {
         b.iter_batched(
             KafkaHeaders::new,
             |mut headers| {
@@ -191,6 +210,16 @@ fn inject<M: Measurement>(c: &mut Criterion<M>) {
     });
 
     g.bench_function("otel_sdk/fresh_hashmap", |b| {
+        b.iter_batched(
+            HashMap::<String, String>::new,
+            |mut map| {
+                black_box(&propagator).inject_context(black_box(&cx), &mut map);
+                drop(black_box(map));
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.bench_function("otel_sdk/fresh_hashmap_bulk_drop", |b| {
         b.iter_batched(
             HashMap::<String, String>::new,
             |mut map| {

@@ -160,6 +160,12 @@ pub struct Extracted<'a> {
 }
 
 impl Extracted<'_> {
+    /// No parent, no state, no baggage: what [`read_into`] fills.
+    #[inline(always)]
+    fn empty() -> Self {
+        Extracted { parent: Err(ErrorCode::Missing), tracestate: Ok(TraceState::default()), baggage: Baggage::default() }
+    }
+
     /// The owned context to continue, or `None` to start a new root.
     ///
     /// # Examples
@@ -175,10 +181,21 @@ impl Extracted<'_> {
     /// assert_eq!(context.tracestate.as_str(), "rojo=1,congo=2");
     /// assert_eq!(extract_parts(&Vec::<(String, Vec<u8>)>::new()).into_context(), None);
     /// ```
-    pub fn into_context(self) -> Option<TraceContext> {
-        let parent = self.parent.ok()?;
-        let tracestate = self.tracestate.map(|s| TraceStateBuf::from_state(&s)).unwrap_or_default();
-        Some(TraceContext { traceparent: parent, tracestate, baggage: self.baggage })
+    #[inline]
+    pub fn into_context(mut self) -> Option<TraceContext> {
+        self.take_context()
+    }
+
+    /// [`into_context`](Self::into_context) through a reference: the tracestate (about a
+    /// kilobyte) is read where it is, never moved.
+    #[inline]
+    fn take_context(&mut self) -> Option<TraceContext> {
+        let traceparent = *self.parent.as_ref().ok()?;
+        let tracestate = match &self.tracestate {
+            Ok(state) => TraceStateBuf::from_state(state),
+            Err(_) => TraceStateBuf::default(),
+        };
+        Some(TraceContext { traceparent, tracestate, baggage: core::mem::take(&mut self.baggage) })
     }
 }
 
@@ -311,7 +328,17 @@ pub fn extract_parts<H: Headers + ?Sized>(headers: &H) -> Extracted<'_> {
 /// assert_eq!(last.get("rojo"), None);
 /// assert_eq!(last.get("congo"), Some("2"));
 /// ```
+#[inline(always)]
 pub fn extract_parts_with<H: Headers + ?Sized>(headers: &H, policy: DuplicatePolicy) -> Extracted<'_> {
+    let mut out = Extracted::empty();
+    read_into(headers, policy, &mut out);
+    out
+}
+
+/// [`extract_parts_with`] into an empty result the caller holds: the result is about a kilobyte
+/// (its tracestate), and filling it in place is the only way the compiler reliably never copies it.
+#[inline(always)]
+fn read_into<'a, H: Headers + ?Sized>(headers: &'a H, policy: DuplicatePolicy, out: &mut Extracted<'a>) {
     let mut traceparent: Option<&[u8]> = None;
     let mut last_tracestate: Option<Option<&[u8]>> = None;
     let mut duplicate = false;
@@ -330,15 +357,12 @@ pub fn extract_parts_with<H: Headers + ?Sized>(headers: &H, policy: DuplicatePol
             Name::Other => {}
         }
     }
-    let parent = match traceparent {
+    out.parent = match traceparent {
         None => Err(ErrorCode::Missing),
         Some(_) if duplicate => Err(ErrorCode::TraceparentDuplicate),
         Some(value) => TraceParent::parse(value),
     };
-    // The result is built in place: its tracestate is about a kilobyte, not worth moving around.
-    let parsed = parent.is_ok();
-    let mut out = Extracted { parent, tracestate: Ok(TraceState::default()), baggage: Baggage::default() };
-    if let (true, Some(last), Ok(state)) = (parsed, last_tracestate, &mut out.tracestate) {
+    if let (true, Some(last), Ok(state)) = (out.parent.is_ok(), last_tracestate, &mut out.tracestate) {
         let filled = match policy {
             DuplicatePolicy::LastWins => state.extend_values(last),
             DuplicatePolicy::NewRoot => state.extend_values(values_named(headers, Name::Tracestate)),
@@ -350,7 +374,6 @@ pub fn extract_parts_with<H: Headers + ?Sized>(headers: &H, policy: DuplicatePol
     if has_baggage {
         out.baggage = Baggage::parse_values(values_named(headers, Name::Baggage));
     }
-    out
 }
 
 /// Which of our headers a name is (any ASCII case).
@@ -419,8 +442,11 @@ const fn word4(lower: &[u8], at: usize) -> u32 {
 /// assert_eq!(context.traceparent.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
 /// assert!(extract(&vec![("traceparent".to_string(), b"garbage".to_vec())]).is_none());
 /// ```
+#[inline]
 pub fn extract<H: Headers + ?Sized>(headers: &H) -> Option<TraceContext> {
-    extract_parts(headers).into_context()
+    let mut parts = Extracted::empty();
+    read_into(headers, DuplicatePolicy::LastWins, &mut parts);
+    parts.take_context()
 }
 
 /// Writes `context` into the headers, replacing any trace context already there.
