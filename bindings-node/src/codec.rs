@@ -470,6 +470,91 @@ impl HeadersMut for Appender<'_> {
     }
 }
 
+/// What the core writes into a send's headers when the SDK tracestate is `sdk_tracestate`, the
+/// send's context has no baggage and no kept remote context, and the message has no header of
+/// ours yet: the header names it appends, in order, each with its value, except the traceparent,
+/// which is `before + traceId + between + spanId + after` (`afterSampled` or `afterUnsampled`)
+/// for a span whose ids are lowercase hex and valid. Made from the core's own output for two
+/// probe spans and checked against a third; the facade caches it per tracestate string and
+/// fills it without calling the addon per message.
+#[napi(object)]
+pub struct InjectPlan {
+    pub names: Vec<String>,
+    /// The value of each name; null = the traceparent template.
+    pub values: Vec<Option<String>>,
+    pub before: String,
+    pub between: String,
+    pub after_sampled: String,
+    pub after_unsampled: String,
+}
+
+/// The headers the core appends after one foreign header for `span` (None: it did anything else).
+fn appended(span: &SpanIdentity, parsed: &TraceStateBuf) -> Option<Vec<(String, Vec<u8>)>> {
+    let mut list: Vec<(String, Option<Vec<u8>>)> = vec![(String::new(), None)];
+    carrier::inject(&send_context_parsed(span, parsed.clone(), None, Baggage::default()), &mut list);
+    if list.first() != Some(&(String::new(), None)) {
+        return None;
+    }
+    list.into_iter().skip(1).map(|(name, value)| Some((name, value?))).collect()
+}
+
+/// See [`InjectPlan`]; None when the core's output does not have that shape.
+#[napi]
+pub fn inject_plan(sdk_tracestate: String) -> Option<InjectPlan> {
+    let parsed = TraceStateBuf::parse(sdk_tracestate.as_bytes()).unwrap_or_default();
+    let probe = |trace: &[u8], span: &[u8], sampled: bool| -> Option<(SpanIdentity, Vec<(String, Vec<u8>)>)> {
+        let identity = SpanIdentity { trace_id: TraceId::from_hex(trace)?, span_id: SpanId::from_hex(span)?, sampled };
+        let headers = appended(&identity, &parsed)?;
+        Some((identity, headers))
+    };
+    const T1: &[u8] = b"4bf92f3577b34da6a3ce929d0e0e4736";
+    const S1: &[u8] = b"00f067aa0ba902b7";
+    let (_, sampled) = probe(T1, S1, true)?;
+    let (_, unsampled) = probe(b"0af7651916cd43dd8448eb211c80319c", b"b7ad6b7169203331", false)?;
+    if sampled.len() != unsampled.len() {
+        return None;
+    }
+    let mut plan = InjectPlan { names: Vec::new(), values: Vec::new(), before: String::new(), between: String::new(), after_sampled: String::new(), after_unsampled: String::new() };
+    let mut templates = 0;
+    for ((name, a), (name_b, b)) in sampled.iter().zip(&unsampled) {
+        if name != name_b {
+            return None;
+        }
+        let (a, b) = (String::from_utf8(a.clone()).ok()?, String::from_utf8(b.clone()).ok()?);
+        plan.names.push(name.clone());
+        if HeaderKind::of(name.as_bytes()) == HeaderKind::Traceparent {
+            // before + T1 + between + S1 + after, once each.
+            let t = a.find(std::str::from_utf8(T1).ok()?)?;
+            let s = t + T1.len() + a[t + T1.len()..].find(std::str::from_utf8(S1).ok()?)?;
+            plan.before = a[..t].to_owned();
+            plan.between = a[t + T1.len()..s].to_owned();
+            plan.after_sampled = a[s + S1.len()..].to_owned();
+            let tail = b.strip_prefix(&plan.before)?.get(T1.len()..)?.strip_prefix(&plan.between)?.get(S1.len()..)?;
+            plan.after_unsampled = tail.to_owned();
+            plan.values.push(None);
+            templates += 1;
+        } else {
+            if a != b {
+                return None;
+            }
+            plan.values.push(Some(a));
+        }
+    }
+    if templates != 1 {
+        return None;
+    }
+    // A third span: the plan makes exactly what the core writes.
+    let (t3, s3) = ("ffeeddccbbaa99887766554433221100", "0123456789abcdef");
+    let (_, third) = probe(t3.as_bytes(), s3.as_bytes(), true)?;
+    let made: Vec<(String, Vec<u8>)> = plan
+        .names
+        .iter()
+        .zip(&plan.values)
+        .map(|(n, v)| (n.clone(), v.clone().unwrap_or_else(|| format!("{}{t3}{}{s3}{}", plan.before, plan.between, plan.after_sampled)).into_bytes()))
+        .collect();
+    (made == third).then_some(plan)
+}
+
 fn inject_into(input: &[u8], output: &mut [u8], count: usize, ts_len: usize) -> i32 {
     let flags_at = SPAN_IDS * count;
     let ts_at = flags_at + count;
@@ -620,6 +705,27 @@ mod tests {
                 (kind & 0x7f, value)
             })
             .collect()
+    }
+
+    #[test]
+    fn inject_plan_makes_what_the_core_writes() {
+        let plan = inject_plan("rojo=00f067aa0ba902b7, congo=t61rcWkgMzE".into()).expect("a plan");
+        assert_eq!(plan.names, ["traceparent", "tracestate"]);
+        assert_eq!(plan.values, [None, Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE".to_owned())]);
+        assert_eq!((plan.before.as_str(), plan.between.as_str()), ("00-", "-"));
+        assert_eq!((plan.after_sampled.as_str(), plan.after_unsampled.as_str()), ("-01", "-00"));
+        // The same as inject_scratch for a span: the traceparent it writes, filled from the plan.
+        let mut input = b"4bf92f3577b34da6a3ce929d0e0e4736b7ad6b7169203331".to_vec();
+        input.push(0);
+        let mut output = vec![0u8; 256];
+        assert_eq!(inject_into(&input, &mut output, 1, 0), 1);
+        let mut at = 0;
+        let want = format!("{}4bf92f3577b34da6a3ce929d0e0e4736{}b7ad6b7169203331{}", plan.before, plan.between, plan.after_unsampled);
+        assert_eq!(entries(&output, &mut at), vec![(1, Some(want))]);
+        let none = inject_plan(String::new()).expect("a plan");
+        assert_eq!((none.names.as_slice(), none.values.as_slice()), (&["traceparent".to_owned()][..], &[None][..]));
+        let invalid = inject_plan("not valid".into()).expect("a plan");
+        assert_eq!(invalid.names, ["traceparent"], "an invalid SDK tracestate is not written");
     }
 
     #[test]

@@ -391,7 +391,7 @@ function outgoingOf(ctx: Context): string[] {
  * missing ones appended). Rewrites each `headers[i]` object in place.
  */
 export function injectSends(ctx: Context, spans: SpanContext[], headers: KafkaHeaders[]): void {
-  if (injectScratch(ctx, spans, headers)) return;
+  if (appendOnly(ctx, spans, headers) && (injectPlanned(spans, headers) || injectScratch(spans, headers))) return;
   const n = spans.length;
   let ids = '';
   const sampled = new Uint8Array(n);
@@ -430,17 +430,85 @@ function hasOurs(headers: KafkaHeaders): boolean {
 }
 
 /**
- * {@link injectSends} over the scratch memory (the core's `inject_scratch`) when it applies:
- * no baggage and no kept remote context in `ctx`, and no header of ours in any message yet.
- * Returns false (nothing written) when it does not apply.
+ * Whether the core only appends to these messages' headers: no baggage and no kept remote
+ * context in `ctx`, and no header of ours in any message yet (the shape {@link injectPlanned}
+ * and {@link injectScratch} take).
  */
-function injectScratch(ctx: Context, spans: SpanContext[], headers: KafkaHeaders[]): boolean {
-  const buf = SCRATCH;
-  const n = spans.length;
-  if (buf === null || n === 0 || ctx.getValue(KEPT_REMOTE) !== undefined) return false;
+function appendOnly(ctx: Context, spans: SpanContext[], headers: KafkaHeaders[]): boolean {
+  if (spans.length === 0 || ctx.getValue(KEPT_REMOTE) !== undefined) return false;
   const bag = propagation.getBaggage(ctx);
   if (bag !== undefined && bag.getAllEntries().length > 0) return false;
-  for (let i = 0; i < n; i++) if (hasOurs(headers[i])) return false;
+  for (let i = 0; i < headers.length; i++) if (hasOurs(headers[i])) return false;
+  return true;
+}
+
+const injectPlans = new Map<string, native.InjectPlan | null>();
+
+/** The core's {@link native.InjectPlan} for an SDK tracestate, asked once per distinct string. */
+function injectPlanOf(sdkTracestate: string): native.InjectPlan | null {
+  let plan = injectPlans.get(sdkTracestate);
+  if (plan === undefined) {
+    plan = native.injectPlan(sdkTracestate) ?? null;
+    if (injectPlans.size < 1_000) injectPlans.set(sdkTracestate, plan);
+  }
+  return plan;
+}
+
+/**
+ * An id the plan's template takes as it is: `len` lowercase hex digits, not all zeros (anything
+ * else goes to the core, which decides what, if anything, to write for it).
+ */
+function plainId(id: string, len: number): boolean {
+  if (typeof id !== 'string' || id.length !== len) return false;
+  let nonZero = false;
+  for (let i = 0; i < len; i++) {
+    const c = id.charCodeAt(i);
+    if (c > 48 && c <= 57) nonZero = true;
+    else if (c >= 97 && c <= 102) nonZero = true;
+    else if (c !== 48) return false;
+  }
+  return nonZero;
+}
+
+/**
+ * {@link injectSends} of an append-only send without calling the addon per message: the core's
+ * plan for the SDK tracestate ({@link native.InjectPlan}: the header names and values it appends,
+ * the traceparent as a template) filled with each span's ids. Returns false (nothing written)
+ * when there is no plan or an id is not plain.
+ */
+function injectPlanned(spans: SpanContext[], headers: KafkaHeaders[]): boolean {
+  const n = spans.length;
+  for (let i = 0; i < n; i++) if (!plainId(spans[i].traceId, TID) || !plainId(spans[i].spanId, SID)) return false;
+  const plan = injectPlanOf(spans[0].traceState?.serialize() ?? '');
+  if (plan === null) return false;
+  const names = plan.names;
+  for (let i = 0; i < n; i++) for (let e = 0; e < names.length; e++) setHeader(headers[i], names[e], planValue(plan, e, spans[i]));
+  return true;
+}
+
+/** Value `e` of `plan` for the span `sc` (its ids plain). */
+function planValue(plan: native.InjectPlan, e: number, sc: SpanContext): string {
+  const v = plan.values[e];
+  if (v != null) return v;
+  return plan.before + sc.traceId + plan.between + sc.spanId + ((sc.traceFlags & 1) === 1 ? plan.afterSampled : plan.afterUnsampled);
+}
+
+/** The core's plan for the span of `ctx` when it applies: no baggage, no kept remote context, plain ids. */
+function contextPlan(ctx: Context, sc: SpanContext): native.InjectPlan | null {
+  if (ctx.getValue(KEPT_REMOTE) !== undefined || !plainId(sc.traceId, TID) || !plainId(sc.spanId, SID)) return null;
+  const bag = propagation.getBaggage(ctx);
+  if (bag !== undefined && bag.getAllEntries().length > 0) return null;
+  return injectPlanOf(sc.traceState?.serialize() ?? '');
+}
+
+/**
+ * {@link injectSends} of an append-only send over the scratch memory (the core's
+ * `inject_scratch`). Returns false (nothing written) when it does not apply.
+ */
+function injectScratch(spans: SpanContext[], headers: KafkaHeaders[]): boolean {
+  const buf = SCRATCH;
+  const n = spans.length;
+  if (buf === null) return false;
   const sdkTracestate = spans[0].traceState?.serialize() ?? '';
   if (sdkTracestate.length > SCRATCH_OUT - INJECT_CHUNK * (SCRATCH_SPAN_IDS + 1)) return false;
   for (let from = 0; from < n; ) {
@@ -525,7 +593,14 @@ function setHeader(headers: KafkaHeaders, name: string, value: HeaderValue): voi
  */
 export function injectKafka(ctx: Context, headers: KafkaHeaders): boolean {
   const sc = trace.getSpanContext(ctx);
-  if (sc === undefined || !trace.isSpanContextValid(sc)) return false;
+  if (sc === undefined) return false;
+  // Plain ids are valid ones; an append-only write fills the core's plan.
+  const plan = hasOurs(headers) ? null : contextPlan(ctx, sc);
+  if (plan !== null) {
+    for (let e = 0; e < plan.names.length; e++) setHeader(headers, plan.names[e], planValue(plan, e, sc));
+    return true;
+  }
+  if (!trace.isSpanContextValid(sc)) return false;
   injectSends(ctx, [sc], [headers]);
   return true;
 }
@@ -542,6 +617,13 @@ function valueOfGetter(v: unknown): HeaderValue {
  */
 export class KafkaTracePropagator implements TextMapPropagator {
   inject(context: Context, carrier: unknown, setter: TextMapSetter): void {
+    const sc = trace.getSpanContext(context);
+    const plan = sc === undefined ? null : contextPlan(context, sc);
+    if (plan !== null) {
+      // The fields the core writes for this context, in its order (the plan's names).
+      for (let e = 0; e < plan.names.length; e++) setter.set(carrier, plan.names[e], planValue(plan, e, sc as SpanContext));
+      return;
+    }
     const out = outgoingOf(context);
     // The core's values, in its order; "" = that header is not written.
     for (let i = 0; i < out.length; i++) if (out[i] !== '') setter.set(carrier, NAMES.fields[i], out[i]);

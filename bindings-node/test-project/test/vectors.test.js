@@ -169,6 +169,17 @@ test('shared vectors through the Node API', () => {
       const a = show(after || []);
       const b = show(wantList);
       if (JSON.stringify(a) !== JSON.stringify(b)) problems.push(`inject list:\n   got  ${a.join(' | ')}\n   want ${b.join(' | ')}`);
+      // Into fresh headers (the facade fills the core's inject plan without a native call where it
+      // applies) and through the TextMapPropagator: what the list API writes into an empty list.
+      const fresh = show(kt.headerList.inject([], sc.traceId, sc.spanId, sc.traceFlags, tsValue, bagEntries) || []);
+      const freshObj = {};
+      kt.injectKafka(child, freshObj);
+      const viaObject = show(Object.entries(freshObj).flatMap(([k, v]) => [k, v]));
+      if (JSON.stringify(viaObject) !== JSON.stringify(fresh)) problems.push(`injectKafka into {}:\n   got  ${viaObject.join(' | ')}\n   want ${fresh.join(' | ')}`);
+      const viaSetter = {};
+      new kt.KafkaTracePropagator().inject(child, viaSetter, { set: (carrier, k, v) => (carrier[k] = v) });
+      const viaProp = show(Object.entries(viaSetter).flatMap(([k, v]) => [k, v]));
+      if (JSON.stringify(viaProp) !== JSON.stringify(fresh)) problems.push(`KafkaTracePropagator.inject:\n   got  ${viaProp.join(' | ')}\n   want ${fresh.join(' | ')}`);
       // and the KafkaJS object path the instrumentation uses
       if (objectIsLossless(c.headers) && objectIsLossless(spec.expect_headers)) {
         const obj = asKafkaObject(c.headers);
