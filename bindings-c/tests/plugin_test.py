@@ -29,60 +29,20 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from otlp_http_receiver import OtlpHttpReceiver  # noqa: E402 (found through ROOT)
 
 PRODUCER, CONSUMER, CLIENT = trace_pb2.Span.SPAN_KIND_PRODUCER, trace_pb2.Span.SPAN_KIND_CONSUMER, trace_pb2.Span.SPAN_KIND_CLIENT
 STATUS_ERROR = trace_pb2.Status.STATUS_CODE_ERROR
-spans, metric_names, lock = [], set(), threading.Lock()
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 failures = []
-
-
-def value_of(any_value):
-    kind = any_value.WhichOneof("value")
-    return getattr(any_value, kind) if kind else None
-
-
-class Receiver(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 (http.server API)
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.path == "/v1/traces":
-            req = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
-            with lock:
-                for rs in req.resource_spans:
-                    resource = {a.key: value_of(a.value) for a in rs.resource.attributes}
-                    for ss in rs.scope_spans:
-                        for s in ss.spans:
-                            spans.append({
-                                "service": resource.get("service.name"), "name": s.name, "kind": s.kind,
-                                "trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(), "parent": s.parent_span_id.hex(),
-                                "status": s.status.code, "start": s.start_time_unix_nano, "end": s.end_time_unix_nano,
-                                "attrs": {a.key: value_of(a.value) for a in s.attributes},
-                            })
-            reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
-        else:
-            req = metrics_service_pb2.ExportMetricsServiceRequest.FromString(body)
-            with lock:
-                for rm in req.resource_metrics:
-                    for sm in rm.scope_metrics:
-                        metric_names.update(m.name for m in sm.metrics)
-            reply = metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args):
-        pass
+receiver = None  # the OTLP receiver, started by main()
 
 
 def expect(cond, what):
@@ -92,8 +52,7 @@ def expect(cond, what):
 
 
 def spans_of(name, service=None):
-    with lock:
-        return [s for s in spans if s["name"] == name and (service is None or s["service"] == service)]
+    return receiver.spans_named(name, service)
 
 
 def wait_for(pred, timeout=30.0):
@@ -127,9 +86,9 @@ def inspect(topic, limit):
 
 def main():
     plugin, examples = os.path.abspath(sys.argv[1]), sys.argv[2]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    global receiver
+    receiver = OtlpHttpReceiver()
+    endpoint = receiver.endpoint
     env = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_METRIC_EXPORT_INTERVAL="500")
     run_id = uuid.uuid4().hex[:8]
     kcat_plugin = ["-X", f"plugin.library.paths={plugin}"]
@@ -217,8 +176,7 @@ def main():
     chains = 0
     for root in spans_of(f"send {t_in}", "py-producer"):
         tid = root["trace_id"]
-        with lock:
-            trace = [s for s in spans if s["trace_id"] == tid]
+        trace = [s for s in receiver.spans() if s["trace_id"] == tid]
         by_parent = {s["parent"]: s for s in trace}
         p1 = by_parent.get(root["span_id"])
         s2 = by_parent.get(p1["span_id"]) if p1 else None
@@ -251,9 +209,10 @@ def main():
         refused = str(e)
     expect("kafka_trace.strategy" in refused, f"a bad kafka_trace.strategy is refused: {refused!r}")
 
-    wait_for(lambda: {"messaging.client.sent.messages", "messaging.client.operation.duration"} <= metric_names, 10)
-    expect({"messaging.client.sent.messages", "messaging.client.operation.duration"} <= metric_names, f"metrics exported: {sorted(metric_names)}")
-    server.shutdown()
+    wanted = {"messaging.client.sent.messages", "messaging.client.operation.duration"}
+    wait_for(lambda: wanted <= receiver.metric_names(), 10)
+    expect(wanted <= receiver.metric_names(), f"metrics exported: {sorted(receiver.metric_names())}")
+    receiver.stop()
     if failures:
         print(f"plugin test: FAIL ({len(failures)} checks)")
         return 1

@@ -16,65 +16,15 @@ examples printed, and the messaging metrics exported.
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from otlp_http_receiver import OtlpHttpReceiver  # noqa: E402 (the repository's scripts/)
+
 PRODUCER, CONSUMER = trace_pb2.Span.SPAN_KIND_PRODUCER, trace_pb2.Span.SPAN_KIND_CONSUMER
-spans, metric_names, lock = [], set(), threading.Lock()
-
-
-def value_of(any_value):
-    kind = any_value.WhichOneof("value")
-    return getattr(any_value, kind) if kind else None
-
-
-class Receiver(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 (http.server API)
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.path == "/v1/traces":
-            req = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
-            with lock:
-                for rs in req.resource_spans:
-                    resource = {a.key: value_of(a.value) for a in rs.resource.attributes}
-                    for ss in rs.scope_spans:
-                        for s in ss.spans:
-                            spans.append({
-                                "service": resource.get("service.name"),
-                                "name": s.name,
-                                "kind": s.kind,
-                                "trace_id": s.trace_id.hex(),
-                                "span_id": s.span_id.hex(),
-                                "parent": s.parent_span_id.hex(),
-                                "links": len(s.links),
-                                "status": s.status.code,
-                                "attrs": {a.key: value_of(a.value) for a in s.attributes},
-                            })
-            reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
-        elif self.path == "/v1/metrics":
-            req = metrics_service_pb2.ExportMetricsServiceRequest.FromString(body)
-            with lock:
-                for rm in req.resource_metrics:
-                    for sm in rm.scope_metrics:
-                        metric_names.update(m.name for m in sm.metrics)
-            reply = metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString()
-        else:
-            self.send_response(404)
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args):
-        pass
 
 
 def run(wrapper, argv, service, endpoint):
@@ -96,9 +46,8 @@ def main():
     bin_dir, wrapper = sys.argv[1], sys.argv[2:]
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     host, port = bootstrap.split(",")[0].rsplit(":", 1)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    receiver = OtlpHttpReceiver()
+    endpoint = receiver.endpoint
 
     run_id = uuid.uuid4().hex[:8]
     t_in, t_out = f"kt-c-e2e-in-{run_id}", f"kt-c-e2e-out-{run_id}"
@@ -108,7 +57,8 @@ def main():
     sent = run(wrapper, [f"{bin_dir}/producer", bootstrap, t_in, str(n)], "c-producer", endpoint)
     forwarded = run(wrapper, [f"{bin_dir}/consumer", bootstrap, g1, t_in, str(n), t_out], "c-forwarder", endpoint)
     sunk = run(wrapper, [f"{bin_dir}/consumer", bootstrap, g2, t_out, str(n)], "c-sink", endpoint)
-    server.shutdown()
+    receiver.stop()
+    spans, metric_names = receiver.spans(), receiver.metric_names()
 
     problems = []
 
@@ -116,10 +66,9 @@ def main():
         if not cond:
             problems.append(what)
 
-    with lock:
-        by_trace = {}
-        for s in spans:
-            by_trace.setdefault(s["trace_id"], []).append(s)
+    by_trace = {}
+    for s in spans:
+        by_trace.setdefault(s["trace_id"], []).append(s)
     printed_sends = [line for line in sent if line[0] == "send"]
     expect(len(printed_sends) == n, f"producer printed {len(printed_sends)} sends")
     common = {"messaging.system": "kafka", "server.address": host, "server.port": int(port)}
