@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use kafka_trace::carrier::extract_parts;
 use kafka_trace::lifecycle::{self, AmbientInfo, HandlerResult, Lifecycle, PollResult, SendResult};
-use kafka_trace::otel::{inject_context, Executor, MessageContext, Running, StartTime};
+use kafka_trace::otel::{inject_context, Executor, MessageContext, Running, StartCache, StartTime};
 use kafka_trace::span::{ClientInfo, MessageInfo, Options, Strategy, TopicFilter};
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::metrics::MeterProvider as _;
@@ -254,7 +254,17 @@ fn baggage_list(cx: &Context) -> Vec<(String, String)> {
     list
 }
 
-fn run(case: &Value, sdk: &Sdk, named: &mut Named) -> Outcome {
+/// How the runner starts send and process spans.
+#[derive(Copy, Clone, Debug, PartialEq)]
+enum Path {
+    /// `Lifecycle::send`/`process`/`batch_process`, then `Executor::start_send`/`start_process`.
+    Recipe,
+    /// `Executor::start_send_cached`/`start_process_cached`, from a `StartCache` that already
+    /// holds the case's entry (warmed on another SDK): the span starts from the cached template.
+    Cached,
+}
+
+fn run(case: &Value, sdk: &Sdk, named: &mut Named, path: Path) -> Outcome {
     let lifecycle = Lifecycle::new(options(&case["options"]), client(&case["client"]));
     let executor = sdk.executor();
     let ambient = ambient_context(sdk, &case["ambient"]);
@@ -267,10 +277,22 @@ fn run(case: &Value, sdk: &Sdk, named: &mut Named) -> Outcome {
             let key = key_of(message);
             let info = message_info(message, key.as_deref());
             let mut headers = headers_from(&message["headers"]);
-            let Some(recipe) = lifecycle.send(&info) else {
+            let started = match path {
+                Path::Recipe => lifecycle.send(&info).map(|recipe| (executor.start_send(&recipe, &ambient), recipe)),
+                Path::Cached => {
+                    let cache = StartCache::default();
+                    let warm = Sdk::new().executor();
+                    if let Some(w) = warm.start_send_cached(&cache, &lifecycle, &info, &ambient) {
+                        warm.end_unrecorded(&w.running);
+                    }
+                    executor.start_send_cached(&cache, &lifecycle, &info, &ambient).map(|s| {
+                        (s.running, s.recipe.expect("metrics are recorded: the recipe is built"))
+                    })
+                }
+            };
+            let Some((running, recipe)) = started else {
                 return Outcome { traced: false, running: None, handler_baggage: None, headers_out: Some(headers), writer: None };
             };
-            let running = executor.start_send(&recipe, &ambient);
             inject_context(running.context(), &mut headers);
             let outcome = match result["kind"].as_str() {
                 Some("acked") => SendResult::Acked {
@@ -299,14 +321,29 @@ fn run(case: &Value, sdk: &Sdk, named: &mut Named) -> Outcome {
                 Context::new().with_span(span)
             });
             named.poll = poll.as_ref().map(|p| p.span().span_context().clone());
-            let recipe = match &poll {
-                Some(_) => lifecycle.batch_process(&info, context.remote_info(), lifecycle::now_ms()),
-                None => {
-                    let has_span = ambient.span().span_context().is_valid();
-                    lifecycle.process(&info, context.remote_info(), AmbientInfo { has_span }, lifecycle::now_ms())
+            let started = match path {
+                Path::Recipe => {
+                    let recipe = match &poll {
+                        Some(_) => lifecycle.batch_process(&info, context.remote_info(), lifecycle::now_ms()),
+                        None => {
+                            let has_span = ambient.span().span_context().is_valid();
+                            lifecycle.process(&info, context.remote_info(), AmbientInfo { has_span }, lifecycle::now_ms())
+                        }
+                    };
+                    recipe.map(|recipe| (executor.start_process(&recipe, &ambient, &context, poll.as_ref()), recipe))
+                }
+                Path::Cached => {
+                    let cache = StartCache::default();
+                    let warm = Sdk::new().executor();
+                    if let Some(w) = warm.start_process_cached(&cache, &lifecycle, &info, &context, &ambient, poll.as_ref()) {
+                        warm.end_unrecorded(&w.running);
+                    }
+                    executor.start_process_cached(&cache, &lifecycle, &info, &context, &ambient, poll.as_ref()).map(|s| {
+                        (s.running, s.recipe.expect("metrics are recorded: the recipe is built"))
+                    })
                 }
             };
-            let Some(recipe) = recipe else {
+            let Some((running, recipe)) = started else {
                 // Filtered: the handler runs in the caller's context, unchanged.
                 let outcome = Outcome { traced: false, running: None, handler_baggage: Some(baggage_list(&ambient)), headers_out: None, writer: None };
                 if let Some(p) = poll {
@@ -314,7 +351,6 @@ fn run(case: &Value, sdk: &Sdk, named: &mut Named) -> Outcome {
                 }
                 return outcome;
             };
-            let running = executor.start_process(&recipe, &ambient, &context, poll.as_ref());
             // The handler: runs in the handler context; optionally forwards the message.
             let (handler_baggage, forwarded) = {
                 let _guard = running.context().clone().attach();
@@ -541,9 +577,15 @@ fn check_sampler_keys(problems: &mut Vec<String>, want: &Value, sdk: &Sdk, name:
 
 /// Every way the executor disagrees with `case`.
 fn check_case(case: &Value) -> Vec<String> {
+    let mut problems = check_case_on(case, Path::Recipe);
+    problems.extend(check_case_on(case, Path::Cached).into_iter().map(|p| format!("(start cache) {p}")));
+    problems
+}
+
+fn check_case_on(case: &Value, path: Path) -> Vec<String> {
     let sdk = Sdk::new();
     let mut named = Named::default();
-    let outcome = run(case, &sdk, &mut named);
+    let outcome = run(case, &sdk, &mut named, path);
     let expect = &case["expect"];
     let mut problems = Vec::new();
     if expect["traced"].as_bool() != Some(outcome.traced) {

@@ -212,6 +212,10 @@ pub struct Running {
 }
 
 impl Running {
+    pub(super) fn new(cx: Context, start: StartTime) -> Self {
+        Self { cx, start }
+    }
+
     /// The context with the span in it. For a send: the caller's context and the send span
     /// (inject it into the message). For a process: the handler's context, built per the
     /// recipe's [`HandlerContext`] (run the handler in it). For a poll: the caller's context and
@@ -581,7 +585,7 @@ where
 
     /// Starts the span of `spec`: the sampler sees only the sampling attributes
     /// ([`SpanSpec::sampling_attributes`]); the recorded ones are set only when the span records.
-    fn start_span(&self, spec: &SpanSpec, sources: &Sources<'_>, start: StartTime) -> T::Span {
+    pub(super) fn start_span(&self, spec: &SpanSpec, sources: &Sources<'_>, start: StartTime) -> T::Span {
         let parent = sources.parent_context(spec.parent);
         let links: Vec<Link> = spec.links.iter().filter_map(|s| sources.span_context(*s)).map(Link::with_context).collect();
         let mut sampling = Vec::with_capacity(spec.attributes.len());

@@ -4,7 +4,7 @@ use std::any::Any;
 use std::future::Future;
 
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::trace::{TraceContextExt, Tracer};
+use opentelemetry::trace::Tracer;
 use opentelemetry::Context;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
@@ -12,8 +12,8 @@ use rdkafka::message::Message;
 
 use super::{add_hook_attributes, error_type, finish_span, parts, Hook, TraceConfig};
 use crate::carrier::Headers;
-use crate::lifecycle::{now_ms, AmbientInfo, HandlerResult, Lifecycle, PollResult, ProcessRecipe};
-use crate::otel::{Executor, MessageContext, Running, StartTime};
+use crate::lifecycle::{HandlerResult, Lifecycle, PollResult, ProcessRecipe};
+use crate::otel::{Executor, MessageContext, Running, StartCache, StartTime};
 use crate::span::MessageInfo;
 
 /// Runs handlers inside `process {topic}` spans and receive calls inside `poll {topic}` spans.
@@ -42,6 +42,7 @@ use crate::span::MessageInfo;
 pub struct TracedConsumer<T> {
     lifecycle: Lifecycle,
     executor: Executor<T>,
+    starts: StartCache,
     hook: Option<Hook>,
 }
 
@@ -155,31 +156,24 @@ where
     /// ```
     pub fn new(client_config: &ClientConfig, tracer: T, config: TraceConfig) -> Self {
         let (lifecycle, executor) = parts(client_config, tracer, &config);
-        Self { lifecycle, executor, hook: config.consumer_hook }
+        Self { lifecycle, executor, starts: StartCache::default(), hook: config.consumer_hook }
     }
 
-    pub(super) fn start<M>(&self, message: &M, ambient: &Context, poll: Option<&Context>) -> Option<(ProcessRecipe, Running)>
+    pub(super) fn start<M>(&self, message: &M, ambient: &Context, poll: Option<&Context>) -> Option<(Option<ProcessRecipe>, Running)>
     where
         M: Message,
         M::Headers: Headers,
     {
         let info = message_info(message);
         let context = MessageContext::from_headers(message.headers());
-        let recipe = match poll {
-            Some(_) => self.lifecycle.batch_process(&info, context.remote_info(), now_ms()),
-            None => {
-                let has_span = ambient.span().span_context().is_valid();
-                self.lifecycle.process(&info, context.remote_info(), AmbientInfo { has_span }, now_ms())
-            }
-        }?;
-        let running = self.executor.start_process(&recipe, ambient, &context, poll);
-        add_hook_attributes(running.context(), self.hook.as_ref(), &info);
-        Some((recipe, running))
+        let started = self.executor.start_process_cached(&self.starts, &self.lifecycle, &info, &context, ambient, poll)?;
+        add_hook_attributes(started.running.context(), self.hook.as_ref(), &info);
+        Some((started.recipe, started.running))
     }
 
-    pub(super) fn finish<V, E>(&self, recipe: &ProcessRecipe, running: &Running, result: &Result<V, E>) {
+    pub(super) fn finish<V, E>(&self, recipe: &Option<ProcessRecipe>, running: &Running, result: &Result<V, E>) {
         let (outcome, elapsed) = (handler_result(result), running.elapsed());
-        finish_span(&self.executor, running, || recipe.finish(outcome, elapsed), || recipe.finish_span(outcome, elapsed));
+        finish_span(&self.executor, running, recipe.as_ref(), |r| r.finish(outcome, elapsed), |r| r.finish_span(outcome, elapsed));
     }
 
     /// Runs an async `handler` for `message` in the handler context of its process span.

@@ -11,12 +11,12 @@ use rdkafka::statistics::Statistics;
 
 use super::{add_hook_attributes, error_type, finish_span, parts, with_trace_headers, Hook, TraceConfig};
 use crate::lifecycle::{Lifecycle, SendRecipe, SendResult};
-use crate::otel::{Executor, Running};
+use crate::otel::{Executor, Running, StartCache};
 use crate::span::MessageInfo;
 
 /// A send span on its way to the delivery callback.
 struct InFlight {
-    recipe: SendRecipe,
+    recipe: Option<SendRecipe>,
     running: Running,
 }
 
@@ -71,6 +71,7 @@ impl<D: std::fmt::Debug> std::fmt::Debug for TracedDelivery<D> {
 pub(super) struct SendTracing<T> {
     lifecycle: Lifecycle,
     executor: Executor<T>,
+    starts: StartCache,
     hook: Option<Hook>,
 }
 
@@ -81,7 +82,7 @@ where
 {
     pub(super) fn new(client_config: &ClientConfig, tracer: T, config: &TraceConfig) -> Self {
         let (lifecycle, executor) = parts(client_config, tracer, config);
-        Self { lifecycle, executor, hook: config.producer_hook.clone() }
+        Self { lifecycle, executor, starts: StartCache::default(), hook: config.producer_hook.clone() }
     }
 
     /// Starts the send span of `record` as a child of `parent` and injects it into the record's
@@ -100,8 +101,8 @@ where
             timestamp_ms: record.timestamp,
             offset: None,
         };
-        let recipe = self.lifecycle.send(&message)?;
-        let running = self.executor.start_send(&recipe, parent);
+        let started = self.executor.start_send_cached(&self.starts, &self.lifecycle, &message, parent)?;
+        let (running, recipe) = (started.running, started.recipe);
         add_hook_attributes(running.context(), self.hook.as_ref(), &message);
         record.headers = Some(with_trace_headers(running.context(), record.headers.take()));
         Some(InFlight { recipe, running })
@@ -114,8 +115,9 @@ where
         finish_span(
             &self.executor,
             &span.running,
-            || span.recipe.finish(outcome, elapsed, None),
-            || span.recipe.finish_span(outcome, elapsed, None),
+            span.recipe.as_ref(),
+            |r| r.finish(outcome, elapsed, None),
+            |r| r.finish_span(outcome, elapsed, None),
         );
     }
 

@@ -210,13 +210,23 @@ fn with_trace_headers(cx: &Context, headers: Option<OwnedHeaders>) -> OwnedHeade
 /// `span_only()` (the same finish without metric records, which nobody would read). A span that
 /// records nothing, on an executor without metrics, is only ended: it ignores attributes and
 /// status, so building them would be wasted work on every unsampled message.
-fn finish_span<T>(executor: &Executor<T>, running: &Running, full: impl FnOnce() -> Finish, span_only: impl FnOnce() -> Finish)
-where
+/// Ends `running` per its recipe (`None`: started from the cache, not recording, no metrics).
+fn finish_span<T, R>(
+    executor: &Executor<T>,
+    running: &Running,
+    recipe: Option<&R>,
+    full: impl FnOnce(&R) -> Finish,
+    span_only: impl FnOnce(&R) -> Finish,
+) where
     T: opentelemetry::trace::Tracer,
     T::Span: Send + Sync + 'static,
 {
+    let Some(recipe) = recipe else {
+        executor.end_unrecorded(running);
+        return;
+    };
     if executor.instruments().is_some() {
-        executor.finish(running, &full());
+        executor.finish(running, &full(recipe));
         return;
     }
     let span = running.context().span();
@@ -224,5 +234,5 @@ where
         span.end();
         return;
     }
-    executor.finish(running, &span_only());
+    executor.finish(running, &span_only(recipe));
 }

@@ -11,7 +11,7 @@ use rdkafka::util::Timeout;
 
 use super::{add_hook_attributes, error_type, finish_span, parts, with_trace_headers, Hook, TraceConfig};
 use crate::lifecycle::{Lifecycle, SendResult};
-use crate::otel::Executor;
+use crate::otel::{Executor, StartCache};
 use crate::span::MessageInfo;
 
 /// A `FutureProducer` that traces every send.
@@ -39,6 +39,7 @@ pub struct TracedProducer<T> {
     producer: FutureProducer,
     lifecycle: Lifecycle,
     executor: Executor<T>,
+    starts: StartCache,
     hook: Option<Hook>,
 }
 
@@ -60,7 +61,7 @@ where
     /// ```
     pub fn new(client_config: &ClientConfig, tracer: T, config: TraceConfig) -> Result<Self, KafkaError> {
         let (lifecycle, executor) = parts(client_config, tracer, &config);
-        Ok(Self { producer: client_config.create()?, lifecycle, executor, hook: config.producer_hook })
+        Ok(Self { producer: client_config.create()?, lifecycle, executor, starts: StartCache::default(), hook: config.producer_hook })
     }
 
     /// The wrapped producer (for flush, transactions, metadata).
@@ -124,10 +125,10 @@ where
             timestamp_ms: record.timestamp,
             offset: None,
         };
-        let Some(recipe) = self.lifecycle.send(&message) else {
+        let Some(started) = self.executor.start_send_cached(&self.starts, &self.lifecycle, &message, parent) else {
             return self.producer.send(record, queue_timeout).await;
         };
-        let running = self.executor.start_send(&recipe, parent);
+        let (running, recipe) = (started.running, started.recipe);
         add_hook_attributes(running.context(), self.hook.as_ref(), &message);
         record.headers = Some(with_trace_headers(running.context(), record.headers.take()));
 
@@ -141,7 +142,13 @@ where
             (Ok(delivery), _) => SendResult::Acked { partition: delivery.partition, offset: delivery.offset },
             (Err(_), error) => SendResult::Failed { error_type: error.as_deref().unwrap_or_default() },
         };
-        finish_span(&self.executor, &running, || recipe.finish(outcome, elapsed, None), || recipe.finish_span(outcome, elapsed, None));
+        finish_span(
+            &self.executor,
+            &running,
+            recipe.as_ref(),
+            |r| r.finish(outcome, elapsed, None),
+            |r| r.finish_span(outcome, elapsed, None),
+        );
         result
     }
 }

@@ -1,0 +1,312 @@
+//! Span starts from a bounded per-topic cache: what every message of one (operation, topic,
+//! partition, parent situation) starts its span with — name, kind, parent and link sources, the
+//! sampling attributes as ready-made `KeyValue`s — is taken once from a recipe of the core and
+//! shared by the next messages, so a span the sampler drops costs no recipe and no string clone.
+//! The full recipe is built only for a span that records, or when metrics are recorded.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex};
+
+use opentelemetry::trace::{self as ot, Link, Span as _, TraceContextExt as _, Tracer};
+use opentelemetry::{Context, KeyValue};
+
+use super::convert::{key_value, to_kind};
+use super::executor::{handler_context, Executor, MessageContext, Running, Sources, StartTime};
+use crate::lifecycle::{AmbientInfo, HandlerContext, Lifecycle, Operation, ProcessRecipe, SendRecipe};
+use crate::span::{ContextSource, MessageInfo, SpanSpec};
+
+/// How many (operation, topic, partition, parent situation) entries a [`StartCache`] keeps. Past
+/// it, new entries are not kept: those messages take the full recipe path (memory stays bounded
+/// for a client that sees any number of topics).
+pub const START_CACHE_CAPACITY: usize = 4096;
+
+/// What a span's start depends on besides the message's own recorded attributes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Situation {
+    operation: Operation,
+    partition: Option<i32>,
+    remote_valid: bool,
+    ambient_span: bool,
+}
+
+/// The constant part of a span start, from a recipe of the core.
+#[derive(Debug)]
+struct Template {
+    name: String,
+    kind: ot::SpanKind,
+    parent: ContextSource,
+    links: Vec<ContextSource>,
+    sampling: Vec<KeyValue>,
+    /// A process recipe's handler rule.
+    handler: Option<HandlerContext>,
+}
+
+impl Template {
+    fn of((spec, handler): (&SpanSpec, Option<HandlerContext>)) -> Self {
+        Self {
+            name: spec.name.clone(),
+            kind: to_kind(spec.kind),
+            parent: spec.parent,
+            links: spec.links.clone(),
+            sampling: spec.sampling_attributes().map(key_value).collect(),
+            handler,
+        }
+    }
+}
+
+/// What [`Executor::start_cached`] started.
+struct StartedSpan<S, R> {
+    span: S,
+    start: StartTime,
+    recipe: Option<R>,
+    handler: Option<HandlerContext>,
+}
+
+/// FNV-1a: topic names are short and chosen by the application, not by an attacker reaching
+/// the process; SipHash would cost more than the rest of the lookup.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// `None`: the lifecycle does not trace the topic.
+type Entry = Option<Arc<Template>>;
+
+#[derive(Default)]
+struct Entries {
+    by_topic: HashMap<String, Vec<(Situation, Entry)>, BuildHasherDefault<Fnv>>,
+    count: usize,
+}
+
+/// A bounded cache of span starts, for one [`Lifecycle`] (keep it next to the lifecycle it was
+/// filled from; a cache used with another lifecycle would start spans by the first one's rules).
+///
+/// # Examples
+///
+/// ```
+/// use kafka_trace::lifecycle::{Lifecycle, SendResult};
+/// use kafka_trace::otel::{Executor, StartCache};
+/// use kafka_trace::span::MessageInfo;
+/// use opentelemetry::Context;
+/// # use opentelemetry::trace::TracerProvider as _;
+/// # let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+/// # let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+///
+/// let (lifecycle, cache) = (Lifecycle::default(), StartCache::default());
+/// let executor = Executor::new(provider.tracer("app"), None);
+/// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+/// for offset in 0..2 {
+///     let started = executor.start_send_cached(&cache, &lifecycle, &message, &Context::new()).unwrap();
+///     // The span records: the recipe is there to finish it.
+///     let recipe = started.recipe.as_ref().unwrap();
+///     executor.finish(&started.running, &recipe.finish(SendResult::Acked { partition: 0, offset }, started.running.elapsed(), None));
+/// }
+/// assert_eq!(cache.len(), 1);
+/// let spans = exporter.get_finished_spans().unwrap();
+/// assert_eq!((spans.len(), spans[1].name.as_ref()), (2, "send orders"));
+/// ```
+pub struct StartCache {
+    entries: Mutex<Entries>,
+    capacity: usize,
+}
+
+impl Default for StartCache {
+    fn default() -> Self {
+        Self::with_capacity(START_CACHE_CAPACITY)
+    }
+}
+
+impl std::fmt::Debug for StartCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartCache").field("len", &self.len()).field("capacity", &self.capacity).finish()
+    }
+}
+
+impl StartCache {
+    /// A cache that keeps at most `capacity` entries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::Lifecycle;
+    /// use kafka_trace::otel::{Executor, StartCache};
+    /// use kafka_trace::span::MessageInfo;
+    /// use opentelemetry::Context;
+    ///
+    /// let (lifecycle, cache) = (Lifecycle::default(), StartCache::with_capacity(2));
+    /// let executor = Executor::new(opentelemetry::global::tracer("app"), None);
+    /// for topic in ["a", "b", "c", "d"] {
+    ///     let message = MessageInfo { topic, payload_len: Some(1), ..MessageInfo::default() };
+    ///     assert!(executor.start_send_cached(&cache, &lifecycle, &message, &Context::new()).is_some());
+    /// }
+    /// assert_eq!(cache.len(), 2); // bounded: "c" and "d" took the full recipe path
+    /// ```
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { entries: Mutex::new(Entries::default()), capacity }
+    }
+
+    /// How many entries the cache holds.
+    pub fn len(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.count)
+    }
+
+    /// Whether the cache holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `Some(entry)` when known; `None` when not cached.
+    fn get(&self, topic: &str, situation: Situation) -> Option<Entry> {
+        let entries = self.entries.lock().ok()?;
+        let list = entries.by_topic.get(topic)?;
+        list.iter().find(|(s, _)| *s == situation).map(|(_, e)| e.clone())
+    }
+
+    fn put(&self, topic: &str, situation: Situation, entry: Entry) {
+        let Ok(mut entries) = self.entries.lock() else { return };
+        if entries.count >= self.capacity {
+            return;
+        }
+        let list = entries.by_topic.entry(topic.to_owned()).or_default();
+        if list.iter().any(|(s, _)| *s == situation) {
+            return;
+        }
+        list.push((situation, entry));
+        entries.count += 1;
+    }
+}
+
+/// A span started through a [`StartCache`].
+#[derive(Debug)]
+pub struct Started<R> {
+    /// The running span (its context: see [`Running::context`]).
+    pub running: Running,
+    /// The operation's full recipe: built when the span records or the executor records metrics;
+    /// `None` for a span that does not record on an executor without metrics (end it with
+    /// [`Executor::end_unrecorded`]).
+    pub recipe: Option<R>,
+}
+
+impl<T> Executor<T>
+where
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    /// Like [`Lifecycle::send`] and [`Executor::start_send`], with the span's constant part taken
+    /// from `cache` (one per `lifecycle`). `None`: the lifecycle does not trace the topic.
+    pub fn start_send_cached(
+        &self,
+        cache: &StartCache,
+        lifecycle: &Lifecycle,
+        message: &MessageInfo<'_>,
+        ambient: &Context,
+    ) -> Option<Started<SendRecipe>> {
+        let situation = Situation {
+            operation: Operation::Send,
+            partition: message.partition.filter(|p| *p >= 0),
+            remote_valid: false,
+            ambient_span: false,
+        };
+        let build = || lifecycle.send(message);
+        let sources = Sources { ambient, remote: None, poll: None };
+        let started = self.start_cached(cache, message.topic, situation, &sources, build, |r| (&r.span, None))?;
+        Some(Started { running: Running::new(ambient.with_span(started.span), started.start), recipe: started.recipe })
+    }
+
+    /// Like [`Lifecycle::process`] (no `poll`) or [`Lifecycle::batch_process`] (with the poll
+    /// span's context) and [`Executor::start_process`], with the span's constant part taken from
+    /// `cache` (one per `lifecycle`). `None`: the lifecycle does not trace the topic.
+    pub fn start_process_cached(
+        &self,
+        cache: &StartCache,
+        lifecycle: &Lifecycle,
+        message: &MessageInfo<'_>,
+        context: &MessageContext,
+        ambient: &Context,
+        poll: Option<&Context>,
+    ) -> Option<Started<ProcessRecipe>> {
+        let remote = context.remote_info();
+        let ambient_span = poll.is_none() && ambient.span().span_context().is_valid();
+        let situation = Situation {
+            operation: if poll.is_some() { Operation::BatchProcess } else { Operation::Process },
+            partition: message.partition.filter(|p| *p >= 0),
+            remote_valid: remote.valid,
+            ambient_span,
+        };
+        let build = || match poll {
+            Some(_) => lifecycle.batch_process(message, remote, crate::lifecycle::now_ms()),
+            None => lifecycle.process(message, remote, AmbientInfo { has_span: ambient_span }, crate::lifecycle::now_ms()),
+        };
+        let poll_sc = poll.map(|p| p.span().span_context().clone());
+        let sources = Sources { ambient, remote: context.remote.as_ref(), poll: poll_sc.as_ref() };
+        let started = self.start_cached(cache, message.topic, situation, &sources, build, |r| (&r.span, Some(r.handler)))?;
+        let handler = started.handler.expect("a process recipe has a handler rule");
+        let cx = handler_context(handler, ambient, context).with_span(started.span);
+        Some(Started { running: Running::new(cx, started.start), recipe: started.recipe })
+    }
+
+    /// Ends a span started without a recipe (it does not record, and the executor records no
+    /// metrics): nothing to set, nothing to record.
+    pub fn end_unrecorded(&self, running: &Running) {
+        running.context().span().end();
+    }
+
+    fn start_cached<R>(
+        &self,
+        cache: &StartCache,
+        topic: &str,
+        situation: Situation,
+        sources: &Sources<'_>,
+        build: impl FnOnce() -> Option<R>,
+        parts: impl Fn(&R) -> (&SpanSpec, Option<HandlerContext>),
+    ) -> Option<StartedSpan<T::Span, R>> {
+        let start = StartTime::now();
+        let template = match cache.get(topic, situation) {
+            Some(entry) => entry?,
+            None => {
+                // First of its kind: the recipe decides, the cache keeps its constant part.
+                let recipe = build();
+                cache.put(topic, situation, recipe.as_ref().map(|r| Arc::new(Template::of(parts(r)))));
+                let recipe = recipe?;
+                let (spec, handler) = parts(&recipe);
+                let span = self.start_span(spec, sources, start);
+                return Some(StartedSpan { span, start, recipe: Some(recipe), handler });
+            }
+        };
+        let links: Vec<Link> = template.links.iter().filter_map(|s| sources.span_context(*s)).map(Link::with_context).collect();
+        let mut span = self
+            .tracer()
+            .span_builder(template.name.clone())
+            .with_kind(template.kind.clone())
+            .with_attributes(template.sampling.clone())
+            .with_links(links)
+            .with_start_time(start.at())
+            .start_with_context(self.tracer(), &sources.parent_context(template.parent));
+        let handler = template.handler;
+        if !span.is_recording() && self.instruments().is_none() {
+            return Some(StartedSpan { span, start, recipe: None, handler });
+        }
+        let recipe = build();
+        if span.is_recording() {
+            if let Some(r) = &recipe {
+                for attribute in parts(r).0.recorded_attributes() {
+                    span.set_attribute(key_value(attribute));
+                }
+            }
+        }
+        Some(StartedSpan { span, start, recipe, handler })
+    }
+}
