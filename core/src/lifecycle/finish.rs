@@ -405,6 +405,98 @@ impl ProcessRecipe {
     }
 }
 
+/// Where the value of one metric record of a handler's finish comes from, for an executor that
+/// keeps the finish of a returned handler per recipe template and fills in the values per
+/// message ([`ProcessRecipe::returned_finish`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MetricValueSource {
+    /// This value, for every message.
+    Constant(f64),
+    /// The handler's elapsed time in seconds.
+    ElapsedSeconds,
+    /// The recipe's end-to-end latency in seconds (its span's `e2e_latency_ms` / 1000).
+    E2eLatencySeconds,
+}
+
+impl ProcessRecipe {
+    /// [`finish`](Self::finish) of a handler that returned, with where each metric record's
+    /// value comes from (in the order of `metrics`). Nothing else in it depends on the elapsed
+    /// time or the latency, so an executor may keep it for every message of the same recipe
+    /// template (the same attributes but for the message-dependent values, the same latency
+    /// presence) and only fill in the values.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use kafka_trace::lifecycle::{AmbientInfo, HandlerResult, Lifecycle, MetricValueSource, RemoteInfo};
+    /// use kafka_trace::span::MessageInfo;
+    ///
+    /// let message = MessageInfo { topic: "orders", payload_len: Some(1), timestamp_ms: Some(1_000), ..MessageInfo::default() };
+    /// let recipe = Lifecycle::default().process(&message, RemoteInfo { valid: true }, AmbientInfo::default(), 1_500).unwrap();
+    /// let (mut finish, sources) = recipe.returned_finish();
+    /// for (m, source) in finish.metrics.iter_mut().zip(&sources) {
+    ///     m.value = match source {
+    ///         MetricValueSource::Constant(v) => *v,
+    ///         MetricValueSource::ElapsedSeconds => 0.02,
+    ///         MetricValueSource::E2eLatencySeconds => recipe.span.e2e_latency_ms.unwrap() / 1000.0,
+    ///     };
+    /// }
+    /// assert_eq!(finish, recipe.finish(HandlerResult::Returned, Duration::from_millis(20)));
+    /// ```
+    pub fn returned_finish(&self) -> (Finish, Vec<MetricValueSource>) {
+        let finish = self.finish(HandlerResult::Returned, Duration::ZERO);
+        let sources = finish
+            .metrics
+            .iter()
+            .map(|m| match m.instrument {
+                Instrument::ProcessDuration => MetricValueSource::ElapsedSeconds,
+                Instrument::E2eLatency => MetricValueSource::E2eLatencySeconds,
+                _ => MetricValueSource::Constant(m.value),
+            })
+            .collect();
+        (finish, sources)
+    }
+}
+
+#[cfg(test)]
+mod returned_finish_tests {
+    use super::*;
+    use crate::lifecycle::{AmbientInfo, Lifecycle, RemoteInfo};
+    use crate::span::{ClientInfo, MessageInfo, Options};
+
+    #[test]
+    fn filling_the_sources_gives_finish_for_every_elapsed_and_latency() {
+        let client = ClientInfo { client_id: Some("c".into()), consumer_group: Some("g".into()), ..ClientInfo::default() };
+        let lifecycle = Lifecycle::new(Options::default(), client);
+        for timestamp in [None, Some(1_000), Some(99_999)] {
+            let message = MessageInfo { topic: "orders", partition: Some(2), offset: Some(7), key: Some(b"k"), payload_len: Some(3), timestamp_ms: timestamp };
+            for batch in [false, true] {
+                let recipe = if batch {
+                    lifecycle.batch_process(&message, RemoteInfo { valid: true }, 5_000).unwrap()
+                } else {
+                    lifecycle.process(&message, RemoteInfo { valid: false }, AmbientInfo::default(), 5_000).unwrap()
+                };
+                let (kept, sources) = recipe.returned_finish();
+                assert_eq!(kept.metrics.len(), sources.len());
+                assert_eq!(sources.contains(&MetricValueSource::E2eLatencySeconds), recipe.span.e2e_latency_ms.is_some());
+                for elapsed in [Duration::ZERO, Duration::from_micros(1_234), Duration::from_secs(3)] {
+                    let mut filled = kept.clone();
+                    for (m, s) in filled.metrics.iter_mut().zip(&sources) {
+                        m.value = match s {
+                            MetricValueSource::Constant(v) => *v,
+                            MetricValueSource::ElapsedSeconds => elapsed.as_secs_f64(),
+                            MetricValueSource::E2eLatencySeconds => recipe.span.e2e_latency_ms.unwrap() / 1000.0,
+                        };
+                    }
+                    assert_eq!(filled, recipe.finish(HandlerResult::Returned, elapsed), "timestamp {timestamp:?}, batch {batch}, elapsed {elapsed:?}");
+                }
+            }
+        }
+    }
+}
+
 impl PollRecipe {
     /// Ends a receive call; `elapsed` is from the call until it returned.
     ///

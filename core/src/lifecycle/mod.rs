@@ -50,7 +50,7 @@ mod propagation;
 mod recipe;
 
 pub use acks::batch_acks;
-pub use finish::{now_ms, Finish, HandlerResult, PollResult, SendResult, SpanEnd, Status};
+pub use finish::{now_ms, Finish, HandlerResult, MetricValueSource, PollResult, SendResult, SpanEnd, Status};
 pub use names::{OptionName, OPTION_NAMES};
 pub use propagation::{send_context, send_context_parsed, KeptRemote, SpanIdentity};
 pub use recipe::{
