@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use kafka_trace::lifecycle::{
-    batch_acks, now_ms, AmbientInfo, Finish, HandlerContext, HandlerResult, Instrument, Lifecycle, MetricRecord, Operation,
+    batch_acks, now_ms, AmbientInfo, Finish, HandlerContext, HandlerResult, Instrument, Lifecycle, MetricRecord, MetricValueSource, Operation,
     PollRecipe, PollResult, ProcessRecipe, RemoteInfo, SendRecipe, SendResult, SpanEnd, Status, INSTRUMENTS,
     METRIC_ATTRIBUTE_KEYS, OPTION_NAMES,
 };
@@ -310,6 +310,27 @@ pub struct Plan {
     pub metrics: Vec<PlanMetric>,
 }
 
+/// The finish of a returned handler for every message of one process template (the core's
+/// `ProcessRecipe::returned_finish`): the facade keeps it and fills in the values per message
+/// instead of calling the addon.
+#[napi(object)]
+pub struct ReturnedFinish {
+    /// The plan index, as `process_finish` would write it.
+    pub plan: u32,
+    /// The bit set of the delta slots present.
+    pub bits: u32,
+    /// The finish's numbers (`layout`'s stride); the slots below are to be filled in.
+    pub numbers: Vec<f64>,
+    /// Slots that take the handler's elapsed seconds.
+    pub elapsed_slots: Vec<u32>,
+    /// Slots that take the end-to-end latency in seconds (the start's `e2eAt` slot / 1000).
+    #[napi(js_name = "e2eSlots")]
+    pub e2e_slots: Vec<u32>,
+    /// Whether it is for messages with an end-to-end latency (the start's `e2eAt` slot not NaN).
+    #[napi(js_name = "e2e")]
+    pub e2e: bool,
+}
+
 /// One instrument the facade creates, named by the core.
 #[napi(object)]
 pub struct InstrumentInfo {
@@ -484,6 +505,25 @@ impl Tracing {
         ids[1] as i32
     }
 
+    /// See [`Tracing::returned_finish`].
+    fn returned_in(&self, template: u32) -> Option<ReturnedFinish> {
+        let Some(Recipe::Process(recipe)) = self.templates.borrow().entries.get(template as usize).cloned() else { return None };
+        let (finish, sources) = recipe.returned_finish();
+        let mut numbers = vec![f64::NAN; STRIDE];
+        let mut ids = [0u32; ID_STRIDE];
+        self.finish(&finish, &mut numbers, &mut ids);
+        let (mut elapsed_slots, mut e2e_slots) = (Vec::new(), Vec::new());
+        for (i, source) in sources.iter().take(METRIC_SLOTS).enumerate() {
+            let slot = (METRIC_AT + i) as u32;
+            match source {
+                MetricValueSource::Constant(_) => {}
+                MetricValueSource::ElapsedSeconds => elapsed_slots.push(slot),
+                MetricValueSource::E2eLatencySeconds => e2e_slots.push(slot),
+            }
+        }
+        Some(ReturnedFinish { plan: ids[1], bits: ids[0], numbers, elapsed_slots, e2e_slots, e2e: recipe.span.e2e_latency_ms.is_some() })
+    }
+
     /// See [`Tracing::process_finish_scratch`].
     fn process_finish_in(&self, input: &[u8], output: &mut [u8]) -> i32 {
         let template = input_number(input, 0);
@@ -582,6 +622,13 @@ impl Tracing {
             start_keys: span.sampling_attributes().map(|(k, _)| (*k).to_owned()).collect(),
             recorded_keys: span.recorded_attributes().map(|(k, _)| (*k).to_owned()).collect(),
         })
+    }
+
+    /// The finish of a returned handler for the messages of process template `template`, or
+    /// null when it is not a process template.
+    #[napi]
+    pub fn returned_finish(&self, template: u32) -> Option<ReturnedFinish> {
+        self.returned_in(template)
     }
 
     /// The plan at `index`.
@@ -883,6 +930,41 @@ mod tests {
             assert_eq!(start.len() + recorded.len(), keys.len());
             assert!(start.contains(&"messaging.destination.partition.id"));
             assert!(recorded.contains(&"messaging.kafka.offset") && !start.contains(&"messaging.kafka.offset"));
+        }
+    }
+
+    #[test]
+    fn a_returned_finish_filled_in_matches_process_finish() {
+        let t = tracing();
+        for (offset, timestamp) in [(5.0, f64::NAN), (6.0, 1_000.0)] {
+            let mut memory = vec![0u8; SCRATCH_LEN];
+            let (input, output) = memory.split_at_mut(SCRATCH_OUT);
+            let numbers = [f64::from(t.topic_id("orders".into())), 3.0, offset, 10.0, timestamp, 0.0, TP.len() as f64, -1.0];
+            for (i, n) in numbers.iter().enumerate() {
+                input[8 * i..8 * i + 8].copy_from_slice(&n.to_le_bytes());
+            }
+            input[SCRATCH_BYTES..SCRATCH_BYTES + TP.len()].copy_from_slice(TP);
+            let template = t.process_in(input, output);
+            let e2e = number(output, E2E_AT);
+            let kept = t.returned_in(template as u32).expect("a process template");
+            assert_eq!(kept.e2e, !e2e.is_nan());
+            assert_eq!(kept.elapsed_slots.len(), 1);
+            assert_eq!(kept.e2e_slots.len(), usize::from(kept.e2e));
+            let mut filled = kept.numbers.clone();
+            for s in &kept.elapsed_slots {
+                filled[*s as usize] = 0.25;
+            }
+            for s in &kept.e2e_slots {
+                filled[*s as usize] = e2e / 1000.0;
+            }
+            for (i, n) in [f64::from(template), e2e, 0.25].iter().enumerate() {
+                input[8 * i..8 * i + 8].copy_from_slice(&n.to_le_bytes());
+            }
+            let plan = t.process_finish_in(input, output);
+            assert_eq!((kept.plan, f64::from(kept.bits)), (plan as u32, number(output, STRIDE)));
+            for (i, v) in filled.iter().enumerate().filter(|(i, _)| *i != E2E_AT) {
+                assert_eq!(v.to_bits(), number(output, i).to_bits(), "slot {i}");
+            }
         }
     }
 

@@ -23,6 +23,8 @@ const KIND_DECIMAL = 2;
 
 export type Template = native.Template;
 export type Plan = native.Plan;
+/** {@link native.ReturnedFinish} with its numbers ready to copy. */
+export type ReturnedFinish = Omit<native.ReturnedFinish, 'numbers'> & { numbers: Float64Array };
 
 const warned = new Set<string>();
 
@@ -41,6 +43,7 @@ export class Recipes {
   readonly core: native.Tracing;
   private readonly templates: Template[] = [];
   private readonly plans: Plan[] = [];
+  private readonly returned: (ReturnedFinish | null)[] = [];
   private readonly allowed = new Map<string, boolean>();
   private readonly topics = new Map<string, number>();
 
@@ -70,6 +73,17 @@ export class Recipes {
 
   plan(index: number): Plan {
     return (this.plans[index] ??= this.core.plan(index));
+  }
+
+  /** The core's finish of a returned handler for process template `index` (null: none). */
+  returnedFinish(index: number): ReturnedFinish | null {
+    let r = this.returned[index];
+    if (r === undefined) {
+      const got = this.core.returnedFinish(index);
+      r = got == null ? null : { ...got, numbers: Float64Array.from(got.numbers) };
+      this.returned[index] = r;
+    }
+    return r;
   }
 }
 
