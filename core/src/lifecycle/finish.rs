@@ -341,6 +341,33 @@ impl ProcessRecipe {
     /// assert_eq!(records, [(Instrument::ConsumedMessages, 1.0), (Instrument::ProcessDuration, 0.02), (Instrument::E2eLatency, 0.5)]);
     /// ```
     pub fn finish(&self, result: HandlerResult<'_>, elapsed: Duration) -> Finish {
+        self.finish_with_e2e(result, elapsed, self.span.e2e_latency_ms)
+    }
+
+    /// [`ProcessRecipe::finish`] for another message of the same topic, partition and parent
+    /// situation (a recipe kept for reuse, e.g. by a per-topic cache), whose end-to-end latency
+    /// is `e2e_latency_ms` ([`crate::span::e2e_latency_ms`] of its timestamp).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use kafka_trace::lifecycle::{AmbientInfo, HandlerResult, Instrument, Lifecycle, RemoteInfo};
+    /// use kafka_trace::span::{e2e_latency_ms, MessageInfo};
+    ///
+    /// let lifecycle = Lifecycle::default();
+    /// let first = MessageInfo { topic: "orders", partition: Some(0), timestamp_ms: Some(1_000), payload_len: Some(1), ..MessageInfo::default() };
+    /// let kept = lifecycle.process(&first, RemoteInfo::default(), AmbientInfo::default(), 1_100).unwrap();
+    /// // The next message of the partition: same records, its own latency.
+    /// let next = MessageInfo { offset: Some(1), timestamp_ms: Some(1_050), ..first };
+    /// let own = lifecycle.process(&next, RemoteInfo::default(), AmbientInfo::default(), 1_200).unwrap();
+    /// let elapsed = Duration::from_millis(3);
+    /// let reused = kept.finish_with_e2e(HandlerResult::Returned, elapsed, e2e_latency_ms(next.timestamp_ms, 1_200));
+    /// assert_eq!(reused.metrics, own.finish(HandlerResult::Returned, elapsed).metrics);
+    /// assert_eq!(reused.metrics.last().map(|m| (m.instrument, m.value)), Some((Instrument::E2eLatency, 0.15)));
+    /// ```
+    pub fn finish_with_e2e(&self, result: HandlerResult<'_>, elapsed: Duration, e2e_latency_ms: Option<f64>) -> Finish {
         let error = match result {
             HandlerResult::Returned => None,
             HandlerResult::Failed { error_type: e } => Some(error_type(e)),
@@ -358,7 +385,7 @@ impl ProcessRecipe {
                 attributes: metric_attributes.clone(),
             },
         ];
-        if let Some(latency_ms) = self.span.e2e_latency_ms {
+        if let Some(latency_ms) = e2e_latency_ms {
             metrics.push(MetricRecord {
                 instrument: Instrument::E2eLatency,
                 value: latency_ms / 1000.0,

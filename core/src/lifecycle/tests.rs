@@ -333,3 +333,19 @@ fn send_context_parsed_equals_send_context() {
         }
     }
 }
+
+#[test]
+fn finish_with_e2e_is_finish_with_another_messages_latency() {
+    let lifecycle = Lifecycle::default();
+    let message = MessageInfo { topic: "orders", partition: Some(1), timestamp_ms: Some(2_000), payload_len: Some(1), ..MessageInfo::default() };
+    let recipe = lifecycle.process(&message, RemoteInfo::default(), AmbientInfo::default(), 2_500).unwrap();
+    let elapsed = Duration::from_millis(4);
+    assert_eq!(recipe.finish_with_e2e(HandlerResult::Returned, elapsed, Some(500.0)), recipe.finish(HandlerResult::Returned, elapsed));
+    let without = recipe.finish_with_e2e(HandlerResult::Failed { error_type: "E" }, elapsed, None);
+    let instruments: Vec<Instrument> = without.metrics.iter().map(|m| m.instrument).collect();
+    assert_eq!(instruments, [Instrument::ConsumedMessages, Instrument::ProcessDuration]);
+    let with = recipe.finish_with_e2e(HandlerResult::Failed { error_type: "E" }, elapsed, Some(20.0));
+    assert_eq!(with.metrics[2].instrument, Instrument::E2eLatency);
+    assert_eq!(with.metrics[2].value, 0.02);
+    assert_eq!(with.metrics[2].attributes, without.metrics[0].attributes);
+}
