@@ -23,7 +23,7 @@ use kafka_trace::span::{
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::headers::RawHeaders;
 
@@ -154,6 +154,157 @@ impl Kept {
             self.inner.flags.0,
             self.inner.tracestate.as_str()
         )
+    }
+}
+
+/// `opentelemetry.trace.get_current_span` and `Link`, for the links of a recipe started natively.
+static LINK_API: PyOnceLock<(Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
+
+/// The links of `links` (context sources) from `sources` (ambient, remote, poll): the valid span
+/// contexts of those contexts, as the API's `Link`s; `None` when there are none to make.
+fn links_of<'py>(
+    py: Python<'py>,
+    sources: &[Option<&Bound<'py, PyAny>>; 3],
+    links: &[ContextSource],
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    if links.is_empty() {
+        return Ok(None);
+    }
+    let (get_current_span, link_cls) = LINK_API.get_or_try_init(py, || -> PyResult<_> {
+        let trace = py.import("opentelemetry.trace")?;
+        Ok((trace.getattr("get_current_span")?.unbind(), trace.getattr("Link")?.unbind()))
+    })?;
+    let out = PyList::empty(py);
+    for l in links {
+        let context = match sources[usize::from(source(*l))] {
+            Some(c) => c.clone(),
+            None => py.None().into_bound(py),
+        };
+        let sc = get_current_span
+            .bind(py)
+            .call1((context,))?
+            .call_method0(intern!(py, "get_span_context"))?;
+        if sc.getattr(intern!(py, "is_valid"))?.is_truthy()? {
+            out.append(link_cls.bind(py).call1((sc,))?)?;
+        }
+    }
+    Ok(Some(out.into_any()))
+}
+
+/// Logs a tracing failure to the `kafka_trace` logger (with its traceback); tracing never raises
+/// into the application.
+fn log_failure(py: Python<'_>, what: &str, err: &PyErr) {
+    let logged = (|| -> PyResult<()> {
+        let logger = py.import("logging")?.call_method1("getLogger", ("kafka_trace",))?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("exc_info", err.value(py))?;
+        logger.call_method("error", (what,), Some(&kwargs))?;
+        Ok(())
+    })();
+    if let Err(e) = logged {
+        e.write_unraisable(py, None);
+    }
+}
+
+/// A `send {topic}` span waiting for the broker's acknowledgement (made by
+/// `Recipe.start_send`). Called as `(err, msg)` it is confluent-kafka's delivery callback: it
+/// ends the span from the message (partition, offset, `Message.latency()`) or the error's
+/// `name()`, then calls the application's own callback, if any.
+#[pyclass(frozen, module = "kafka_trace._native")]
+pub struct PendingSend {
+    recipe: Py<Recipe>,
+    instruments: Py<Instruments>,
+    /// The send span.
+    #[pyo3(get)]
+    span: Py<PyAny>,
+    on_delivery: Option<Py<PyAny>>,
+}
+
+impl PendingSend {
+    fn end(
+        &self,
+        py: Python<'_>,
+        error_type: Option<&str>,
+        partition: Option<i32>,
+        offset: Option<i64>,
+        latency: Option<f64>,
+    ) {
+        let ended = self.recipe.get().end_started(
+            py,
+            self.instruments.bind(py),
+            self.span.bind(py),
+            error_type,
+            partition,
+            offset,
+            latency,
+        );
+        if let Err(e) = ended {
+            log_failure(py, "kafka_trace could not end a send span", &e);
+        }
+    }
+}
+
+#[pymethods]
+impl PendingSend {
+    /// The send's recipe (it started the span and keeps its start time).
+    #[getter]
+    fn recipe(&self, py: Python<'_>) -> Py<Recipe> {
+        self.recipe.clone_ref(py)
+    }
+
+    /// When the span started (ns since the epoch).
+    #[getter]
+    fn start_ns(&self) -> Option<i64> {
+        self.recipe.get().start_ns()
+    }
+
+    /// The broker acknowledged the message; `latency` is the client's own measure in seconds
+    /// (confluent-kafka's `Message.latency()`), which then ends the span.
+    #[pyo3(signature = (partition, offset, latency = None))]
+    fn delivered(&self, py: Python<'_>, partition: Option<i32>, offset: Option<i64>, latency: Option<f64>) {
+        self.end(py, None, partition, offset, latency);
+    }
+
+    /// The send failed with an error of this class.
+    #[pyo3(signature = (error_type, latency = None))]
+    fn failed(&self, py: Python<'_>, error_type: &str, latency: Option<f64>) {
+        self.end(py, Some(error_type), None, None, latency);
+    }
+
+    fn __call__(&self, py: Python<'_>, err: &Bound<'_, PyAny>, msg: &Bound<'_, PyAny>) -> PyResult<()> {
+        // An older client has no Message.latency(): no latency then.
+        let latency = if msg.is_none() {
+            None
+        } else {
+            msg.call_method0(intern!(py, "latency"))
+                .and_then(|l| l.extract::<Option<f64>>())
+                .unwrap_or(None)
+        };
+        if err.is_none() {
+            let read = (|| -> PyResult<(Option<i32>, Option<i64>)> {
+                Ok((
+                    msg.call_method0(intern!(py, "partition"))?.extract()?,
+                    msg.call_method0(intern!(py, "offset"))?.extract()?,
+                ))
+            })();
+            match read {
+                Ok((partition, offset)) => self.end(py, None, partition, offset, latency),
+                Err(e) => {
+                    log_failure(py, "kafka_trace could not read a delivered message", &e);
+                    self.end(py, None, None, None, latency);
+                }
+            }
+        } else {
+            let name = err
+                .call_method0(intern!(py, "name"))
+                .and_then(|n| n.extract::<String>())
+                .unwrap_or_default();
+            self.end(py, Some(&name), None, None, latency);
+        }
+        if let Some(cb) = &self.on_delivery {
+            cb.bind(py).call1((err, msg))?;
+        }
+        Ok(())
     }
 }
 
@@ -502,6 +653,80 @@ impl Recipe {
                 start_ns,
             ),
         )?;
+        Ok(span)
+    }
+
+    /// A send (this recipe's) started and injected in one call: starts the span as
+    /// [`start`](Self::start) does in the ambient context `ambient`, copies `headers` (a list, a
+    /// dict, another iterable or `None`; the caller's object is not changed), writes the trace
+    /// headers of the span into the copy, and returns `(PendingSend, headers_out)`; the
+    /// `PendingSend` ends the span (`delivered`/`failed`, or called as confluent-kafka's
+    /// delivery callback, then calling `on_delivery`).
+    #[pyo3(signature = (tracer, instruments, ambient, headers, on_delivery = None))]
+    fn start_send<'py>(
+        slf: &Bound<'py, Self>,
+        tracer: &Bound<'py, PyAny>,
+        instruments: &Bound<'py, Instruments>,
+        ambient: &Bound<'py, PyAny>,
+        headers: &Bound<'py, PyAny>,
+        on_delivery: Option<Py<PyAny>>,
+    ) -> PyResult<(PendingSend, Bound<'py, PyAny>)> {
+        let py = slf.py();
+        let this = slf.get();
+        let spec = this.spec();
+        let sources = [Some(ambient), None, None];
+        let context = match sources[usize::from(source(spec.parent))] {
+            Some(c) => c.clone(),
+            None => py.None().into_bound(py),
+        };
+        let links = links_of(py, &sources, &spec.links)?;
+        let span = this.start(py, tracer, &context, links.as_ref())?;
+        let copy = if headers.is_none() {
+            PyList::empty(py).into_any()
+        } else if let Ok(list) = headers.cast::<PyList>() {
+            list.get_slice(0, list.len()).into_any()
+        } else if let Ok(dict) = headers.cast::<PyDict>() {
+            dict.copy()?.into_any()
+        } else {
+            PyList::new(py, headers.try_iter()?.collect::<PyResult<Vec<_>>>()?)?.into_any()
+        };
+        let out = crate::otel::inject_into(py, Some(&copy), Some(ambient), true, Some(&span))?;
+        let pending = PendingSend {
+            recipe: slf.clone().unbind(),
+            instruments: instruments.clone().unbind(),
+            span: span.unbind(),
+            on_delivery,
+        };
+        Ok((pending, out))
+    }
+
+    /// Starts the span at `start_ns` in the ambient context `ambient` (sampling attributes only)
+    /// and ends it at once with the outcome, as [`end`](Self::end): a receive call's `poll`
+    /// span, made when the call has returned. Returns the span.
+    #[pyo3(signature = (tracer, instruments, ambient, start_ns, elapsed_s, error_type = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn record<'py>(
+        &self,
+        py: Python<'py>,
+        tracer: &Bound<'py, PyAny>,
+        instruments: &Bound<'py, Instruments>,
+        ambient: &Bound<'py, PyAny>,
+        start_ns: i64,
+        elapsed_s: f64,
+        error_type: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let spec = self.spec();
+        let sources = [Some(ambient), None, None];
+        let context = match sources[usize::from(source(spec.parent))] {
+            Some(c) => c.clone(),
+            None => py.None().into_bound(py),
+        };
+        let links = links_of(py, &sources, &spec.links)?;
+        let span = tracer.call_method1(
+            intern!(py, "start_span"),
+            (self.name.bind(py), context, self.kind.bind(py), self.attributes.bind(py), links, start_ns),
+        )?;
+        self.end(py, instruments, &span, start_ns, elapsed_s, error_type, None, None, None)?;
         Ok(span)
     }
 
@@ -902,6 +1127,30 @@ impl Lifecycle {
         }
     }
 
+    /// The `poll` span of a receive call that returned one message of `topic`, recorded at once
+    /// (`Recipe.record`): started at `start_ns` in `ambient`, ended after `elapsed_s`. Returns the
+    /// span, or `None` when the topic is not traced.
+    #[pyo3(signature = (tracer, instruments, ambient, topic, start_ns, elapsed_s))]
+    #[allow(clippy::too_many_arguments)]
+    fn record_poll<'py>(
+        &self,
+        py: Python<'py>,
+        tracer: &Bound<'py, PyAny>,
+        instruments: &Bound<'py, Instruments>,
+        ambient: &Bound<'py, PyAny>,
+        topic: &str,
+        start_ns: i64,
+        elapsed_s: f64,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self.inner.poll(&[topic], 1) {
+            Some(r) => {
+                let recipe = self.recipe(py, Inner::Poll(r))?;
+                recipe.record(py, tracer, instruments, ambient, start_ns, elapsed_s, None).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
     /// The recipe of a receive call that returned `message_count` messages of `topics`, or
     /// `None` when none of them is traced or it returned nothing.
     fn poll(
@@ -973,6 +1222,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Recipe>()?;
     m.add_class::<Kept>()?;
     m.add_class::<Instruments>()?;
+    m.add_class::<PendingSend>()?;
     m.add("CONTEXT_AMBIENT", AMBIENT)?;
     m.add("CONTEXT_REMOTE", REMOTE)?;
     m.add("CONTEXT_POLL", POLL)?;

@@ -414,7 +414,7 @@ fn inject_send<'py>(
     inject_into(py, Some(headers), Some(context), true, span)
 }
 
-fn inject_into<'py>(
+pub(crate) fn inject_into<'py>(
     py: Python<'py>,
     headers: Option<&Bound<'py, PyAny>>,
     context: Option<&Bound<'py, PyAny>>,

@@ -18,6 +18,7 @@ __all__ = [
     "Recipe",
     "KeptRemote",
     "Instruments",
+    "PendingSend",
     "INSTRUMENTS",
     "METRIC_ATTRIBUTE_KEYS",
     "SAMPLING_ATTRIBUTE_KEYS",
@@ -172,6 +173,23 @@ class Recipe:
         offset: Optional[int] = None,
         latency_s: Optional[float] = None,
     ) -> None: ...
+    def start_send(
+        self,
+        tracer: Any,
+        instruments: Instruments,
+        ambient: Context,
+        headers: Any,
+        on_delivery: Optional[Callable[[Any, Any], None]] = None,
+    ) -> Tuple[PendingSend, Any]: ...
+    def record(
+        self,
+        tracer: Any,
+        instruments: Instruments,
+        ambient: Context,
+        start_ns: int,
+        elapsed_s: float,
+        error_type: Optional[str] = None,
+    ) -> Any: ...
     def handler_context(self, span: Any) -> Context: ...
     def finish(
         self,
@@ -192,6 +210,18 @@ class Recipe:
         offset: Optional[int] = None,
         latency_s: Optional[float] = None,
     ) -> None: ...
+
+@final
+class PendingSend:
+    @property
+    def span(self) -> Any: ...
+    @property
+    def recipe(self) -> Recipe: ...
+    @property
+    def start_ns(self) -> Optional[int]: ...
+    def delivered(self, partition: Optional[int], offset: Optional[int], latency: Optional[float] = None) -> None: ...
+    def failed(self, error_type: str, latency: Optional[float] = None) -> None: ...
+    def __call__(self, err: Any, msg: Any) -> None: ...
 
 @final
 class Instruments:
@@ -249,4 +279,7 @@ class Lifecycle:
         now_ms: Optional[int] = None,
     ) -> Optional[Recipe]: ...
     def poll(self, topics: List[str], message_count: int) -> Optional[Recipe]: ...
+    def record_poll(
+        self, tracer: Any, instruments: Instruments, ambient: Context, topic: str, start_ns: int, elapsed_s: float
+    ) -> Optional[Any]: ...
     def poll_failed(self, topics: List[str] = ...) -> Optional[Recipe]: ...

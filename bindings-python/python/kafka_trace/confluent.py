@@ -24,28 +24,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional
 
-from .tracing import KafkaTracing, PendingSend, PollScope, _AlreadyOpen, _log, _untraced
+from .tracing import KafkaTracing, PollScope, _AlreadyOpen, _get_current, _log, _perf_counter, _time_ns, _untraced
 
 __all__ = ["TracedProducer", "TracedConsumer", "traced_producer", "traced_consumer"]
 
 DeliveryCallback = Callable[[Any, Any], None]
-
-
-def _delivery(pending: PendingSend, user_cb: Optional[DeliveryCallback]) -> DeliveryCallback:
-    def on_delivery(err: Any, msg: Any) -> None:
-        latency = None
-        try:
-            latency = msg.latency() if msg is not None else None
-        except Exception:  # an older client without Message.latency()
-            pass
-        if err is None:
-            pending.delivered(msg.partition(), msg.offset(), latency)
-        else:
-            pending.failed(err.name(), latency)
-        if user_cb is not None:
-            user_cb(err, msg)
-
-    return on_delivery
 
 
 class TracedProducer:
@@ -71,8 +54,9 @@ class TracedProducer:
     ) -> None:
         user_cb = on_delivery if on_delivery is not None else kwargs.pop("callback", None)
         try:
+            # The PendingSend is the delivery callback: it ends the span, then calls user_cb.
             pending, headers = self._tracing.start_send(
-                self._model, topic, partition if partition >= 0 else None, key, value, headers
+                self._model, topic, partition if partition >= 0 else None, key, value, headers, user_cb
             )
         except Exception:  # tracing never stops a message
             pending = None
@@ -86,7 +70,7 @@ class TracedProducer:
             return
         try:
             self._producer.produce(
-                topic, value=value, key=key, partition=partition, on_delivery=_delivery(pending, user_cb),
+                topic, value=value, key=key, partition=partition, on_delivery=pending,
                 timestamp=timestamp, headers=headers, **kwargs,
             )
         except BaseException as exc:
@@ -115,13 +99,24 @@ class TracedConsumer:
 
     def poll(self, *args: Any, **kwargs: Any) -> Any:
         """``Consumer.poll``; a ``poll`` span for the call when it returned a message."""
-        scope = PollScope(self._tracing, self._model)
-        with scope:
+        ambient = _get_current()
+        start_ns = _time_ns()
+        t0 = _perf_counter()
+        try:
             message = self._consumer.poll(*args, **kwargs)
+        except BaseException as exc:
+            scope = PollScope(self._tracing, self._model)
+            scope._ambient, scope._start_ns, scope._t0 = ambient, start_ns, t0
+            scope.failed(type(exc).__qualname__)
+            raise
         if message is not None:
             try:
                 if message.error() is None:  # not an error event
-                    scope._received((message.topic() or "",), 1)
+                    tracing = self._tracing
+                    self._model.record_poll(
+                        tracing._tracer, tracing._instruments, ambient, message.topic() or "", start_ns,
+                        _perf_counter() - t0,
+                    )
             except Exception:  # tracing never loses a message
                 _log.exception("kafka_trace could not record a poll span")
         return message

@@ -48,7 +48,6 @@ _attach = otel_context.attach
 _detach = otel_context.detach
 _time_ns = time.time_ns
 _perf_counter = time.perf_counter
-_inject_send = _native.inject_send
 
 #: The one spelling of every option (the core's ``OPTION_NAMES``).
 OPTION_NAMES: Tuple[str, ...] = _native.OPTION_NAMES
@@ -262,33 +261,11 @@ class ProcessScope:
         return False
 
 
-class PendingSend:
-    """A ``send {topic}`` span waiting for the broker's acknowledgement."""
-
-    __slots__ = ("tracing", "recipe", "span")
-
-    def __init__(self, tracing: "KafkaTracing", recipe: Any, span: Span) -> None:
-        self.tracing = tracing
-        self.recipe = recipe  # started the span (Recipe.start): it keeps the start time
-        self.span = span
-
-    @property
-    def start_ns(self) -> int:
-        return int(self.recipe.start_ns)
-
-    def delivered(self, partition: int, offset: int, latency: Optional[float] = None) -> None:
-        """The broker acknowledged the message; ``latency`` is the client's own measure in seconds
-        (confluent-kafka's ``Message.latency()``), which then ends the span."""
-        try:
-            self.recipe.end_started(self.tracing._instruments, self.span, None, partition, offset, latency)
-        except Exception:
-            _log.exception("kafka_trace could not end a send span")
-
-    def failed(self, error_type: str, latency: Optional[float] = None) -> None:
-        try:
-            self.recipe.end_started(self.tracing._instruments, self.span, error_type, None, None, latency)
-        except Exception:
-            _log.exception("kafka_trace could not end a send span")
+#: A ``send {topic}`` span waiting for the broker's acknowledgement (native, made by
+#: ``Recipe.start_send``): ``span``, ``delivered(partition, offset, latency=None)``,
+#: ``failed(error_type, latency=None)``; called as ``(err, msg)`` it is confluent-kafka's delivery
+#: callback (and then calls the application's).
+PendingSend = _native.PendingSend
 
 
 class PollScope:
@@ -349,17 +326,10 @@ class PollScope:
         if recipe is None:
             return
         try:
-            sources = (self._ambient, None, None)
-            span = self._tracing._tracer.start_span(
-                recipe.name,
-                context=sources[recipe.parent],
-                kind=recipe.kind,
-                attributes=recipe.attributes,
-                links=_links(sources, recipe) if recipe.links else None,
-                start_time=self._start_ns,
+            self.span = recipe.record(
+                self._tracing._tracer, self._tracing._instruments, self._ambient, self._start_ns,
+                _perf_counter() - self._t0, error_type,
             )
-            recipe.end(self._tracing._instruments, span, self._start_ns, _perf_counter() - self._t0, error_type)
-            self.span = span
         except Exception:
             _log.exception("kafka_trace could not record a poll span")
 
@@ -454,29 +424,21 @@ class KafkaTracing:
 
     # --- producer side ---------------------------------------------------------------------
     def start_send(
-        self, model: Any, topic: str, partition: Optional[int], key: Any, value: Any, headers: Any
+        self, model: Any, topic: str, partition: Optional[int], key: Any, value: Any, headers: Any,
+        on_delivery: Optional[Callable[[Any, Any], None]] = None,
     ) -> Tuple[Optional[PendingSend], Any]:
         """Starts ``send {topic}`` and returns it with the headers to send (a new list or dict
-        with the trace headers replaced; the caller's object is not modified)."""
+        with the trace headers replaced; the caller's object is not modified). ``on_delivery``:
+        what the returned ``PendingSend`` calls after ending the span when it is called as a
+        confluent-kafka delivery callback."""
         recipe = model.send(topic, partition, key, value)
         if recipe is None:
             return None, headers
-        ambient = _get_current()
-        sources = (ambient, None, None)
-        span = recipe.start(self._tracer, sources[recipe.parent], _links(sources, recipe) if recipe.links else None)
-        if headers is None:
-            out: Any = []
-        elif type(headers) is list:
-            out = headers.copy()
-        elif isinstance(headers, dict):
-            out = dict(headers)
-        else:
-            out = list(headers)
         # The send span in the current context: its baggage, and the kept remote of a handler.
-        out = _inject_send(out, ambient, span)
+        pending, out = recipe.start_send(self._tracer, self._instruments, _get_current(), headers, on_delivery)
         if self._on_send is not None:
-            _safe(self._on_send, span, topic, value)
-        return PendingSend(self, recipe, span), out
+            _safe(self._on_send, pending.span, topic, value)
+        return pending, out
 
     # --- consumer side ---------------------------------------------------------------------
     def process(self, message: Any, model: Any = None, poll_context: Optional[Context] = None) -> Any:
