@@ -94,9 +94,29 @@ impl<'a> Member<'a> {
 /// let keys: Vec<&str> = state.members().iter().map(|m| m.key).collect();
 /// assert_eq!(keys, ["rojo", "congo"]);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct TraceState<'a> {
     members: ArrayVec<Member<'a>, MAX_MEMBERS>,
+    /// The one header value all members were read from, when there is one: if it is as long as
+    /// the normalized list, it is that list (members keep their order and each is followed by at
+    /// least one separator, so equal lengths leave room for nothing but single commas), and the
+    /// owned copy is one copy of it. Not part of the state's identity.
+    source: Option<&'a str>,
+}
+
+/// Equal when the members are; how the list was written does not matter.
+impl PartialEq for TraceState<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.members == other.members
+    }
+}
+
+impl Eq for TraceState<'_> {}
+
+impl core::fmt::Debug for TraceState<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TraceState").field("members", &self.members).finish()
+    }
 }
 
 impl<'a> TraceState<'a> {
@@ -164,18 +184,23 @@ impl<'a> TraceState<'a> {
     fn push_value(&mut self, value: &'a [u8], seen: &mut usize) -> Result<(), ErrorCode> {
         // One UTF-8 check per header value lets members be sliced as `&str` directly; a value
         // that is not UTF-8 takes the member-by-member path.
+        self.source = None;
         let Ok(text) = core::str::from_utf8(value) else {
             return self.push_members_slowly(value, seen);
         };
         let bytes = value;
         let len = bytes.len();
         let mut i = 0;
+        let only_source = self.members.is_empty();
         loop {
             // Skip white space and empty members.
             while i < len && class(bytes[i]) & SKIP != 0 {
                 i += 1;
             }
             if i == len {
+                if only_source {
+                    self.source = Some(text);
+                }
                 return Ok(());
             }
             let start = i;
@@ -415,8 +440,11 @@ impl TraceStateBuf {
     /// assert_eq!(owned.as_str(), "rojo=1,congo=2");
     /// ```
     pub fn from_state(state: &TraceState<'_>) -> Self {
-        let len = state.members().iter().map(|m| m.encoded_len() + 1).sum::<usize>();
-        let mut out = String::with_capacity(len.saturating_sub(1));
+        let len = state.members().iter().map(|m| m.encoded_len() + 1).sum::<usize>().saturating_sub(1);
+        if let Some(source) = state.source.filter(|s| s.len() == len) {
+            return Self(source.to_owned());
+        }
+        let mut out = String::with_capacity(len);
         for m in state.members() {
             if !out.is_empty() {
                 out.push(',');
@@ -756,7 +784,11 @@ mod tests {
             for _ in 0..parts {
                 value.extend_from_slice(alphabet[(next() % alphabet.len() as u64) as usize]);
             }
-            assert_eq!(TraceState::parse(&value), slowly(&value), "{:?}", String::from_utf8_lossy(&value));
+            let parsed = TraceState::parse(&value);
+            assert_eq!(parsed, slowly(&value), "{:?}", String::from_utf8_lossy(&value));
+            if let Ok(state) = &parsed {
+                assert_eq!(TraceStateBuf::from_state(state).as_str(), joined(state), "{:?}", String::from_utf8_lossy(&value));
+            }
         }
         let long_key = format!("{}=1", "k".repeat(256));
         let longer_key = format!("{}=1", "k".repeat(257));
@@ -764,6 +796,38 @@ mod tests {
         let longer_value = format!("k={}", "v".repeat(257));
         for value in [long_key, longer_key, long_value, longer_value] {
             assert_eq!(TraceState::parse(value.as_bytes()), slowly(value.as_bytes()), "{} bytes", value.len());
+        }
+    }
+
+    fn joined(state: &TraceState<'_>) -> String {
+        state.members().iter().map(|m| format!("{}={}", m.key, m.value)).collect::<Vec<_>>().join(",")
+    }
+
+    /// The owned copy takes the header value whole only when it is exactly the normalized list.
+    #[test]
+    fn the_owned_copy_is_the_normalized_list_however_the_values_were_written() {
+        let cases: &[(&[&[u8]], &str, bool)] = &[
+            (&[b"a=1,b=2"], "a=1,b=2", true),
+            (&[b"a=1"], "a=1", true),
+            (&[b"a=1,b=2,"], "a=1,b=2", false),
+            (&[b",a=1"], "a=1", false),
+            (&[b"a=1 ,b=2"], "a=1,b=2", false),
+            (&[b"a=1, b=2"], "a=1,b=2", false),
+            (&[b"a=1,,b=2"], "a=1,b=2", false),
+            (&[b"a=1,a=2"], "a=1", false),
+            (&[b"a=1\t"], "a=1", false),
+            (&[b"a= 1"], "a= 1", true),
+            (&[b""], "", true),
+            (&[b"a=1", b"b=2"], "a=1,b=2", false),
+            (&[b" , ", b"b=2"], "b=2", true),
+            (&[b"a=1,b=2", b""], "a=1,b=2", false),
+            (&[b"a=1", b"a=2"], "a=1", false),
+        ];
+        for (values, want, whole) in cases {
+            let state = TraceState::parse_values(values.iter().copied()).unwrap();
+            assert_eq!(TraceStateBuf::from_state(&state).as_str(), *want, "{values:?}");
+            assert_eq!(joined(&state), *want, "{values:?}");
+            assert_eq!(state.source.is_some_and(|s| s.len() == want.len()), *whole, "{values:?}");
         }
     }
 
