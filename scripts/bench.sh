@@ -11,7 +11,11 @@
 #                                        # a machine where other jobs keep the cores busy
 #   scripts/bench.sh --instructions [N]  # load-independent: instructions per operation under
 #                                        # valgrind --tool=callgrind (N runs minus 0 runs, / N;
-#                                        # N defaults to 20000), for every operation of both sides
+#                                        # N defaults to 20000), and allocations and bytes
+#                                        # allocated per operation under valgrind --tool=dhat
+#                                        # (N/10 runs), for every operation of both sides
+#
+# Cargo's target directory is honoured (CARGO_TARGET_DIR or the workspace default).
 #
 # Besides the markdown, stdout gets one `BENCH_ROW {json}` line per measured row (issue 12's
 # benchmark contract: group `rust-codec`, modes `kafka-trace` and `peer` = opentelemetry_sdk's
