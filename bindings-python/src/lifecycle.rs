@@ -191,6 +191,20 @@ fn links_of<'py>(
     Ok(Some(out.into_any()))
 }
 
+/// The parent context and links of a span whose only context source is `ambient` (sends, polls).
+fn ambient_parent_and_links<'py>(
+    py: Python<'py>,
+    ambient: &Bound<'py, PyAny>,
+    spec: &SpanSpec,
+) -> PyResult<(Bound<'py, PyAny>, Option<Bound<'py, PyAny>>)> {
+    let sources = [Some(ambient), None, None];
+    let context = match sources[usize::from(source(spec.parent))] {
+        Some(c) => c.clone(),
+        None => py.None().into_bound(py),
+    };
+    Ok((context, links_of(py, &sources, &spec.links)?))
+}
+
 /// Logs a tracing failure to the `kafka_trace` logger (with its traceback); tracing never raises
 /// into the application.
 fn log_failure(py: Python<'_>, what: &str, err: &PyErr) {
@@ -674,12 +688,7 @@ impl Recipe {
         let py = slf.py();
         let this = slf.get();
         let spec = this.spec();
-        let sources = [Some(ambient), None, None];
-        let context = match sources[usize::from(source(spec.parent))] {
-            Some(c) => c.clone(),
-            None => py.None().into_bound(py),
-        };
-        let links = links_of(py, &sources, &spec.links)?;
+        let (context, links) = ambient_parent_and_links(py, ambient, spec)?;
         let span = this.start(py, tracer, &context, links.as_ref())?;
         let copy = if headers.is_none() {
             PyList::empty(py).into_any()
@@ -716,12 +725,7 @@ impl Recipe {
         error_type: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let spec = self.spec();
-        let sources = [Some(ambient), None, None];
-        let context = match sources[usize::from(source(spec.parent))] {
-            Some(c) => c.clone(),
-            None => py.None().into_bound(py),
-        };
-        let links = links_of(py, &sources, &spec.links)?;
+        let (context, links) = ambient_parent_and_links(py, ambient, spec)?;
         let span = tracer.call_method1(
             intern!(py, "start_span"),
             (self.name.bind(py), context, self.kind.bind(py), self.attributes.bind(py), links, start_ns),
@@ -1090,6 +1094,78 @@ impl Lifecycle {
             Some(ambient_has_span),
             now_ms,
         )
+    }
+
+    /// `process(...)` of a confluent-kafka `Message` (its `topic` a method), read natively, with
+    /// the span started (`Recipe.start`) and the handler's context built (`handler_context`) in
+    /// the same call: `(recipe, span, handler_context)`. `ambient` is the current context (the
+    /// ambient source; whether it holds a valid span decides as in `process`). `None` for an
+    /// error event, a message without a topic or an untraced topic; `False` when `message` is not
+    /// shaped like a confluent-kafka `Message` (the caller reads it itself).
+    fn process_message<'py>(
+        &self,
+        py: Python<'py>,
+        tracer: &Bound<'py, PyAny>,
+        message: &Bound<'py, PyAny>,
+        ambient: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let none = || Ok(py.None().into_bound(py));
+        let topic_method = match message.getattr(intern!(py, "topic")) {
+            Ok(t) if t.is_callable() => t,
+            _ => return Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any()),
+        };
+        if !message.call_method0(intern!(py, "error"))?.is_none() {
+            return none();
+        }
+        let topic = topic_method.call0()?;
+        let topic: String = if topic.is_none() { String::new() } else { topic.extract()? };
+        if topic.is_empty() {
+            return none();
+        }
+        let partition: Option<i32> = message.call_method0(intern!(py, "partition"))?.extract()?;
+        let offset: Option<i64> = message.call_method0(intern!(py, "offset"))?.extract()?;
+        let key = message.call_method0(intern!(py, "key"))?;
+        let value = message.call_method0(intern!(py, "value"))?;
+        let (ts_type, ts): (i64, Option<i64>) = message.call_method0(intern!(py, "timestamp"))?.extract()?;
+        let headers = message.call_method0(intern!(py, "headers"))?;
+        let has_span = match ambient.cast::<PyDict>() {
+            Ok(values) => match values.get_item(crate::otel::span_key(py)?)? {
+                Some(span) => span
+                    .call_method0(intern!(py, "get_span_context"))?
+                    .getattr(intern!(py, "is_valid"))?
+                    .is_truthy()?,
+                None => false,
+            },
+            Err(_) => false,
+        };
+        let recipe = self.consumed(
+            py,
+            (
+                topic.as_str(),
+                partition.filter(|p| *p >= 0),
+                offset.filter(|o| *o >= 0),
+                Some(&key).filter(|k| !k.is_none()),
+                Some(&value),
+                if ts_type != 0 { ts } else { None },
+            ),
+            &headers,
+            Some(has_span),
+            None,
+        )?;
+        let Some(recipe) = recipe else { return none() };
+        let recipe = Bound::new(py, recipe)?;
+        let r = recipe.get();
+        let spec = r.spec();
+        let remote = r.remote.as_ref().map(|c| c.bind(py).clone());
+        let sources = [Some(ambient), remote.as_ref(), Some(ambient)];
+        let context = match sources[usize::from(source(spec.parent))] {
+            Some(c) => c.clone(),
+            None => py.None().into_bound(py),
+        };
+        let links = links_of(py, &sources, &spec.links)?;
+        let span = r.start(py, tracer, &context, links.as_ref())?;
+        let context = r.handler_context(py, &span)?;
+        Ok(PyTuple::new(py, [recipe.into_any(), span, context])?.into_any())
     }
 
     /// The recipe of one message of a batch (its poll span is the `CONTEXT_POLL` source).

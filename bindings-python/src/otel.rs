@@ -492,6 +492,11 @@ pub(crate) fn handler_context<'py>(
     Ok(context)
 }
 
+/// The context key of the current span (`opentelemetry.trace`'s).
+pub(crate) fn span_key(py: Python<'_>) -> PyResult<&Bound<'_, PyString>> {
+    Ok(api(py)?.span_key.bind(py))
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RawBaggage>()?;
     m.add_function(wrap_pyfunction!(_init, m)?)?;

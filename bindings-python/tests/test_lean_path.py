@@ -132,3 +132,54 @@ def test_recorded_attributes_are_set_on_a_recording_span_only() -> None:
     dropped = FakeSpan(False)
     recipe.started(dropped)
     assert dropped.calls == []
+
+
+class Record:
+    """The fields of a confluent-kafka Message, shaped like aiokafka's ConsumerRecord (read in
+    Python by MessageInfo)."""
+
+    def __init__(self, m: Any) -> None:
+        self.topic = m.topic()
+        self.partition = m.partition()
+        self.offset = m.offset()
+        self.key = m.key()
+        self.value = m.value()
+        ts_type, ts = m.timestamp()
+        self.timestamp = ts if ts_type else None
+        self.headers = m.headers()
+
+
+def test_a_confluent_message_read_natively_gives_what_its_fields_give() -> None:
+    from confluent_kafka import Message
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from kafka_trace import KafkaTracing
+
+    messages = [
+        Message(topic="orders", partition=2, offset=7, key=b"k", value=b"vv", headers=[("traceparent", TP)],
+                timestamp=(1, 1_700_000_000_000)),
+        Message(topic="orders", partition=-1, offset=-1001, key=None, value=None, headers=None, timestamp=(0, 0)),
+        Message(topic="orders", partition=0, offset=3, key="text", value=b"", headers=[("traceparent", b"junk")],
+                timestamp=(2, 1_700_000_000_500)),
+    ]
+    for m in messages:
+        got = []
+        for shaped in (m, Record(m)):
+            exporter = InMemorySpanExporter()
+            provider = TracerProvider()
+            provider.add_span_processor(SimpleSpanProcessor(exporter))
+            tracing = KafkaTracing(tracer_provider=provider, client_id="c1", consumer_group="g1", record_body_size=True)
+            with tracing.process(shaped) as span:
+                assert span is not None
+            (s,) = exporter.get_finished_spans()
+            attrs = {k: v for k, v in s.attributes.items() if k != "kafka_trace.e2e_latency_ms"}
+            got.append((s.name, s.kind, attrs, s.parent.span_id if s.parent else None, s.context.trace_id
+                        if s.parent else None, "kafka_trace.e2e_latency_ms" in s.attributes))
+        assert got[0] == got[1]
+    # An error event is no message: no span.
+    err = Message(topic="orders", error=__import__("confluent_kafka").KafkaError(-191))
+    tracing = KafkaTracing()
+    with tracing.process(err) as span:
+        assert span is None

@@ -200,6 +200,18 @@ class ProcessScope:
 
     def _start_span(self) -> None:
         message = self._message
+        if self._poll_ctx is None:
+            # A confluent-kafka Message: read, started and its handler context built natively.
+            started = self._model.process_message(self._tracing._tracer, message, _get_current())
+            if started is None:
+                return
+            if started is not False:
+                self._recipe, span, context = started
+                self.span = span
+                self._token = _attach(context)
+                if self._tracing._on_process is not None:
+                    _safe(self._tracing._on_process, span, message)
+                return
         error = getattr(message, "error", None)
         if callable(error) and error() is not None:  # a confluent-kafka event, not a message
             return
