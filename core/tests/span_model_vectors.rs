@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka_trace::carrier::extract_parts;
-use kafka_trace::lifecycle::{self, AmbientInfo, HandlerResult, Lifecycle, PollResult, SendResult};
+use kafka_trace::lifecycle::{self, AmbientInfo, Finish, HandlerResult, Lifecycle, PollResult, SendResult};
 use kafka_trace::otel::{inject_context, Executor, MessageContext, Running, StartCache, StartTime};
 use kafka_trace::span::{ClientInfo, MessageInfo, Options, Strategy, TopicFilter};
 use opentelemetry::baggage::BaggageExt;
@@ -260,8 +260,29 @@ enum Path {
     /// `Lifecycle::send`/`process`/`batch_process`, then `Executor::start_send`/`start_process`.
     Recipe,
     /// `Executor::start_send_cached`/`start_process_cached`, from a `StartCache` that already
-    /// holds the case's entry (warmed on another SDK): the span starts from the cached template.
+    /// holds the case's entry (warmed on another SDK): the span starts from the cached template;
+    /// a span that does not record finishes from the kept recipe.
     Cached,
+}
+
+type SendFinish = Box<dyn Fn(SendResult<'_>, Duration) -> Finish>;
+type ProcessFinish = Box<dyn Fn(HandlerResult<'_>, Duration) -> Finish>;
+
+/// How a started span finishes: its own recipe, or (cached path, not recording) the kept one.
+fn send_finish(recipe: Option<lifecycle::SendRecipe>, kept: Option<kafka_trace::otel::Kept<lifecycle::SendRecipe>>) -> SendFinish {
+    match (recipe, kept) {
+        (Some(r), _) => Box::new(move |o, e| r.finish(o, e, None)),
+        (None, Some(k)) => Box::new(move |o, e| k.finish(o, e, None)),
+        (None, None) => panic!("metrics are recorded: the recipe or the kept one is there"),
+    }
+}
+
+fn process_finish(recipe: Option<lifecycle::ProcessRecipe>, kept: Option<kafka_trace::otel::Kept<lifecycle::ProcessRecipe>>) -> ProcessFinish {
+    match (recipe, kept) {
+        (Some(r), _) => Box::new(move |o, e| r.finish(o, e)),
+        (None, Some(k)) => Box::new(move |o, e| k.finish(o, e)),
+        (None, None) => panic!("metrics are recorded: the recipe or the kept one is there"),
+    }
 }
 
 fn run(case: &Value, sdk: &Sdk, named: &mut Named, path: Path) -> Outcome {
@@ -278,16 +299,14 @@ fn run(case: &Value, sdk: &Sdk, named: &mut Named, path: Path) -> Outcome {
             let info = message_info(message, key.as_deref());
             let mut headers = headers_from(&message["headers"]);
             let started = match path {
-                Path::Recipe => lifecycle.send(&info).map(|recipe| (executor.start_send(&recipe, &ambient), recipe)),
+                Path::Recipe => lifecycle.send(&info).map(|recipe| (executor.start_send(&recipe, &ambient), send_finish(Some(recipe), None))),
                 Path::Cached => {
                     let cache = StartCache::default();
                     let warm = Sdk::new().executor();
                     if let Some(w) = warm.start_send_cached(&cache, &lifecycle, &info, &ambient) {
                         warm.end_unrecorded(&w.running);
                     }
-                    executor.start_send_cached(&cache, &lifecycle, &info, &ambient).map(|s| {
-                        (s.running, s.recipe.expect("metrics are recorded: the recipe is built"))
-                    })
+                    executor.start_send_cached(&cache, &lifecycle, &info, &ambient).map(|s| (s.running, send_finish(s.recipe, s.kept)))
                 }
             };
             let Some((running, recipe)) = started else {
@@ -302,7 +321,7 @@ fn run(case: &Value, sdk: &Sdk, named: &mut Named, path: Path) -> Outcome {
                 Some("send_failed") => SendResult::Failed { error_type },
                 other => panic!("send result {other:?}"),
             };
-            executor.finish(&running, &recipe.finish(outcome, running.elapsed(), None));
+            executor.finish(&running, &recipe(outcome, running.elapsed()));
             let writer = Some(running.span_context());
             Outcome { traced: true, running: Some(running), handler_baggage: None, headers_out: Some(headers), writer }
         }
@@ -330,7 +349,7 @@ fn run(case: &Value, sdk: &Sdk, named: &mut Named, path: Path) -> Outcome {
                             lifecycle.process(&info, context.remote_info(), AmbientInfo { has_span }, lifecycle::now_ms())
                         }
                     };
-                    recipe.map(|recipe| (executor.start_process(&recipe, &ambient, &context, poll.as_ref()), recipe))
+                    recipe.map(|recipe| (executor.start_process(&recipe, &ambient, &context, poll.as_ref()), process_finish(Some(recipe), None)))
                 }
                 Path::Cached => {
                     let cache = StartCache::default();
@@ -338,9 +357,9 @@ fn run(case: &Value, sdk: &Sdk, named: &mut Named, path: Path) -> Outcome {
                     if let Some(w) = warm.start_process_cached(&cache, &lifecycle, &info, &context, &ambient, poll.as_ref()) {
                         warm.end_unrecorded(&w.running);
                     }
-                    executor.start_process_cached(&cache, &lifecycle, &info, &context, &ambient, poll.as_ref()).map(|s| {
-                        (s.running, s.recipe.expect("metrics are recorded: the recipe is built"))
-                    })
+                    executor
+                        .start_process_cached(&cache, &lifecycle, &info, &context, &ambient, poll.as_ref())
+                        .map(|s| (s.running, process_finish(s.recipe, s.kept)))
                 }
             };
             let Some((running, recipe)) = started else {
@@ -372,7 +391,7 @@ fn run(case: &Value, sdk: &Sdk, named: &mut Named, path: Path) -> Outcome {
                 Some("raised") => HandlerResult::Failed { error_type },
                 other => panic!("handler result {other:?}"),
             };
-            executor.finish(&running, &recipe.finish(outcome, running.elapsed()));
+            executor.finish(&running, &recipe(outcome, running.elapsed()));
             if let Some(p) = poll {
                 p.span().end();
             }

@@ -3,10 +3,48 @@
 //!
 //! [`Finish`]: crate::lifecycle::Finish
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher as _};
+use std::sync::{Arc, Mutex};
+
 use opentelemetry::metrics::{Counter, Histogram, Meter};
+use opentelemetry::KeyValue;
 
 use super::convert::key_values;
+use super::starts::Fnv;
 use crate::lifecycle::{Instrument, InstrumentKind, MetricRecord, INSTRUMENTS};
+use crate::span::{Attribute, AttributeValue};
+
+/// How many distinct metric attribute sets [`Instruments`] keeps converted. Past it, further sets
+/// are converted at every record (memory stays bounded whatever the number of topics).
+pub const METRIC_SET_CAPACITY: usize = 4096;
+
+/// Metric attribute sets converted to `KeyValue`s once, shared by every record of the set.
+#[derive(Debug, Default)]
+pub(super) struct Sets {
+    by_hash: HashMap<u64, Vec<(Vec<Attribute>, Arc<[KeyValue]>)>, BuildHasherDefault<Fnv>>,
+    pub(super) count: usize,
+}
+
+/// A cheap hash of an attribute set: key identity and length, value kind and length and its last
+/// bytes (equal sets hash equally; the full comparison settles the rest).
+fn set_hash(attributes: &[Attribute]) -> u64 {
+    let mut h = Fnv::default();
+    for (key, value) in attributes {
+        h.write_usize(key.as_ptr() as usize ^ key.len());
+        match value {
+            AttributeValue::String(s) => {
+                let tail = &s.as_bytes()[s.len().saturating_sub(8)..];
+                h.write_usize(s.len());
+                h.write(tail);
+            }
+            AttributeValue::Int(i) => h.write_i64(*i),
+            AttributeValue::Bool(b) => h.write_u8(u8::from(*b) | 2),
+            AttributeValue::Double(d) => h.write_u64(d.to_bits()),
+        }
+    }
+    h.finish()
+}
 
 #[derive(Clone, Debug)]
 enum Created {
@@ -44,6 +82,7 @@ enum Created {
 #[derive(Clone, Debug)]
 pub struct Instruments {
     created: Vec<(Instrument, Created)>,
+    pub(super) sets: Arc<Mutex<Sets>>,
 }
 
 impl Instruments {
@@ -81,7 +120,22 @@ impl Instruments {
                 (instrument, made)
             })
             .collect();
-        Self { created }
+        Self { created, sets: Arc::default() }
+    }
+
+    /// `attributes` as `KeyValue`s, converted once per distinct set (bounded).
+    fn key_values(&self, attributes: &[Attribute]) -> Arc<[KeyValue]> {
+        let hash = set_hash(attributes);
+        let Ok(mut sets) = self.sets.lock() else { return key_values(attributes).into() };
+        if let Some((_, kvs)) = sets.by_hash.get(&hash).and_then(|list| list.iter().find(|(a, _)| a.as_slice() == attributes)) {
+            return kvs.clone();
+        }
+        let kvs: Arc<[KeyValue]> = key_values(attributes).into();
+        if sets.count < METRIC_SET_CAPACITY {
+            sets.count += 1;
+            sets.by_hash.entry(hash).or_default().push((attributes.to_vec(), kvs.clone()));
+        }
+        kvs
     }
 
     /// Records one value on its instrument with its attribute set. A counter adds the value
@@ -114,7 +168,7 @@ impl Instruments {
     /// ```
     pub fn record(&self, record: &MetricRecord) {
         let Some((_, created)) = self.created.iter().find(|(i, _)| *i == record.instrument) else { return };
-        let attributes = key_values(&record.attributes);
+        let attributes = self.key_values(&record.attributes);
         match created {
             // Counters count messages: whole, non-negative numbers.
             Created::Counter(counter) => counter.add(record.value.max(0.0).round() as u64, &attributes),

@@ -59,8 +59,8 @@ mod starts;
 
 pub use convert::key_values;
 pub use executor::{handler_context, Executor, MessageContext, Running, StartTime};
-pub use instruments::Instruments;
-pub use starts::{StartCache, Started, START_CACHE_CAPACITY};
+pub use instruments::{Instruments, METRIC_SET_CAPACITY};
+pub use starts::{Kept, StartCache, Started, START_CACHE_CAPACITY};
 pub use legacy::{end_span, start_span, KafkaMetrics, SpanSources};
 pub use propagator::{
     add_baggage, extract_context, inject_context, kept_remote, remote_span_context, trace_context_of,

@@ -2,7 +2,8 @@
 //! partition, parent situation) starts its span with — name, kind, parent and link sources, the
 //! sampling attributes as ready-made `KeyValue`s — is taken once from a recipe of the core and
 //! shared by the next messages, so a span the sampler drops costs no recipe and no string clone.
-//! The full recipe is built only for a span that records, or when metrics are recorded.
+//! The full recipe is built only for a span that records; the metrics of a span that does not
+//! record come from the recipe kept for its situation ([`Kept`]).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -13,7 +14,9 @@ use opentelemetry::{Context, KeyValue};
 
 use super::convert::{key_value, to_kind};
 use super::executor::{handler_context, Executor, MessageContext, Running, Sources, StartTime};
-use crate::lifecycle::{AmbientInfo, HandlerContext, Lifecycle, Operation, ProcessRecipe, SendRecipe};
+use crate::lifecycle::{
+    AmbientInfo, Finish, HandlerContext, HandlerResult, Lifecycle, Operation, ProcessRecipe, SendRecipe, SendResult,
+};
 use crate::span::{ContextSource, MessageInfo, SpanSpec};
 
 /// How many (operation, topic, partition, parent situation) entries a [`StartCache`] keeps. Past
@@ -40,10 +43,74 @@ struct Template {
     sampling: Vec<KeyValue>,
     /// A process recipe's handler rule.
     handler: Option<HandlerContext>,
+    /// The recipe the template was taken from (its metric records are every message's).
+    recipe: KeptRecipe,
+}
+
+#[derive(Debug)]
+enum KeptRecipe {
+    Send(Arc<SendRecipe>),
+    Process(Arc<ProcessRecipe>),
+}
+
+/// A recipe a [`StartCache`] keeps.
+trait Keep: Clone {
+    fn keep(self) -> KeptRecipe;
+    fn kept(recipe: &KeptRecipe) -> Option<Arc<Self>>;
+}
+
+impl Keep for SendRecipe {
+    fn keep(self) -> KeptRecipe {
+        KeptRecipe::Send(Arc::new(self))
+    }
+
+    fn kept(recipe: &KeptRecipe) -> Option<Arc<Self>> {
+        match recipe {
+            KeptRecipe::Send(r) => Some(r.clone()),
+            KeptRecipe::Process(_) => None,
+        }
+    }
+}
+
+impl Keep for ProcessRecipe {
+    fn keep(self) -> KeptRecipe {
+        KeptRecipe::Process(Arc::new(self))
+    }
+
+    fn kept(recipe: &KeptRecipe) -> Option<Arc<Self>> {
+        match recipe {
+            KeptRecipe::Process(r) => Some(r.clone()),
+            KeptRecipe::Send(_) => None,
+        }
+    }
+}
+
+/// The recipe kept for a span's situation, to finish a span that does not record on an
+/// executor that records metrics: the same metric records as the message's own recipe.
+#[derive(Clone, Debug)]
+pub struct Kept<R> {
+    /// The recipe of the first message of the situation.
+    pub recipe: Arc<R>,
+    /// This message's end-to-end latency (process).
+    pub e2e_latency_ms: Option<f64>,
+}
+
+impl Kept<SendRecipe> {
+    /// [`SendRecipe::finish`] for this message.
+    pub fn finish(&self, result: SendResult<'_>, elapsed: std::time::Duration, broker_latency: Option<std::time::Duration>) -> Finish {
+        self.recipe.finish(result, elapsed, broker_latency)
+    }
+}
+
+impl Kept<ProcessRecipe> {
+    /// [`ProcessRecipe::finish`] for this message ([`ProcessRecipe::finish_with_e2e`]).
+    pub fn finish(&self, result: HandlerResult<'_>, elapsed: std::time::Duration) -> Finish {
+        self.recipe.finish_with_e2e(result, elapsed, self.e2e_latency_ms)
+    }
 }
 
 impl Template {
-    fn of((spec, handler): (&SpanSpec, Option<HandlerContext>)) -> Self {
+    fn of<R: Keep>(recipe: &R, (spec, handler): (&SpanSpec, Option<HandlerContext>)) -> Self {
         Self {
             name: spec.name.clone(),
             kind: to_kind(spec.kind),
@@ -51,6 +118,7 @@ impl Template {
             links: spec.links.clone(),
             sampling: spec.sampling_attributes().map(key_value).collect(),
             handler,
+            recipe: recipe.clone().keep(),
         }
     }
 }
@@ -60,13 +128,14 @@ struct StartedSpan<S, R> {
     span: S,
     start: StartTime,
     recipe: Option<R>,
+    kept: Option<Arc<R>>,
     handler: Option<HandlerContext>,
 }
 
 /// FNV-1a: topic names are short and chosen by the application, not by an attacker reaching
 /// the process; SipHash would cost more than the rest of the lookup.
 #[derive(Default)]
-struct Fnv(u64);
+pub(super) struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {
@@ -194,10 +263,13 @@ impl StartCache {
 pub struct Started<R> {
     /// The running span (its context: see [`Running::context`]).
     pub running: Running,
-    /// The operation's full recipe: built when the span records or the executor records metrics;
-    /// `None` for a span that does not record on an executor without metrics (end it with
-    /// [`Executor::end_unrecorded`]).
+    /// The operation's full recipe, built when it is needed: for a span that records, and for a
+    /// topic's first message.
     pub recipe: Option<R>,
+    /// Without `recipe`, on an executor that records metrics: the recipe kept for the span's
+    /// situation, to finish with ([`Executor::finish`] records its metrics; the span does not
+    /// record). Neither: end the span with [`Executor::end_unrecorded`].
+    pub kept: Option<Kept<R>>,
 }
 
 impl<T> Executor<T>
@@ -223,7 +295,8 @@ where
         let build = || lifecycle.send(message);
         let sources = Sources { ambient, remote: None, poll: None };
         let started = self.start_cached(cache, message.topic, situation, &sources, build, |r| (&r.span, None))?;
-        Some(Started { running: Running::new(ambient.with_span(started.span), started.start), recipe: started.recipe })
+        let kept = started.kept.map(|recipe| Kept { recipe, e2e_latency_ms: None });
+        Some(Started { running: Running::new(ambient.with_span(started.span), started.start), recipe: started.recipe, kept })
     }
 
     /// Like [`Lifecycle::process`] (no `poll`) or [`Lifecycle::batch_process`] (with the poll
@@ -255,7 +328,10 @@ where
         let started = self.start_cached(cache, message.topic, situation, &sources, build, |r| (&r.span, Some(r.handler)))?;
         let handler = started.handler.expect("a process recipe has a handler rule");
         let cx = handler_context(handler, ambient, context).with_span(started.span);
-        Some(Started { running: Running::new(cx, started.start), recipe: started.recipe })
+        let kept = started
+            .kept
+            .map(|recipe| Kept { recipe, e2e_latency_ms: crate::span::e2e_latency_ms(message.timestamp_ms, crate::lifecycle::now_ms()) });
+        Some(Started { running: Running::new(cx, started.start), recipe: started.recipe, kept })
     }
 
     /// Ends a span started without a recipe (it does not record, and the executor records no
@@ -264,7 +340,7 @@ where
         running.context().span().end();
     }
 
-    fn start_cached<R>(
+    fn start_cached<R: Keep>(
         &self,
         cache: &StartCache,
         topic: &str,
@@ -279,11 +355,11 @@ where
             None => {
                 // First of its kind: the recipe decides, the cache keeps its constant part.
                 let recipe = build();
-                cache.put(topic, situation, recipe.as_ref().map(|r| Arc::new(Template::of(parts(r)))));
+                cache.put(topic, situation, recipe.as_ref().map(|r| Arc::new(Template::of(r, parts(r)))));
                 let recipe = recipe?;
                 let (spec, handler) = parts(&recipe);
                 let span = self.start_span(spec, sources, start);
-                return Some(StartedSpan { span, start, recipe: Some(recipe), handler });
+                return Some(StartedSpan { span, start, recipe: Some(recipe), kept: None, handler });
             }
         };
         let links: Vec<Link> = template.links.iter().filter_map(|s| sources.span_context(*s)).map(Link::with_context).collect();
@@ -296,17 +372,16 @@ where
             .with_start_time(start.at())
             .start_with_context(self.tracer(), &sources.parent_context(template.parent));
         let handler = template.handler;
-        if !span.is_recording() && self.instruments().is_none() {
-            return Some(StartedSpan { span, start, recipe: None, handler });
+        if !span.is_recording() {
+            let kept = self.instruments().and_then(|_| R::kept(&template.recipe));
+            return Some(StartedSpan { span, start, recipe: None, kept, handler });
         }
         let recipe = build();
-        if span.is_recording() {
-            if let Some(r) = &recipe {
-                for attribute in parts(r).0.recorded_attributes() {
-                    span.set_attribute(key_value(attribute));
-                }
+        if let Some(r) = &recipe {
+            for attribute in parts(r).0.recorded_attributes() {
+                span.set_attribute(key_value(attribute));
             }
         }
-        Some(StartedSpan { span, start, recipe, handler })
+        Some(StartedSpan { span, start, recipe, kept: None, handler })
     }
 }

@@ -246,3 +246,37 @@ fn legacy_metrics_carry_semconv_names_counts_and_bounded_attributes() {
         assert!(h.data_points().all(|p| p.count() >= 1));
     }
 }
+
+#[test]
+fn metric_attribute_sets_converted_once_stay_apart_when_their_hashes_collide() {
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+    use crate::lifecycle::{Instrument, MetricRecord};
+    use crate::span::AttributeValue;
+
+    let exporter = InMemoryMetricExporter::default();
+    let provider = SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
+    let instruments = Instruments::new(&provider.meter("t"));
+    // Same length, same last 8 bytes: the cheap hash is equal, the sets are not.
+    let set = |topic: &str| vec![("messaging.destination.name", AttributeValue::String(topic.to_owned()))];
+    let record = |topic: &str| MetricRecord { instrument: Instrument::SentMessages, value: 1.0, attributes: set(topic) };
+    for topic in ["xx-topic-orders", "yy-topic-orders", "yy-topic-orders", "xx-topic-orders", "yy-topic-orders"] {
+        instruments.record(&record(topic));
+    }
+    provider.force_flush().unwrap();
+    let exported = exporter.get_finished_metrics().unwrap();
+    let mut counts: Vec<(String, u64)> = Vec::new();
+    for metric in exported.last().unwrap().scope_metrics().flat_map(|sm| sm.metrics()) {
+        if let AggregatedMetrics::U64(MetricData::Sum(sum)) = metric.data() {
+            for p in sum.data_points() {
+                let topic = p.attributes().map(|kv| kv.value.as_str().into_owned()).collect::<Vec<_>>().join(",");
+                counts.push((topic, p.value()));
+            }
+        }
+    }
+    counts.sort();
+    assert_eq!(counts, [("xx-topic-orders".to_owned(), 2), ("yy-topic-orders".to_owned(), 3)]);
+    assert_eq!(instruments.sets.lock().unwrap().count, 2);
+}

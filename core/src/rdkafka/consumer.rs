@@ -13,8 +13,11 @@ use rdkafka::message::Message;
 use super::{add_hook_attributes, error_type, finish_span, parts, Hook, TraceConfig};
 use crate::carrier::Headers;
 use crate::lifecycle::{HandlerResult, Lifecycle, PollResult, ProcessRecipe};
-use crate::otel::{Executor, MessageContext, Running, StartCache, StartTime};
+use crate::otel::{Executor, Kept, MessageContext, Running, StartCache, StartTime, Started};
 use crate::span::MessageInfo;
+
+/// A started process span's recipe, or the one kept for its situation ([`Started`]).
+pub(super) type Recipes = (Option<ProcessRecipe>, Option<Kept<ProcessRecipe>>);
 
 /// Runs handlers inside `process {topic}` spans and receive calls inside `poll {topic}` spans.
 ///
@@ -159,7 +162,7 @@ where
         Self { lifecycle, executor, starts: StartCache::default(), hook: config.consumer_hook }
     }
 
-    pub(super) fn start<M>(&self, message: &M, ambient: &Context, poll: Option<&Context>) -> Option<(Option<ProcessRecipe>, Running)>
+    pub(super) fn start<M>(&self, message: &M, ambient: &Context, poll: Option<&Context>) -> Option<(Recipes, Running)>
     where
         M: Message,
         M::Headers: Headers,
@@ -168,12 +171,20 @@ where
         let context = MessageContext::from_headers(message.headers());
         let started = self.executor.start_process_cached(&self.starts, &self.lifecycle, &info, &context, ambient, poll)?;
         add_hook_attributes(started.running.context(), self.hook.as_ref(), &info);
-        Some((started.recipe, started.running))
+        let Started { running, recipe, kept } = started;
+        Some(((recipe, kept), running))
     }
 
-    pub(super) fn finish<V, E>(&self, recipe: &Option<ProcessRecipe>, running: &Running, result: &Result<V, E>) {
+    pub(super) fn finish<V, E>(&self, (recipe, kept): &Recipes, running: &Running, result: &Result<V, E>) {
         let (outcome, elapsed) = (handler_result(result), running.elapsed());
-        finish_span(&self.executor, running, recipe.as_ref(), |r| r.finish(outcome, elapsed), |r| r.finish_span(outcome, elapsed));
+        finish_span(
+            &self.executor,
+            running,
+            (recipe.as_ref(), kept.as_ref()),
+            |r| r.finish(outcome, elapsed),
+            |r| r.finish_span(outcome, elapsed),
+            |k| k.finish(outcome, elapsed),
+        );
     }
 
     /// Runs an async `handler` for `message` in the handler context of its process span.

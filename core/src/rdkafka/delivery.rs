@@ -11,12 +11,13 @@ use rdkafka::statistics::Statistics;
 
 use super::{add_hook_attributes, error_type, finish_span, parts, with_trace_headers, Hook, TraceConfig};
 use crate::lifecycle::{Lifecycle, SendRecipe, SendResult};
-use crate::otel::{Executor, Running, StartCache};
+use crate::otel::{Executor, Kept, Running, StartCache};
 use crate::span::MessageInfo;
 
 /// A send span on its way to the delivery callback.
 struct InFlight {
     recipe: Option<SendRecipe>,
+    kept: Option<Kept<SendRecipe>>,
     running: Running,
 }
 
@@ -102,10 +103,10 @@ where
             offset: None,
         };
         let started = self.executor.start_send_cached(&self.starts, &self.lifecycle, &message, parent)?;
-        let (running, recipe) = (started.running, started.recipe);
+        let (running, recipe, kept) = (started.running, started.recipe, started.kept);
         add_hook_attributes(running.context(), self.hook.as_ref(), &message);
         record.headers = Some(with_trace_headers(running.context(), record.headers.take()));
-        Some(InFlight { recipe, running })
+        Some(InFlight { recipe, kept, running })
     }
 
     fn finish(&self, span: &InFlight, outcome: SendResult<'_>) {
@@ -115,9 +116,10 @@ where
         finish_span(
             &self.executor,
             &span.running,
-            span.recipe.as_ref(),
+            (span.recipe.as_ref(), span.kept.as_ref()),
             |r| r.finish(outcome, elapsed, None),
             |r| r.finish_span(outcome, elapsed, None),
+            |k| k.finish(outcome, elapsed, None),
         );
     }
 

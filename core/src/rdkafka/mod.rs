@@ -76,7 +76,7 @@ pub use stream::{TracedMessage, TracedStream};
 use rdkafka::message::OwnedHeaders;
 
 use crate::lifecycle::{Finish, Lifecycle};
-use crate::otel::{inject_context, trace_context_of, Executor, Instruments, Running};
+use crate::otel::{inject_context, trace_context_of, Executor, Instruments, Kept, Running};
 use crate::span::{ClientInfo, MessageInfo, Options};
 
 /// Adds attributes of the caller's choosing to a span when it starts.
@@ -210,19 +210,24 @@ fn with_trace_headers(cx: &Context, headers: Option<OwnedHeaders>) -> OwnedHeade
 /// `span_only()` (the same finish without metric records, which nobody would read). A span that
 /// records nothing, on an executor without metrics, is only ended: it ignores attributes and
 /// status, so building them would be wasted work on every unsampled message.
-/// Ends `running` per its recipe (`None`: started from the cache, not recording, no metrics).
+/// Ends `running` per its recipe, or per the recipe kept for its situation (a span that does not
+/// record, metrics recorded), or only ends it (neither: it does not record, no metrics).
 fn finish_span<T, R>(
     executor: &Executor<T>,
     running: &Running,
-    recipe: Option<&R>,
+    (recipe, kept): (Option<&R>, Option<&Kept<R>>),
     full: impl FnOnce(&R) -> Finish,
     span_only: impl FnOnce(&R) -> Finish,
+    kept_full: impl FnOnce(&Kept<R>) -> Finish,
 ) where
     T: opentelemetry::trace::Tracer,
     T::Span: Send + Sync + 'static,
 {
     let Some(recipe) = recipe else {
-        executor.end_unrecorded(running);
+        match kept {
+            Some(kept) => executor.finish(running, &kept_full(kept)),
+            None => executor.end_unrecorded(running),
+        }
         return;
     };
     if executor.instruments().is_some() {

@@ -128,7 +128,7 @@ where
         let Some(started) = self.executor.start_send_cached(&self.starts, &self.lifecycle, &message, parent) else {
             return self.producer.send(record, queue_timeout).await;
         };
-        let (running, recipe) = (started.running, started.recipe);
+        let (running, recipe, kept) = (started.running, started.recipe, started.kept);
         add_hook_attributes(running.context(), self.hook.as_ref(), &message);
         record.headers = Some(with_trace_headers(running.context(), record.headers.take()));
 
@@ -145,9 +145,10 @@ where
         finish_span(
             &self.executor,
             &running,
-            recipe.as_ref(),
+            (recipe.as_ref(), kept.as_ref()),
             |r| r.finish(outcome, elapsed, None),
             |r| r.finish_span(outcome, elapsed, None),
+            |k| k.finish(outcome, elapsed, None),
         );
         result
     }
