@@ -346,9 +346,10 @@ fn read_into<'a, H: Headers + ?Sized>(headers: &'a H, policy: DuplicatePolicy, o
     for (name, value) in iter(headers) {
         match classify(name) {
             Name::Traceparent => {
-                let value = trim_ows(value.unwrap_or_default());
+                // `TraceParent::parse` trims the value itself; only comparing copies needs it here.
+                let value = value.unwrap_or_default();
                 match (traceparent, policy) {
-                    (Some(first), DuplicatePolicy::NewRoot) => duplicate |= first != value,
+                    (Some(first), DuplicatePolicy::NewRoot) => duplicate |= trim_ows(first) != trim_ows(value),
                     _ => traceparent = Some(value),
                 }
             }
