@@ -690,8 +690,9 @@ fn scan_member(bytes: &[u8], start: usize) -> Option<(usize, usize, usize)> {
     }
     let eq = i;
     i = run_end(bytes, i + 1, value_stops, VALUE);
+    // Trailing spaces are OWS, not value; the `=` at `eq` ends this loop at the latest.
     let mut value_end = i;
-    while value_end > eq + 1 && bytes[value_end - 1] == b' ' {
+    while let Some(b' ') = bytes.get(value_end.wrapping_sub(1)) {
         value_end -= 1;
     }
     if value_end == eq + 1 || value_end - eq - 1 > 256 {
