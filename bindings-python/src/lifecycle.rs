@@ -197,12 +197,20 @@ fn ambient_parent_and_links<'py>(
     ambient: &Bound<'py, PyAny>,
     spec: &SpanSpec,
 ) -> PyResult<(Bound<'py, PyAny>, Option<Bound<'py, PyAny>>)> {
-    let sources = [Some(ambient), None, None];
+    parent_and_links(py, &[Some(ambient), None, None], spec)
+}
+
+/// The parent context and links of `spec` from `sources` (ambient, remote, poll).
+fn parent_and_links<'py>(
+    py: Python<'py>,
+    sources: &[Option<&Bound<'py, PyAny>>; 3],
+    spec: &SpanSpec,
+) -> PyResult<(Bound<'py, PyAny>, Option<Bound<'py, PyAny>>)> {
     let context = match sources[usize::from(source(spec.parent))] {
         Some(c) => c.clone(),
         None => py.None().into_bound(py),
     };
-    Ok((context, links_of(py, &sources, &spec.links)?))
+    Ok((context, links_of(py, sources, &spec.links)?))
 }
 
 /// Logs a tracing failure to the `kafka_trace` logger (with its traceback); tracing never raises
@@ -1157,12 +1165,8 @@ impl Lifecycle {
         let r = recipe.get();
         let spec = r.spec();
         let remote = r.remote.as_ref().map(|c| c.bind(py).clone());
-        let sources = [Some(ambient), remote.as_ref(), Some(ambient)];
-        let context = match sources[usize::from(source(spec.parent))] {
-            Some(c) => c.clone(),
-            None => py.None().into_bound(py),
-        };
-        let links = links_of(py, &sources, &spec.links)?;
+        // No poll span here: the ambient context is the poll source too.
+        let (context, links) = parent_and_links(py, &[Some(ambient), remote.as_ref(), Some(ambient)], spec)?;
         let span = r.start(py, tracer, &context, links.as_ref())?;
         let context = r.handler_context(py, &span)?;
         Ok(PyTuple::new(py, [recipe.into_any(), span, context])?.into_any())
