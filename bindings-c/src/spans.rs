@@ -8,8 +8,8 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_trace_core::lifecycle::{now_ms, AmbientInfo, Finish, HandlerResult, KeptRemote, PollResult, ProcessRecipe, SendRecipe, SendResult};
-use kafka_trace_core::otel::{add_baggage, remote_span_context, trace_context_of, MessageContext, Running, StartTime};
+use kafka_trace_core::lifecycle::{Finish, HandlerResult, KeptRemote, PollResult, ProcessRecipe, SendRecipe, SendResult};
+use kafka_trace_core::otel::{add_baggage, remote_span_context, trace_context_of, Kept, MessageContext, Running, StartTime, Started};
 use kafka_trace_core::span::MessageInfo;
 use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::trace::TraceContextExt as _;
@@ -63,6 +63,13 @@ pub struct kt_span {
 enum State {
     Send(SendRecipe),
     Process(ProcessRecipe),
+    /// Started from the start cache, the span does not record: the tracer's metrics come from
+    /// the recipe kept for the span's situation.
+    KeptSend(Kept<SendRecipe>),
+    KeptProcess(Kept<ProcessRecipe>),
+    /// Started from the start cache without a recipe: the span does not record and the tracer
+    /// records no metrics; ending it only ends it.
+    Unrecorded { send: bool },
     /// Started by kt_tracer_start_poll(): the SDK span is made when the receive call returned
     /// (its topics and message count name it), with the start time of this call.
     PendingPoll,
@@ -168,9 +175,8 @@ fn new_span(shared: &Arc<Shared>, cx: Context, running: Option<Running>, state: 
 impl Span {
     /// The send span of `info` as a child of `ambient`; `None` for a topic that is not traced.
     pub(crate) fn start_send(shared: &Arc<Shared>, info: &MessageInfo<'_>, ambient: &Context) -> Option<Span> {
-        let recipe = shared.lifecycle.send(info)?;
-        let running = shared.executor.start_send(&recipe, ambient);
-        Some(Span { cx: running.context().clone(), start: running.start(), running: Some(running), state: State::Send(recipe), shared: shared.clone(), ended: false })
+        let (running, state) = send_state(shared.executor.start_send_cached(&shared.starts, &shared.lifecycle, info, ambient)?);
+        Some(Span { cx: running.context().clone(), start: running.start(), running: Some(running), state, shared: shared.clone(), ended: false })
     }
 
     /// The span's context (the handler's context for a process span).
@@ -249,7 +255,25 @@ pub unsafe extern "C" fn kt_span_set_current(span: *const kt_span) -> kt_result 
     })
 }
 
-fn traced(shared: &Arc<Shared>, running: Running, state: State) -> *mut kt_span {
+/// A started span's state: its recipe, the kept one, or neither.
+fn state_of<R>(started: Started<R>, recipe: fn(R) -> State, kept: fn(Kept<R>) -> State, send: bool) -> (Running, State) {
+    let state = match (started.recipe, started.kept) {
+        (Some(r), _) => recipe(r),
+        (None, Some(k)) => kept(k),
+        (None, None) => State::Unrecorded { send },
+    };
+    (started.running, state)
+}
+
+fn send_state(started: Started<SendRecipe>) -> (Running, State) {
+    state_of(started, State::Send, State::KeptSend, true)
+}
+
+fn process_state(started: Started<ProcessRecipe>) -> (Running, State) {
+    state_of(started, State::Process, State::KeptProcess, false)
+}
+
+fn traced(shared: &Arc<Shared>, (running, state): (Running, State)) -> *mut kt_span {
     let cx = running.context().clone();
     let start = running.start();
     new_span(shared, cx, Some(running), state, start)
@@ -286,9 +310,9 @@ pub unsafe extern "C" fn kt_tracer_start_send(
             return kt_result::NullArgument;
         }
         let shared = &t.shared;
-        let handle = match shared.lifecycle.send(&info) {
+        let handle = match shared.executor.start_send_cached(&shared.starts, &shared.lifecycle, &info, &ambient) {
             None => new_span(shared, ambient, None, State::Untraced { send: true }, StartTime::now()),
-            Some(recipe) => traced(shared, shared.executor.start_send(&recipe, &ambient), State::Send(recipe)),
+            Some(started) => traced(shared, send_state(started)),
         };
         // SAFETY: non-null, writable by contract.
         unsafe { write_out(out, handle) };
@@ -330,10 +354,9 @@ pub unsafe extern "C" fn kt_tracer_start_process(
         }
         let shared = &t.shared;
         let message = MessageContext::from_headers(Some(&headers));
-        let ambient_info = AmbientInfo { has_span: ambient.span().span_context().is_valid() };
-        let handle = match shared.lifecycle.process(&info, message.remote_info(), ambient_info, now_ms()) {
+        let handle = match shared.executor.start_process_cached(&shared.starts, &shared.lifecycle, &info, &message, &ambient, None) {
             None => new_span(shared, ambient, None, State::Untraced { send: false }, StartTime::now()),
-            Some(recipe) => traced(shared, shared.executor.start_process(&recipe, &ambient, &message, None), State::Process(recipe)),
+            Some(started) => traced(shared, process_state(started)),
         };
         // SAFETY: non-null, writable by contract.
         unsafe { write_out(out, handle) };
@@ -378,9 +401,9 @@ pub unsafe extern "C" fn kt_tracer_start_batch_process(
         }
         let shared = &t.shared;
         let message = MessageContext::from_headers(Some(&headers));
-        let handle = match shared.lifecycle.batch_process(&info, message.remote_info(), now_ms()) {
+        let handle = match shared.executor.start_process_cached(&shared.starts, &shared.lifecycle, &info, &message, &ambient, poll) {
             None => new_span(shared, ambient, None, State::Untraced { send: false }, StartTime::now()),
-            Some(recipe) => traced(shared, shared.executor.start_process(&recipe, &ambient, &message, poll), State::Process(recipe)),
+            Some(started) => traced(shared, process_state(started)),
         };
         // SAFETY: non-null, writable by contract.
         unsafe { write_out(out, handle) };
@@ -517,11 +540,24 @@ impl Span {
                 self.ended = true;
                 return kt_result::Ok;
             }
+            (State::Unrecorded { send: true }, Outcome::Acked { .. } | Outcome::Success | Outcome::Failed(_))
+            | (State::Unrecorded { send: false }, Outcome::Success | Outcome::Failed(_)) => {
+                self.ended = true;
+                if let Some(running) = &self.running {
+                    self.shared.executor.end_unrecorded(running);
+                }
+                return kt_result::Ok;
+            }
             (State::Send(r), Outcome::Acked { partition, offset, latency }) => r.finish(SendResult::Acked { partition, offset }, elapsed, latency),
             (State::Send(r), Outcome::Success) => r.finish(SendResult::Acked { partition: -1, offset: -1 }, elapsed, None),
             (State::Send(r), Outcome::Failed(e)) => r.finish(SendResult::Failed { error_type: e }, elapsed, None),
             (State::Process(r), Outcome::Success) => r.finish(HandlerResult::Returned, elapsed),
             (State::Process(r), Outcome::Failed(e)) => r.finish(HandlerResult::Failed { error_type: e }, elapsed),
+            (State::KeptSend(k), Outcome::Acked { partition, offset, latency }) => k.finish(SendResult::Acked { partition, offset }, elapsed, latency),
+            (State::KeptSend(k), Outcome::Success) => k.finish(SendResult::Acked { partition: -1, offset: -1 }, elapsed, None),
+            (State::KeptSend(k), Outcome::Failed(e)) => k.finish(SendResult::Failed { error_type: e }, elapsed, None),
+            (State::KeptProcess(k), Outcome::Success) => k.finish(HandlerResult::Returned, elapsed),
+            (State::KeptProcess(k), Outcome::Failed(e)) => k.finish(HandlerResult::Failed { error_type: e }, elapsed),
             (State::PendingPoll, Outcome::Failed(e)) => return self.end_poll(&[], 0, Some(e)),
             (State::PendingPoll, Outcome::Polled { topics, count, error }) => return self.end_poll(&topics, count, error),
             (State::Poll, _) => return kt_result::AlreadyEnded,

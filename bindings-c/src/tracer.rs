@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_trace_core::lifecycle::Lifecycle;
-use kafka_trace_core::otel::Executor;
+use kafka_trace_core::otel::{Executor, StartCache};
 use kafka_trace_core::otlp::{SpanStats, Telemetry};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::TracerProvider as _;
@@ -57,6 +57,8 @@ enum Backend {
 pub(crate) struct Shared {
     pub(crate) lifecycle: Lifecycle,
     pub(crate) executor: Executor<SdkTracer>,
+    /// Span starts of `lifecycle`, cached per topic (bounded).
+    pub(crate) starts: StartCache,
 }
 
 pub(crate) struct Tracer {
@@ -96,7 +98,7 @@ impl Tracer {
         let tracer = tracer_provider.tracer(env!("CARGO_PKG_NAME"));
         let meter = (!cfg.no_metrics).then(|| meter_provider.meter(env!("CARGO_PKG_NAME")));
         let executor = Executor::new(tracer, meter.as_ref());
-        let shared = Arc::new(Shared { lifecycle: Lifecycle::new(cfg.options.clone(), cfg.client.clone()), executor });
+        let shared = Arc::new(Shared { lifecycle: Lifecycle::new(cfg.options.clone(), cfg.client.clone()), executor, starts: StartCache::default() });
         Ok(Self { backend, shared, shut_down: AtomicBool::new(false) })
     }
 
