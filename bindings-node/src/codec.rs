@@ -488,8 +488,11 @@ pub struct InjectPlan {
     pub after_unsampled: String,
 }
 
+/// Header names and values, in order.
+type HeaderPairs = Vec<(String, Vec<u8>)>;
+
 /// The headers the core appends after one foreign header for `span` (None: it did anything else).
-fn appended(span: &SpanIdentity, parsed: &TraceStateBuf) -> Option<Vec<(String, Vec<u8>)>> {
+fn appended(span: &SpanIdentity, parsed: &TraceStateBuf) -> Option<HeaderPairs> {
     let mut list: Vec<(String, Option<Vec<u8>>)> = vec![(String::new(), None)];
     carrier::inject(&send_context_parsed(span, parsed.clone(), None, Baggage::default()), &mut list);
     if list.first() != Some(&(String::new(), None)) {
@@ -502,7 +505,7 @@ fn appended(span: &SpanIdentity, parsed: &TraceStateBuf) -> Option<Vec<(String, 
 #[napi]
 pub fn inject_plan(sdk_tracestate: String) -> Option<InjectPlan> {
     let parsed = TraceStateBuf::parse(sdk_tracestate.as_bytes()).unwrap_or_default();
-    let probe = |trace: &[u8], span: &[u8], sampled: bool| -> Option<(SpanIdentity, Vec<(String, Vec<u8>)>)> {
+    let probe = |trace: &[u8], span: &[u8], sampled: bool| -> Option<(SpanIdentity, HeaderPairs)> {
         let identity = SpanIdentity { trace_id: TraceId::from_hex(trace)?, span_id: SpanId::from_hex(span)?, sampled };
         let headers = appended(&identity, &parsed)?;
         Some((identity, headers))
@@ -546,7 +549,7 @@ pub fn inject_plan(sdk_tracestate: String) -> Option<InjectPlan> {
     // A third span: the plan makes exactly what the core writes.
     let (t3, s3) = ("ffeeddccbbaa99887766554433221100", "0123456789abcdef");
     let (_, third) = probe(t3.as_bytes(), s3.as_bytes(), true)?;
-    let made: Vec<(String, Vec<u8>)> = plan
+    let made: HeaderPairs = plan
         .names
         .iter()
         .zip(&plan.values)

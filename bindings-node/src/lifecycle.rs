@@ -464,7 +464,7 @@ impl Tracing {
         let Some(topic) = (topic >= 0.0).then(|| topics.entries.get(topic as usize)).flatten() else { return NO_SCRATCH };
         let mut at = SCRATCH_BYTES;
         let mut take = |len: f64| -> Option<Option<&[u8]>> {
-            if !(len >= 0.0) {
+            if len.is_nan() || len < 0.0 {
                 return Some(None);
             }
             let end = at.checked_add(len as usize)?;
