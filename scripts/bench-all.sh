@@ -152,6 +152,7 @@ commands=(
     "rust-rdkafka|1|cargo run -q --release -p kafka-trace --features rdkafka --example throughput|-- 500 1"
     "c-librdkafka|1|bash bindings-c/bench/throughput.sh|500 1"
     "node-kafkajs|1|node bindings-node/bench/e2e.js|300 1"
+    "node-path|1|node bindings-node/bench/path.js|2000 2"
     "node-confluent|1|node bindings-node/bench/confluent.js|300 1"
     "python-confluent|1|.cache/python-bench-venv/bin/python bindings-python/bench/bench_throughput.py|--messages 300 --rounds 1"
     "python-confluent|1|.cache/python-bench-venv/bin/python bindings-python/bench/bench_path.py|--messages 500 --rounds 1 --warmup 100"

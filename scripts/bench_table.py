@@ -30,7 +30,7 @@ END_MARK = "<!-- bench-all:end -->"
 
 GROUP_ORDER = [
     "rust-codec", "c-abi", "node-codec", "python-codec",
-    "rust-rdkafka", "c-librdkafka", "node-kafkajs", "node-confluent", "python-confluent",
+    "rust-rdkafka", "c-librdkafka", "node-path", "node-kafkajs", "node-confluent", "python-confluent",
 ]
 MODES = ["kafka-trace", "peer", "sdk-floor", "none", "bare"]
 SHORT = {"kafka-trace": "kt", "peer": "peer", "sdk-floor": "floor", "none": "none", "bare": "bare"}
