@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher as _};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use opentelemetry::metrics::{Counter, Histogram, Meter};
 use opentelemetry::KeyValue;
@@ -82,7 +82,8 @@ enum Created {
 #[derive(Clone, Debug)]
 pub struct Instruments {
     created: Vec<(Instrument, Created)>,
-    pub(super) sets: Arc<Mutex<Sets>>,
+    /// Read-mostly: every record reads, a new set writes once.
+    pub(super) sets: Arc<RwLock<Sets>>,
 }
 
 impl Instruments {
@@ -126,12 +127,15 @@ impl Instruments {
     /// `attributes` as `KeyValue`s, converted once per distinct set (bounded).
     fn key_values(&self, attributes: &[Attribute]) -> Arc<[KeyValue]> {
         let hash = set_hash(attributes);
-        let Ok(mut sets) = self.sets.lock() else { return key_values(attributes).into() };
-        if let Some((_, kvs)) = sets.by_hash.get(&hash).and_then(|list| list.iter().find(|(a, _)| a.as_slice() == attributes)) {
-            return kvs.clone();
+        let found = |sets: &Sets| {
+            sets.by_hash.get(&hash).and_then(|list| list.iter().find(|(a, _)| a.as_slice() == attributes)).map(|(_, kvs)| kvs.clone())
+        };
+        if let Some(kvs) = self.sets.read().ok().and_then(|sets| found(&sets)) {
+            return kvs;
         }
         let kvs: Arc<[KeyValue]> = key_values(attributes).into();
-        if sets.count < METRIC_SET_CAPACITY {
+        let Ok(mut sets) = self.sets.write() else { return kvs };
+        if sets.count < METRIC_SET_CAPACITY && found(&sets).is_none() {
             sets.count += 1;
             sets.by_hash.entry(hash).or_default().push((attributes.to_vec(), kvs.clone()));
         }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use opentelemetry::trace::{self as ot, Link, Span as _, TraceContextExt as _, Tracer};
 use opentelemetry::{Context, KeyValue};
@@ -188,7 +188,8 @@ struct Entries {
 /// assert_eq!((spans.len(), spans[1].name.as_ref()), (2, "send orders"));
 /// ```
 pub struct StartCache {
-    entries: Mutex<Entries>,
+    /// Read-mostly: every message reads, a new situation writes once.
+    entries: RwLock<Entries>,
     capacity: usize,
 }
 
@@ -224,12 +225,12 @@ impl StartCache {
     /// assert_eq!(cache.len(), 2); // bounded: "c" and "d" took the full recipe path
     /// ```
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { entries: Mutex::new(Entries::default()), capacity }
+        Self { entries: RwLock::new(Entries::default()), capacity }
     }
 
     /// How many entries the cache holds.
     pub fn len(&self) -> usize {
-        self.entries.lock().map_or(0, |e| e.count)
+        self.entries.read().map_or(0, |e| e.count)
     }
 
     /// Whether the cache holds no entry.
@@ -239,13 +240,13 @@ impl StartCache {
 
     /// `Some(entry)` when known; `None` when not cached.
     fn get(&self, topic: &str, situation: Situation) -> Option<Entry> {
-        let entries = self.entries.lock().ok()?;
+        let entries = self.entries.read().ok()?;
         let list = entries.by_topic.get(topic)?;
         list.iter().find(|(s, _)| *s == situation).map(|(_, e)| e.clone())
     }
 
     fn put(&self, topic: &str, situation: Situation, entry: Entry) {
-        let Ok(mut entries) = self.entries.lock() else { return };
+        let Ok(mut entries) = self.entries.write() else { return };
         if entries.count >= self.capacity {
             return;
         }

@@ -278,5 +278,5 @@ fn metric_attribute_sets_converted_once_stay_apart_when_their_hashes_collide() {
     }
     counts.sort();
     assert_eq!(counts, [("xx-topic-orders".to_owned(), 2), ("yy-topic-orders".to_owned(), 3)]);
-    assert_eq!(instruments.sets.lock().unwrap().count, 2);
+    assert_eq!(instruments.sets.read().unwrap().count, 2);
 }
