@@ -443,13 +443,20 @@ function appendOnly(ctx: Context, spans: SpanContext[], headers: KafkaHeaders[])
 }
 
 const injectPlans = new Map<string, native.InjectPlan | null>();
+const INJECT_PLANS_KEPT = 1_000;
 
-/** The core's {@link native.InjectPlan} for an SDK tracestate, asked once per distinct string. */
+/**
+ * The core's {@link native.InjectPlan} for an SDK tracestate, asked once per distinct string.
+ * A plan pays off only when its tracestate comes back: past the first 1,000 strings (a vendor
+ * that writes a member per span makes every one new) an unknown string gets no plan, and the
+ * send takes the one-call scratch path instead of asking for a plan it would never reuse.
+ */
 function injectPlanOf(sdkTracestate: string): native.InjectPlan | null {
   let plan = injectPlans.get(sdkTracestate);
   if (plan === undefined) {
+    if (injectPlans.size >= INJECT_PLANS_KEPT) return null;
     plan = native.injectPlan(sdkTracestate) ?? null;
-    if (injectPlans.size < 1_000) injectPlans.set(sdkTracestate, plan);
+    injectPlans.set(sdkTracestate, plan);
   }
   return plan;
 }

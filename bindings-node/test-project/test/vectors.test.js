@@ -199,6 +199,23 @@ test('shared vectors through the Node API', () => {
   assert.equal(failures.length, 0, `${failures.length} of ${doc.cases.length} vectors fail:\n${failures.join('\n')}`);
 });
 
+test('a tracestate per span (more distinct values than the facade keeps plans for) is injected as the core writes it', () => {
+  const tid = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const problems = [];
+  for (let i = 0; i < 1_500; i++) {
+    const spanId = (0x1000 + i).toString(16).padStart(16, '0');
+    const state = `vendor=s${i},other=x`;
+    const ctx = kt.extractKafka(ROOT_CONTEXT, { traceparent: `00-${tid}-${spanId}-0${i % 2}`, tracestate: state });
+    const child = trace.setSpanContext(ROOT_CONTEXT, { ...trace.getSpanContext(ctx), isRemote: false });
+    const want = show(kt.headerList.inject([], tid, spanId, i % 2, state, []) || []);
+    const obj = {};
+    kt.injectKafka(child, obj);
+    const got = show(Object.entries(obj).flatMap(([k, v]) => [k, v]));
+    if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`${i}: got ${got.join(' | ')}, want ${want.join(' | ')}`);
+  }
+  assert.deepEqual(problems.slice(0, 3), []);
+});
+
 test('every header shape KafkaJS hands over reads without throwing', () => {
   const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
   const shapes = [
