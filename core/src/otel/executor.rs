@@ -586,24 +586,26 @@ where
     /// Starts the span of `spec`: the sampler sees only the sampling attributes
     /// ([`SpanSpec::sampling_attributes`]); the recorded ones are set only when the span records.
     pub(super) fn start_span(&self, spec: &SpanSpec, sources: &Sources<'_>, start: StartTime) -> T::Span {
-        let parent = sources.parent_context(spec.parent);
-        let links: Vec<Link> = spec.links.iter().filter_map(|s| sources.span_context(*s)).map(Link::with_context).collect();
         let mut sampling = Vec::with_capacity(spec.attributes.len());
         sampling.extend(spec.sampling_attributes().map(key_value));
-        let mut span = self
-            .tracer
-            .span_builder(Cow::Owned(spec.name.clone()))
-            .with_kind(to_kind(spec.kind))
-            .with_attributes(sampling)
-            .with_links(links)
-            .with_start_time(start.at)
-            .start_with_context(&self.tracer, &parent);
+        let head = SpanHead { name: spec.name.clone(), kind: to_kind(spec.kind), sampling, parent: spec.parent, links: &spec.links };
+        let mut span = self.start_head(head, sources, start);
         if span.is_recording() {
-            for attribute in spec.recorded_attributes() {
-                span.set_attribute(key_value(attribute));
-            }
+            set_recorded(&mut span, spec);
         }
         span
+    }
+
+    /// Starts a span from its head: the sampler sees the sampling attributes only.
+    pub(super) fn start_head(&self, head: SpanHead<'_>, sources: &Sources<'_>, start: StartTime) -> T::Span {
+        let links: Vec<Link> = head.links.iter().filter_map(|s| sources.span_context(*s)).map(Link::with_context).collect();
+        self.tracer
+            .span_builder(Cow::Owned(head.name))
+            .with_kind(head.kind)
+            .with_attributes(head.sampling)
+            .with_links(links)
+            .with_start_time(start.at)
+            .start_with_context(&self.tracer, &sources.parent_context(head.parent))
     }
 }
 
@@ -641,6 +643,23 @@ pub fn handler_context(rule: HandlerContext, ambient: &Context, message: &Messag
         }
     }
     cx
+}
+
+/// What a span starts with, whether taken from a recipe or from a [`super::StartCache`] entry.
+pub(super) struct SpanHead<'a> {
+    pub(super) name: String,
+    pub(super) kind: ot::SpanKind,
+    /// The sampling attributes ([`SpanSpec::sampling_attributes`]), the only ones the sampler sees.
+    pub(super) sampling: Vec<opentelemetry::KeyValue>,
+    pub(super) parent: ContextSource,
+    pub(super) links: &'a [ContextSource],
+}
+
+/// Sets the attributes of `spec` that only a recording span takes ([`SpanSpec::recorded_attributes`]).
+pub(super) fn set_recorded(span: &mut impl ot::Span, spec: &SpanSpec) {
+    for attribute in spec.recorded_attributes() {
+        span.set_attribute(key_value(attribute));
+    }
 }
 
 /// The contexts a recipe's [`ContextSource`]s refer to.

@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, RwLock};
 
-use opentelemetry::trace::{self as ot, Link, Span as _, TraceContextExt as _, Tracer};
+use opentelemetry::trace::{self as ot, Span as _, TraceContextExt as _, Tracer};
 use opentelemetry::{Context, KeyValue};
 
 use super::convert::{key_value, to_kind};
-use super::executor::{handler_context, Executor, MessageContext, Running, Sources, StartTime};
+use super::executor::{handler_context, set_recorded, Executor, MessageContext, Running, SpanHead, Sources, StartTime};
 use crate::lifecycle::{
     AmbientInfo, Finish, HandlerContext, HandlerResult, Lifecycle, Operation, ProcessRecipe, SendRecipe, SendResult,
 };
@@ -363,15 +363,14 @@ where
                 return Some(StartedSpan { span, start, recipe: Some(recipe), kept: None, handler });
             }
         };
-        let links: Vec<Link> = template.links.iter().filter_map(|s| sources.span_context(*s)).map(Link::with_context).collect();
-        let mut span = self
-            .tracer()
-            .span_builder(template.name.clone())
-            .with_kind(template.kind.clone())
-            .with_attributes(template.sampling.clone())
-            .with_links(links)
-            .with_start_time(start.at())
-            .start_with_context(self.tracer(), &sources.parent_context(template.parent));
+        let head = SpanHead {
+            name: template.name.clone(),
+            kind: template.kind.clone(),
+            sampling: template.sampling.clone(),
+            parent: template.parent,
+            links: &template.links,
+        };
+        let mut span = self.start_head(head, sources, start);
         let handler = template.handler;
         if !span.is_recording() {
             let kept = self.instruments().and_then(|_| R::kept(&template.recipe));
@@ -379,9 +378,7 @@ where
         }
         let recipe = build();
         if let Some(r) = &recipe {
-            for attribute in parts(r).0.recorded_attributes() {
-                span.set_attribute(key_value(attribute));
-            }
+            set_recorded(&mut span, parts(r).0);
         }
         Some(StartedSpan { span, start, recipe, kept: None, handler })
     }
