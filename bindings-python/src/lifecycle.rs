@@ -664,18 +664,7 @@ impl Recipe {
             .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
             .unwrap_or(0);
         let (start_ns, _) = *self.started.get_or_init(|| (now, std::time::Instant::now()));
-        let span = tracer.call_method1(
-            intern!(py, "start_span"),
-            (
-                self.name.bind(py),
-                context,
-                self.kind.bind(py),
-                self.attributes.bind(py),
-                links,
-                start_ns,
-            ),
-        )?;
-        Ok(span)
+        self.start_at(py, tracer, context, links, start_ns)
     }
 
     /// A send (this recipe's) started and injected in one call: starts the span as
@@ -734,10 +723,7 @@ impl Recipe {
     ) -> PyResult<Bound<'py, PyAny>> {
         let spec = self.spec();
         let (context, links) = ambient_parent_and_links(py, ambient, spec)?;
-        let span = tracer.call_method1(
-            intern!(py, "start_span"),
-            (self.name.bind(py), context, self.kind.bind(py), self.attributes.bind(py), links, start_ns),
-        )?;
+        let span = self.start_at(py, tracer, &context, links.as_ref(), start_ns)?;
         self.end(py, instruments, &span, start_ns, elapsed_s, error_type, None, None, None)?;
         Ok(span)
     }
@@ -840,6 +826,22 @@ impl Recipe {
 }
 
 impl Recipe {
+    /// `tracer.start_span(name, context, kind, attributes, links, start_time)`: the sampling
+    /// attributes only, started at `start_ns`.
+    fn start_at<'py>(
+        &self,
+        py: Python<'py>,
+        tracer: &Bound<'py, PyAny>,
+        context: &Bound<'py, PyAny>,
+        links: Option<&Bound<'py, PyAny>>,
+        start_ns: i64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        tracer.call_method1(
+            intern!(py, "start_span"),
+            (self.name.bind(py), context, self.kind.bind(py), self.attributes.bind(py), links, start_ns),
+        )
+    }
+
     fn finish_of(
         &self,
         elapsed_s: f64,
