@@ -19,6 +19,7 @@ mod headers;
 mod lifecycle;
 mod otel;
 mod parts;
+mod scope;
 mod tracestate;
 
 pub use errors::KafkaTraceError;
@@ -44,6 +45,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     lifecycle::register(m)?;
     otel::register(m)?;
     headers::register(m)?;
+    scope::register(m)?;
     m.add_class::<tracestate::NativeTraceState>()?;
     Ok(())
 }

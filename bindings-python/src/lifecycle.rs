@@ -215,7 +215,7 @@ fn parent_and_links<'py>(
 
 /// Logs a tracing failure to the `kafka_trace` logger (with its traceback); tracing never raises
 /// into the application.
-fn log_failure(py: Python<'_>, what: &str, err: &PyErr) {
+pub(crate) fn log_failure(py: Python<'_>, what: &str, err: &PyErr) {
     let logged = (|| -> PyResult<()> {
         let logger = py.import("logging")?.call_method1("getLogger", ("kafka_trace",))?;
         let kwargs = PyDict::new(py);
@@ -738,7 +738,7 @@ impl Recipe {
     /// elapsed time are the recipe's own.
     #[pyo3(signature = (instruments, span, error_type = None, partition = None, offset = None, latency_s = None))]
     #[allow(clippy::too_many_arguments)]
-    fn end_started(
+    pub(crate) fn end_started(
         &self,
         py: Python<'_>,
         instruments: &Bound<'_, Instruments>,
@@ -796,14 +796,7 @@ impl Recipe {
         py: Python<'py>,
         span: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let Inner::Process(r) = &self.inner else {
-            return Err(crate::errors::invalid_option(
-                "handler_context is for process recipes".to_owned(),
-            ));
-        };
-        let remote = self.remote.as_ref().map(|r| r.bind(py));
-        let kept = self.kept.as_ref().map(|k| k.bind(py));
-        crate::otel::handler_context(py, r.handler, remote, kept, span)
+        self.handler_context_in(py, span, None)
     }
 
     /// Ends the operation: `elapsed_s` is the binding's measure from start to now;
@@ -826,6 +819,24 @@ impl Recipe {
 }
 
 impl Recipe {
+    /// [`handler_context`](Self::handler_context) with the current context already known
+    /// (`current`; `None`: asked for when the rule keeps the ambient one).
+    fn handler_context_in<'py>(
+        &self,
+        py: Python<'py>,
+        span: &Bound<'py, PyAny>,
+        current: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let Inner::Process(r) = &self.inner else {
+            return Err(crate::errors::invalid_option(
+                "handler_context is for process recipes".to_owned(),
+            ));
+        };
+        let remote = self.remote.as_ref().map(|r| r.bind(py));
+        let kept = self.kept.as_ref().map(|k| k.bind(py));
+        crate::otel::handler_context(py, r.handler, current, remote, kept, span)
+    }
+
     /// `tracer.start_span(name, context, kind, attributes, links, start_time)`: the sampling
     /// attributes only, started at `start_ns`.
     fn start_at<'py>(
@@ -1119,59 +1130,13 @@ impl Lifecycle {
         message: &Bound<'py, PyAny>,
         ambient: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let none = || Ok(py.None().into_bound(py));
-        let topic_method = match message.getattr(intern!(py, "topic")) {
-            Ok(t) if t.is_callable() => t,
-            _ => return Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any()),
-        };
-        if !message.call_method0(intern!(py, "error"))?.is_none() {
-            return none();
+        match self.start_message(py, tracer, message, ambient)? {
+            Started::NotAMessage => Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any()),
+            Started::Nothing => Ok(py.None().into_bound(py)),
+            Started::Span(recipe, span, context) => {
+                Ok(PyTuple::new(py, [recipe.into_any(), span, context])?.into_any())
+            }
         }
-        let topic = topic_method.call0()?;
-        let topic: String = if topic.is_none() { String::new() } else { topic.extract()? };
-        if topic.is_empty() {
-            return none();
-        }
-        let partition: Option<i32> = message.call_method0(intern!(py, "partition"))?.extract()?;
-        let offset: Option<i64> = message.call_method0(intern!(py, "offset"))?.extract()?;
-        let key = message.call_method0(intern!(py, "key"))?;
-        let value = message.call_method0(intern!(py, "value"))?;
-        let (ts_type, ts): (i64, Option<i64>) = message.call_method0(intern!(py, "timestamp"))?.extract()?;
-        let headers = message.call_method0(intern!(py, "headers"))?;
-        let has_span = match ambient.cast::<PyDict>() {
-            Ok(values) => match values.get_item(crate::otel::span_key(py)?)? {
-                Some(span) => span
-                    .call_method0(intern!(py, "get_span_context"))?
-                    .getattr(intern!(py, "is_valid"))?
-                    .is_truthy()?,
-                None => false,
-            },
-            Err(_) => false,
-        };
-        let recipe = self.consumed(
-            py,
-            (
-                topic.as_str(),
-                partition.filter(|p| *p >= 0),
-                offset.filter(|o| *o >= 0),
-                Some(&key).filter(|k| !k.is_none()),
-                Some(&value),
-                if ts_type != 0 { ts } else { None },
-            ),
-            &headers,
-            Some(has_span),
-            None,
-        )?;
-        let Some(recipe) = recipe else { return none() };
-        let recipe = Bound::new(py, recipe)?;
-        let r = recipe.get();
-        let spec = r.spec();
-        let remote = r.remote.as_ref().map(|c| c.bind(py).clone());
-        // No poll span here: the ambient context is the poll source too.
-        let (context, links) = parent_and_links(py, &[Some(ambient), remote.as_ref(), Some(ambient)], spec)?;
-        let span = r.start(py, tracer, &context, links.as_ref())?;
-        let context = r.handler_context(py, &span)?;
-        Ok(PyTuple::new(py, [recipe.into_any(), span, context])?.into_any())
     }
 
     /// The recipe of one message of a batch (its poll span is the `CONTEXT_POLL` source).
@@ -1257,6 +1222,81 @@ type Consumed<'a, 'py> = (
     Option<&'a Bound<'py, PyAny>>,
     Option<i64>,
 );
+
+/// What [`Lifecycle::start_message`] did with a message.
+pub(crate) enum Started<'py> {
+    /// Not shaped like a confluent-kafka `Message` (its `topic` is not a method).
+    NotAMessage,
+    /// An error event, a message without a topic or an untraced topic: no span.
+    Nothing,
+    /// The recipe, the started span and the handler's context.
+    Span(Bound<'py, Recipe>, Bound<'py, PyAny>, Bound<'py, PyAny>),
+}
+
+impl Lifecycle {
+    /// A confluent-kafka `Message` read natively, its process recipe made, its span started and
+    /// the handler's context built (`ambient`: the current context, the ambient and poll source).
+    pub(crate) fn start_message<'py>(
+        &self,
+        py: Python<'py>,
+        tracer: &Bound<'py, PyAny>,
+        message: &Bound<'py, PyAny>,
+        ambient: &Bound<'py, PyAny>,
+    ) -> PyResult<Started<'py>> {
+        let topic_method = match message.getattr(intern!(py, "topic")) {
+            Ok(t) if t.is_callable() => t,
+            _ => return Ok(Started::NotAMessage),
+        };
+        if !message.call_method0(intern!(py, "error"))?.is_none() {
+            return Ok(Started::Nothing);
+        }
+        let topic = topic_method.call0()?;
+        let topic: String = if topic.is_none() { String::new() } else { topic.extract()? };
+        if topic.is_empty() {
+            return Ok(Started::Nothing);
+        }
+        let partition: Option<i32> = message.call_method0(intern!(py, "partition"))?.extract()?;
+        let offset: Option<i64> = message.call_method0(intern!(py, "offset"))?.extract()?;
+        let key = message.call_method0(intern!(py, "key"))?;
+        let value = message.call_method0(intern!(py, "value"))?;
+        let (ts_type, ts): (i64, Option<i64>) = message.call_method0(intern!(py, "timestamp"))?.extract()?;
+        let headers = message.call_method0(intern!(py, "headers"))?;
+        let has_span = match ambient.cast::<PyDict>() {
+            Ok(values) => match values.get_item(crate::otel::span_key(py)?)? {
+                Some(span) => span
+                    .call_method0(intern!(py, "get_span_context"))?
+                    .getattr(intern!(py, "is_valid"))?
+                    .is_truthy()?,
+                None => false,
+            },
+            Err(_) => false,
+        };
+        let recipe = self.consumed(
+            py,
+            (
+                topic.as_str(),
+                partition.filter(|p| *p >= 0),
+                offset.filter(|o| *o >= 0),
+                Some(&key).filter(|k| !k.is_none()),
+                Some(&value),
+                if ts_type != 0 { ts } else { None },
+            ),
+            &headers,
+            Some(has_span),
+            None,
+        )?;
+        let Some(recipe) = recipe else { return Ok(Started::Nothing) };
+        let recipe = Bound::new(py, recipe)?;
+        let r = recipe.get();
+        let spec = r.spec();
+        let remote = r.remote.as_ref().map(|c| c.bind(py).clone());
+        // No poll span here: the ambient context is the poll source too.
+        let (context, links) = parent_and_links(py, &[Some(ambient), remote.as_ref(), Some(ambient)], spec)?;
+        let span = r.start(py, tracer, &context, links.as_ref())?;
+        let context = r.handler_context_in(py, &span, Some(ambient))?;
+        Ok(Started::Span(recipe, span, context))
+    }
+}
 
 impl Lifecycle {
     /// process (`ambient_has_span` given) or batch_process (`None`).

@@ -442,19 +442,24 @@ pub(crate) fn inject_into<'py>(
     writer.error.map_or(Ok(list.into_any()), Err)
 }
 
-/// The context a handler runs in, by the core's `rule`: the current context (`keep_ambient`), the
+/// The context a handler runs in, by the core's `rule`: the current context (`keep_ambient`;
+/// `current`, or asked for when `None`), the
 /// message's baggage merged over its baggage entry by entry (`message_baggage`; the message's
 /// value wins), `span` as the current span, and the kept remote (`keep_remote`).
 pub(crate) fn handler_context<'py>(
     py: Python<'py>,
     rule: HandlerContext,
+    current: Option<&Bound<'py, PyAny>>,
     remote: Option<&Bound<'py, PyAny>>,
     kept: Option<&Bound<'py, Kept>>,
     span: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let api = api(py)?;
     let context = if rule.keep_ambient {
-        let current = api.get_current.bind(py).call0()?;
+        let current = match current {
+            Some(c) => c.clone(),
+            None => api.get_current.bind(py).call0()?,
+        };
         api.context_cls.bind(py).call1((current,))?
     } else {
         api.context_cls.bind(py).call0()?

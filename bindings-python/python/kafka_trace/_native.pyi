@@ -19,6 +19,8 @@ __all__ = [
     "KeptRemote",
     "Instruments",
     "PendingSend",
+    "ProcessScopes",
+    "ProcessScope",
     "INSTRUMENTS",
     "METRIC_ATTRIBUTE_KEYS",
     "SAMPLING_ATTRIBUTE_KEYS",
@@ -222,6 +224,25 @@ class PendingSend:
     def delivered(self, partition: Optional[int], offset: Optional[int], latency: Optional[float] = None) -> None: ...
     def failed(self, error_type: str, latency: Optional[float] = None) -> None: ...
     def __call__(self, err: Any, msg: Any) -> None: ...
+
+@final
+class ProcessScopes:
+    def __new__(
+        cls,
+        tracer: Any,
+        instruments: Instruments,
+        on_process: Optional[Callable[[Any, Any], None]],
+        fallback: Callable[[Lifecycle, Any], Any],
+        context_api: Tuple[Callable[[], Context], Callable[[Context], Any], Callable[[Any], None]],
+    ) -> "ProcessScopes": ...
+    def __call__(self, model: Lifecycle, message: Any) -> ProcessScope: ...
+
+@final
+class ProcessScope:
+    @property
+    def span(self) -> Any: ...
+    def __enter__(self) -> Any: ...
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool: ...
 
 @final
 class Instruments:

@@ -24,7 +24,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional
 
-from .tracing import KafkaTracing, PollScope, _AlreadyOpen, _get_current, _log, _perf_counter, _time_ns, _untraced
+from . import _native
+from .tracing import (
+    _NO_SCOPE, KafkaTracing, PollScope, ProcessScope, _AlreadyOpen, _attach, _detach, _get_current, _log, _perf_counter,
+    _time_ns, _untraced,
+)
 
 __all__ = ["TracedProducer", "TracedConsumer", "traced_producer", "traced_consumer"]
 
@@ -96,6 +100,13 @@ class TracedConsumer:
         self._batch_messages: List[Any] = []
         self._open: Any = None
         self._open_message: Any = None
+        tracing = self._tracing
+        # process(msg) of a confluent-kafka Message: one native context manager (read, recipe,
+        # span, handler context, attach; end, metrics, detach); other messages: the Python scope.
+        self._scopes = _native.ProcessScopes(
+            tracing._tracer, tracing._instruments, tracing._on_process,
+            lambda model, message: ProcessScope(tracing, model, message, None), (_get_current, _attach, _detach),
+        )
 
     def poll(self, *args: Any, **kwargs: Any) -> Any:
         """``Consumer.poll``; a ``poll`` span for the call when it returned a message."""
@@ -139,9 +150,13 @@ class TracedConsumer:
 
     def process(self, message: Any) -> Any:
         """Context manager making ``process {topic}`` current (see module docs)."""
-        if self._open is not None and message is not None and message is self._open_message:
+        if message is None:
+            return _NO_SCOPE
+        if self._open is not None and message is self._open_message:
             return _AlreadyOpen(self._open.span)
-        poll_ctx = self._batch.get(id(message)) if message is not None else None
+        poll_ctx = self._batch.get(id(message)) if self._batch else None
+        if poll_ctx is None:
+            return self._scopes(self._model, message)
         return self._tracing.process(message, self._model, poll_ctx)
 
     def _close_open(self) -> None:
