@@ -9,11 +9,13 @@
 #                                      # keep a busy shared machine from preempting it (needs root)
 #   KT_BENCH_CLOCK=cpu scripts/bench.sh  # measure thread CPU time instead of wall time (Linux), for
 #                                        # a machine where other jobs keep the cores busy
-#   scripts/bench.sh --instructions [N]  # load-independent: instructions per operation under
+#   scripts/bench.sh --instructions [N [OP...]]
+#                                        # load-independent: instructions per operation under
 #                                        # valgrind --tool=callgrind (N runs minus 0 runs, / N;
 #                                        # N defaults to 20000), and allocations and bytes
 #                                        # allocated per operation under valgrind --tool=dhat
-#                                        # (N/10 runs), for every operation of both sides
+#                                        # (N/10 runs), for every operation of both sides, or
+#                                        # only the OPs named (e.g. extract_parts extract_owned)
 #
 # Cargo's target directory is honoured (CARGO_TARGET_DIR or the workspace default).
 #
@@ -33,6 +35,11 @@ criterion_dir="$target_dir/criterion"
 
 if [[ "${1:-}" == --instructions ]]; then
   n="${2:-20000}"
+  ops=(parse encode extract_parts extract_owned sdk_extract_kafka_headers sdk_extract_hashmap
+    inject_fresh inject_reused sdk_inject_fresh sdk_inject_reused)
+  if (( $# > 2 )); then
+    ops=("${@:3}")
+  fi
   command -v valgrind >/dev/null || { echo "bench.sh --instructions needs valgrind" >&2; exit 2; }
   bin=$(cargo bench -p kafka-trace --bench codec --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json, sys
@@ -55,8 +62,7 @@ for line in sys.stdin:
   echo
   echo "| operation | instructions/op | allocations/op | bytes allocated/op |"
   echo "|---|---:|---:|---:|"
-  for op in parse encode extract_parts extract_owned sdk_extract_kafka_headers sdk_extract_hashmap \
-    inject_fresh inject_reused sdk_inject_fresh sdk_inject_reused; do
+  for op in "${ops[@]}"; do
     base=$(count "$op" 0)
     runs=$(count "$op" "$n")
     read -r blocks0 bytes0 < <(allocs "$op" 0)
