@@ -177,9 +177,12 @@ impl<'a> TraceState<'a> {
 
     /// Adds the members of one header value; `seen` counts the non-empty members so far.
     ///
-    /// One pass over the bytes with a class table validates and slices each member; a member it
-    /// does not accept (an invalid one, or one it does not handle) hands the rest of the value to
-    /// the member-by-member path, so the first bad member still decides the error.
+    /// Members written the plain way (`key=value` then `,` or the end, no white space around
+    /// them) are validated and sliced eight bytes at a time, off a `&str` that shrinks from the
+    /// front; the first member that is not plain hands the rest to the one-pass scan, which also
+    /// takes white space and empty members, and a member that one does not accept (an invalid
+    /// one, or one it does not handle) hands the rest to the member-by-member path, so the first
+    /// bad member still decides the error.
     #[inline]
     fn push_value(&mut self, value: &'a [u8], seen: &mut usize) -> Result<(), ErrorCode> {
         // One UTF-8 check per header value lets members be sliced as `&str` directly; a value
@@ -188,10 +191,29 @@ impl<'a> TraceState<'a> {
         let Ok(text) = core::str::from_utf8(value) else {
             return self.push_members_slowly(value, seen);
         };
-        let bytes = value;
-        let len = bytes.len();
-        let mut i = 0;
         let only_source = self.members.is_empty();
+        let mut rest = text;
+        while let Some((member, next)) = plain_member(rest) {
+            *seen += 1;
+            if *seen > MAX_MEMBERS {
+                return Err(ErrorCode::TracestateTooManyMembers);
+            }
+            self.push_first(member);
+            rest = next;
+        }
+        if rest.is_empty() {
+            if only_source {
+                self.source = Some(text);
+            }
+            return Ok(());
+        }
+        self.push_scanned(text, text.len() - rest.len(), only_source, seen)
+    }
+
+    /// The one-pass scan of `text` from `i`: white space and empty members between members.
+    fn push_scanned(&mut self, text: &'a str, mut i: usize, only_source: bool, seen: &mut usize) -> Result<(), ErrorCode> {
+        let bytes = text.as_bytes();
+        let len = bytes.len();
         loop {
             // Skip white space and empty members.
             while i < len && class(bytes[i]) & SKIP != 0 {
@@ -648,31 +670,87 @@ fn value_stops(word: u64) -> u64 {
     (word & HIGH) | (!at_least(x, 0x20) & HIGH) | at_least(x, 0x7f) | lanes_eq(x, b',') | lanes_eq(x, b'=')
 }
 
-/// High bit set in the lanes that are not key bytes (`[a-z0-9_\-*/@]`).
+/// High bit set in the lanes that are not `[a-z0-9]`.
 #[inline(always)]
-fn key_stops(word: u64) -> u64 {
+fn alnum_stops(word: u64) -> u64 {
     let x = word & !HIGH;
     let lower = at_least(x, b'a') & !at_least(x, b'z' + 1);
     let digit = at_least(x, b'0') & !at_least(x, b'9' + 1);
-    let special = lanes_eq(x, b'_') | lanes_eq(x, b'-') | lanes_eq(x, b'*') | lanes_eq(x, b'/') | lanes_eq(x, b'@');
-    (word & HIGH) | (!(lower | digit | special) & HIGH)
+    (word & HIGH) | (!(lower | digit) & HIGH)
 }
 
-/// The end of the run of `class` bytes starting at `i`: eight bytes at a time while eight are
-/// left (`stops` marks the lanes outside the class), then byte by byte.
+/// The eight bytes of `bytes` from `i`; lanes past the end are zero (a byte of no class).
 #[inline(always)]
-fn run_end(bytes: &[u8], mut i: usize, stops: fn(u64) -> u64, class_bit: u8) -> usize {
-    while let Some(word) = bytes.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
-        let stop = stops(u64::from_le_bytes(word));
+fn word_at(bytes: &[u8], i: usize) -> u64 {
+    match bytes.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
+        Some(word) => u64::from_le_bytes(*word),
+        None => tail_word(bytes, i),
+    }
+}
+
+/// [`word_at`] with fewer than eight bytes left.
+#[inline(always)]
+fn tail_word(bytes: &[u8], i: usize) -> u64 {
+    let len = bytes.len();
+    if i >= len {
+        return 0;
+    }
+    match bytes.last_chunk::<8>() {
+        // The last eight bytes, shifted down so lane 0 is byte `i` (by 8 to 56 bits).
+        Some(last) => u64::from_le_bytes(*last) >> (8 * (i + 8 - len)),
+        None => bytes[i..].iter().rev().fold(0, |word, &b| (word << 8) | b as u64),
+    }
+}
+
+/// The end of the run of key bytes (`[a-z0-9_\-*/@]`) from `i`: eight bytes at a time for
+/// `[a-z0-9]`, stepping over the other key bytes one by one.
+#[inline(always)]
+fn key_end(bytes: &[u8], mut i: usize) -> usize {
+    loop {
+        // An all-alphanumeric word has no stop: 64 / 8 moves on by a whole word.
+        let at = i + (alnum_stops(word_at(bytes, i)).trailing_zeros() / 8) as usize;
+        match bytes.get(at) {
+            Some(&b) if class(b) & KEY != 0 => i = at + 1,
+            _ => return at.min(bytes.len()),
+        }
+    }
+}
+
+/// The end of the run of value bytes from `i` (the end of `bytes` at the latest).
+#[inline(always)]
+fn value_end(bytes: &[u8], mut i: usize) -> usize {
+    loop {
+        let stop = value_stops(word_at(bytes, i));
         if stop != 0 {
-            return i + (stop.trailing_zeros() / 8) as usize;
+            return (i + (stop.trailing_zeros() / 8) as usize).min(bytes.len());
         }
         i += 8;
     }
-    while i < bytes.len() && class(bytes[i]) & class_bit != 0 {
-        i += 1;
+}
+
+/// The member `text` starts with when it is written the plain way (`key=value` and then `,` or
+/// the end), and the text after that `,`; `None` for anything else.
+#[inline(always)]
+fn plain_member(text: &str) -> Option<(Member<'_>, &str)> {
+    let bytes = text.as_bytes();
+    if !matches!(bytes.first(), Some(b'a'..=b'z' | b'0'..=b'9')) {
+        return None;
     }
-    i
+    let eq = key_end(bytes, 1);
+    let end = value_end(bytes, eq + 1);
+    let plain_end = match bytes.get(end) {
+        None => true,
+        Some(&b) => b == b',',
+    };
+    // Every split below is at a byte just compared with an ASCII one, so the `&str` splits
+    // cost no character-boundary work.
+    if bytes.get(eq) != Some(&b'=') || eq > 256 || end == eq + 1 || end - eq - 1 > 256 || !plain_end || bytes[end - 1] == b' ' {
+        return None;
+    }
+    let (member, next) = text.split_at(end);
+    let (key, value) = member.split_at(eq);
+    let value = value.strip_prefix('=')?;
+    Some((Member { key, value }, next.strip_prefix(',').unwrap_or(next)))
 }
 
 /// Scans the valid member starting at `start` (not white space, not `,`): the position of its
@@ -684,12 +762,12 @@ fn scan_member(bytes: &[u8], start: usize) -> Option<(usize, usize, usize)> {
     if class(bytes[start]) & KEY_FIRST == 0 {
         return None;
     }
-    let mut i = run_end(bytes, start + 1, key_stops, KEY);
+    let mut i = key_end(bytes, start + 1);
     if i == len || bytes[i] != b'=' || i - start > 256 {
         return None;
     }
     let eq = i;
-    i = run_end(bytes, i + 1, value_stops, VALUE);
+    i = value_end(bytes, i + 1);
     // Trailing spaces are OWS, not value; the `=` at `eq` ends this loop at the latest.
     let mut value_end = i;
     while let Some(b' ') = bytes.get(value_end.wrapping_sub(1)) {
@@ -839,11 +917,28 @@ mod tests {
                 let mut word = *b"ab=c,d e";
                 word[lane] = b;
                 let x = u64::from_le_bytes(word);
-                for (stops, bit) in [(value_stops as fn(u64) -> u64, VALUE), (key_stops, KEY)] {
+                for (stops, bit) in [(value_stops as fn(u64) -> u64, VALUE), (alnum_stops, KEY_FIRST)] {
                     let first = stops(x).trailing_zeros() as usize / 8;
                     let want = word.iter().position(|&c| class(c) & bit == 0).unwrap_or(8);
                     assert_eq!(first.min(8), want, "lane {lane} byte {b:#04x} class {bit}");
                 }
+            }
+        }
+    }
+
+    /// Words read at every offset of every length, and the runs built on them, against the
+    /// bytes and the class table.
+    #[test]
+    fn words_and_runs_agree_with_the_bytes() {
+        let text = b"ab-c_d*e/f@9=v a,lue=Z,k=~x\t=,";
+        for len in 0..=text.len() {
+            let bytes = &text[..len];
+            for i in 0..=len + 9 {
+                let want: Vec<u8> = (0..8).map(|k| bytes.get(i + k).copied().unwrap_or(0)).collect();
+                assert_eq!(word_at(bytes, i).to_le_bytes().to_vec(), want, "len {len} at {i}");
+                let run = |bit: u8| (i.min(len)..len).find(|&j| class(bytes[j]) & bit == 0).unwrap_or(len);
+                assert_eq!(key_end(bytes, i), run(KEY), "key run, len {len} at {i}");
+                assert_eq!(value_end(bytes, i), run(VALUE), "value run, len {len} at {i}");
             }
         }
     }
