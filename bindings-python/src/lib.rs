@@ -20,6 +20,7 @@ mod lifecycle;
 mod otel;
 mod parts;
 mod scope;
+mod starts;
 mod tracestate;
 
 pub use errors::KafkaTraceError;

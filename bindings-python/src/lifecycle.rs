@@ -7,13 +7,13 @@
 //! (`kafka_trace/tracing.py`) executes those against `opentelemetry-api`; it decides nothing.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka_trace::carrier::extract_parts;
 use kafka_trace::lifecycle::{
     self as lc, AmbientInfo, Finish, HandlerContext, HandlerResult, InstrumentKind, KeptRemote,
-    MetricRecord, PollRecipe, PollResult, ProcessRecipe, RemoteInfo, SendRecipe, SendResult,
+    MetricRecord, MetricValueSource, PollRecipe, PollResult, ProcessRecipe, RemoteInfo, SendRecipe, SendResult,
     SpanEnd, Status,
 };
 use kafka_trace::span::{
@@ -26,6 +26,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::headers::RawHeaders;
+use crate::starts::{Situation, StartCache};
 
 const AMBIENT: u8 = 0;
 const REMOTE: u8 = 1;
@@ -197,20 +198,22 @@ fn ambient_parent_and_links<'py>(
     ambient: &Bound<'py, PyAny>,
     spec: &SpanSpec,
 ) -> PyResult<(Bound<'py, PyAny>, Option<Bound<'py, PyAny>>)> {
-    parent_and_links(py, &[Some(ambient), None, None], spec)
+    parent_and_links(py, &[Some(ambient), None, None], spec.parent, &spec.links)
 }
 
-/// The parent context and links of `spec` from `sources` (ambient, remote, poll).
+/// The parent context (of source `parent`) and links (of sources `links`) from `sources`
+/// (ambient, remote, poll).
 fn parent_and_links<'py>(
     py: Python<'py>,
     sources: &[Option<&Bound<'py, PyAny>>; 3],
-    spec: &SpanSpec,
+    parent: ContextSource,
+    links: &[ContextSource],
 ) -> PyResult<(Bound<'py, PyAny>, Option<Bound<'py, PyAny>>)> {
-    let context = match sources[usize::from(source(spec.parent))] {
+    let context = match sources[usize::from(source(parent))] {
         Some(c) => c.clone(),
         None => py.None().into_bound(py),
     };
-    Ok((context, links_of(py, sources, &spec.links)?))
+    Ok((context, links_of(py, sources, links)?))
 }
 
 /// Logs a tracing failure to the `kafka_trace` logger (with its traceback); tracing never raises
@@ -493,6 +496,42 @@ fn finish_tuple<'py>(py: Python<'py>, finish: &Finish) -> PyResult<FinishTuple<'
     ))
 }
 
+/// Ends `span` (started at `start_ns`) when `finish` says and records its metric records: the
+/// part of a finish every span takes, recording or not.
+pub(crate) fn end_and_record(
+    py: Python<'_>,
+    instruments: &Instruments,
+    span: &Bound<'_, PyAny>,
+    start_ns: i64,
+    finish: &Finish,
+) -> PyResult<()> {
+    end_span(py, span, start_ns, finish.end)?;
+    for MetricRecord {
+        instrument,
+        value,
+        attributes: attrs,
+    } in &finish.metrics
+    {
+        let record = instruments.records[instrument_index(*instrument)].bind(py);
+        record.call1((*value, instruments.dicts.shared(py, attrs.iter())?))?;
+    }
+    Ok(())
+}
+
+/// `span.end()` now or at its start plus the finish's duration.
+pub(crate) fn end_span(py: Python<'_>, span: &Bound<'_, PyAny>, start_ns: i64, end: SpanEnd) -> PyResult<()> {
+    match end {
+        SpanEnd::Now => span.call_method0(intern!(py, "end"))?,
+        SpanEnd::AfterStart(d) => {
+            let end = start_ns.saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+            let kwargs = PyDict::new(py);
+            kwargs.set_item(intern!(py, "end_time"), end)?;
+            span.call_method(intern!(py, "end"), (), Some(&kwargs))?
+        }
+    };
+    Ok(())
+}
+
 /// What executing a finish needs from the binding's OpenTelemetry setup, made once per
 /// `KafkaTracing`: one record callable per instrument of the core (`INSTRUMENTS` order), the API's
 /// `Status` class and `StatusCode.ERROR`. It also keeps the metric attribute dicts it handed out
@@ -612,25 +651,7 @@ impl Recipe {
                 span.call_method1(intern!(py, "set_status"), (status,))?;
             }
         }
-        match finish.end {
-            SpanEnd::Now => span.call_method0(intern!(py, "end"))?,
-            SpanEnd::AfterStart(d) => {
-                let end = start_ns.saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-                let kwargs = PyDict::new(py);
-                kwargs.set_item(intern!(py, "end_time"), end)?;
-                span.call_method(intern!(py, "end"), (), Some(&kwargs))?
-            }
-        };
-        for MetricRecord {
-            instrument,
-            value,
-            attributes: attrs,
-        } in &finish.metrics
-        {
-            let record = instruments.records[instrument_index(*instrument)].bind(py);
-            record.call1((*value, instruments.dicts.shared(py, attrs.iter())?))?;
-        }
-        Ok(())
+        end_and_record(py, instruments, span, start_ns, &finish)
     }
 
     /// The attributes to set once the span is known to be recording (a new dict): the span's
@@ -659,11 +680,7 @@ impl Recipe {
         context: &Bound<'py, PyAny>,
         links: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        let (start_ns, _) = *self.started.get_or_init(|| (now, std::time::Instant::now()));
+        let (start_ns, _) = *self.started.get_or_init(now);
         self.start_at(py, tracer, context, links, start_ns)
     }
 
@@ -901,6 +918,8 @@ pub struct Lifecycle {
     start_dicts: DictCache,
     /// Recent span names as Python strings (most recent first).
     names: Mutex<Vec<(String, Py<PyString>)>>,
+    /// Per-message process spans' start templates (`TracedConsumer.process`).
+    process_starts: StartCache<ProcessTemplate>,
 }
 
 /// How many span names a `Lifecycle` keeps as Python strings.
@@ -929,6 +948,7 @@ impl Lifecycle {
             kinds,
             start_dicts: DictCache::new(16),
             names: Mutex::new(Vec::with_capacity(CACHED_NAMES)),
+            process_starts: StartCache::new(),
         }
     }
 
@@ -1130,12 +1150,14 @@ impl Lifecycle {
         message: &Bound<'py, PyAny>,
         ambient: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        match self.start_message(py, tracer, message, ambient)? {
+        match self.start_message(py, tracer, message, ambient, false)? {
             Started::NotAMessage => Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any()),
             Started::Nothing => Ok(py.None().into_bound(py)),
             Started::Span(recipe, span, context) => {
                 Ok(PyTuple::new(py, [recipe.into_any(), span, context])?.into_any())
             }
+            // Not made without the start cache.
+            Started::Kept(..) => Ok(py.None().into_bound(py)),
         }
     }
 
@@ -1231,6 +1253,9 @@ pub(crate) enum Started<'py> {
     Nothing,
     /// The recipe, the started span and the handler's context.
     Span(Bound<'py, Recipe>, Bound<'py, PyAny>, Bound<'py, PyAny>),
+    /// A span the sampler does not record, started from its situation's template: what ends it,
+    /// the span and the handler's context.
+    Kept(KeptProcess, Bound<'py, PyAny>, Bound<'py, PyAny>),
 }
 
 impl Lifecycle {
@@ -1242,6 +1267,7 @@ impl Lifecycle {
         tracer: &Bound<'py, PyAny>,
         message: &Bound<'py, PyAny>,
         ambient: &Bound<'py, PyAny>,
+        cached: bool,
     ) -> PyResult<Started<'py>> {
         let topic_method = match message.getattr(intern!(py, "topic")) {
             Ok(t) if t.is_callable() => t,
@@ -1271,30 +1297,82 @@ impl Lifecycle {
             },
             Err(_) => false,
         };
-        let recipe = self.consumed(
-            py,
-            (
-                topic.as_str(),
-                partition.filter(|p| *p >= 0),
-                offset.filter(|o| *o >= 0),
-                Some(&key).filter(|k| !k.is_none()),
-                Some(&value),
-                if ts_type != 0 { ts } else { None },
-            ),
-            &headers,
-            Some(has_span),
-            None,
-        )?;
-        let Some(recipe) = recipe else { return Ok(Started::Nothing) };
-        let recipe = Bound::new(py, recipe)?;
-        let r = recipe.get();
-        let spec = r.spec();
-        let remote = r.remote.as_ref().map(|c| c.bind(py).clone());
+        // The core answers `None` for a filtered topic anyway; asking first saves reading headers.
+        if !self.inner.allows(&topic) {
+            return Ok(Started::Nothing);
+        }
+        let timestamp_ms = if ts_type != 0 { ts } else { None };
+        let fields = (
+            topic.as_str(),
+            partition.filter(|p| *p >= 0),
+            offset.filter(|o| *o >= 0),
+            Some(&key).filter(|k| !k.is_none()),
+            Some(&value),
+            timestamp_ms,
+        );
+        let (info, remote, kept) = Self::remote(py, &headers)?;
+        let situation = Situation {
+            partition: fields.1,
+            remote_valid: info.valid,
+            ambient_span: has_span,
+            e2e: timestamp_ms.is_some_and(|t| t > 0),
+        };
+        let template = if cached { self.process_starts.get(&topic, situation) } else { None };
+        let remote_b = remote.bind(py).clone();
         // No poll span here: the ambient context is the poll source too.
-        let (context, links) = parent_and_links(py, &[Some(ambient), remote.as_ref(), Some(ambient)], spec)?;
-        let span = r.start(py, tracer, &context, links.as_ref())?;
-        let context = r.handler_context_in(py, &span, Some(ambient))?;
-        Ok(Started::Span(recipe, span, context))
+        let sources = [Some(ambient), Some(&remote_b), Some(ambient)];
+        let template = match template {
+            Some(None) => return Ok(Started::Nothing),
+            Some(Some(t)) => t,
+            None => {
+                let recipe = self.consumed_with(py, fields, (info, remote, kept), Some(has_span), None)?;
+                if cached {
+                    let template = match &recipe {
+                        Some(r) => Some(Arc::new(ProcessTemplate::of(py, self, r)?)),
+                        None => None,
+                    };
+                    self.process_starts.put(&topic, situation, template);
+                }
+                let Some(recipe) = recipe else { return Ok(Started::Nothing) };
+                let recipe = Bound::new(py, recipe)?;
+                let r = recipe.get();
+                let spec = r.spec();
+                let (context, links) = parent_and_links(py, &sources, spec.parent, &spec.links)?;
+                let span = r.start(py, tracer, &context, links.as_ref())?;
+                let context = r.handler_context_in(py, &span, Some(ambient))?;
+                return Ok(Started::Span(recipe, span, context));
+            }
+        };
+        // Started from the template: the recipe is made only if the span records.
+        let (start_ns, t0) = now();
+        let (context, links) = parent_and_links(py, &sources, template.parent, &template.links)?;
+        let span = tracer.call_method1(
+            intern!(py, "start_span"),
+            (
+                template.name.bind(py),
+                context,
+                template.kind.bind(py),
+                template.attributes.bind(py).copy()?,
+                links,
+                start_ns,
+            ),
+        )?;
+        if span.call_method0(intern!(py, "is_recording"))?.is_truthy()? {
+            let recipe = self.consumed_with(py, fields, (info, remote, kept), Some(has_span), None)?;
+            let Some(recipe) = recipe else {
+                span.call_method0(intern!(py, "end"))?;
+                return Ok(Started::Nothing);
+            };
+            let _ = recipe.started.set((start_ns, t0));
+            let recipe = Bound::new(py, recipe)?;
+            let context = recipe.get().handler_context_in(py, &span, Some(ambient))?;
+            return Ok(Started::Span(recipe, span, context));
+        }
+        let kept = kept.map(|k| k.into_bound(py));
+        let context =
+            crate::otel::handler_context(py, template.handler, Some(ambient), Some(&remote_b), kept.as_ref(), &span)?;
+        let e2e_ms = kafka_trace::span::e2e_latency_ms(timestamp_ms, lc::now_ms());
+        Ok(Started::Kept(KeptProcess { template, e2e_ms, start_ns, t0 }, span, context))
     }
 }
 
@@ -1303,15 +1381,28 @@ impl Lifecycle {
     fn consumed<'py>(
         &self,
         py: Python<'py>,
-        (topic, partition, offset, key, value, timestamp_ms): Consumed<'_, 'py>,
+        fields: Consumed<'_, 'py>,
         headers: &Bound<'py, PyAny>,
         ambient_has_span: Option<bool>,
         now_ms: Option<i64>,
     ) -> PyResult<Option<Recipe>> {
         // The core answers `None` for a filtered topic anyway; asking first saves reading headers.
-        if !self.inner.allows(topic) {
+        if !self.inner.allows(fields.0) {
             return Ok(None);
         }
+        let remote = Self::remote(py, headers)?;
+        self.consumed_with(py, fields, remote, ambient_has_span, now_ms)
+    }
+
+    /// [`consumed`](Self::consumed) with the message's headers already read (`Self::remote`).
+    fn consumed_with<'py>(
+        &self,
+        py: Python<'py>,
+        (topic, partition, offset, key, value, timestamp_ms): Consumed<'_, 'py>,
+        (info, remote, kept): (RemoteInfo, Py<PyAny>, Option<Py<Kept>>),
+        ambient_has_span: Option<bool>,
+        now_ms: Option<i64>,
+    ) -> PyResult<Option<Recipe>> {
         let key = bytes_of(key);
         let message = MessageInfo {
             topic,
@@ -1321,7 +1412,6 @@ impl Lifecycle {
             payload_len: len_of(value),
             timestamp_ms,
         };
-        let (info, remote, kept) = Self::remote(py, headers)?;
         let now = now_ms.unwrap_or_else(lc::now_ms);
         let recipe = match ambient_has_span {
             Some(has_span) => self
@@ -1331,11 +1421,105 @@ impl Lifecycle {
         };
         match recipe {
             Some(r) => {
-                Recipe::new(py, self, Inner::Process(r), Some(remote), kept).map(Some)
+                Recipe::new(py, self, Inner::Process(r), Some(remote), Some(kept).flatten()).map(Some)
             }
             None => Ok(None),
         }
     }
+}
+
+/// The constant part of a per-message process span's start, from a recipe of the core.
+pub(crate) struct ProcessTemplate {
+    name: Py<PyString>,
+    kind: Py<PyAny>,
+    /// The sampling attributes (copied for each start).
+    attributes: Py<PyDict>,
+    parent: ContextSource,
+    links: Vec<ContextSource>,
+    handler: HandlerContext,
+    /// The recipe it was taken from: the finish of a failed handler.
+    recipe: ProcessRecipe,
+    /// The metric records of a returned handler: instrument index, where the value comes from,
+    /// the attributes (read by the meter, never changed).
+    returned: Vec<(usize, MetricValueSource, Py<PyDict>)>,
+    returned_end: SpanEnd,
+}
+
+impl ProcessTemplate {
+    fn of(py: Python<'_>, lifecycle: &Lifecycle, recipe: &Recipe) -> PyResult<Self> {
+        let Inner::Process(r) = &recipe.inner else {
+            return Err(crate::errors::invalid_option("a process template of another recipe".to_owned()));
+        };
+        let (finish, sources) = r.returned_finish();
+        let returned = finish
+            .metrics
+            .iter()
+            .zip(sources)
+            .map(|(m, source)| Ok((instrument_index(m.instrument), source, attributes(py, &m.attributes)?.unbind())))
+            .collect::<PyResult<Vec<_>>>()?;
+        let sampling = r.span.attributes.iter().filter(|(k, _)| is_sampling_attribute(k));
+        Ok(Self {
+            name: recipe.name.clone_ref(py),
+            kind: recipe.kind.clone_ref(py),
+            attributes: lifecycle.start_dicts.shared(py, sampling)?.unbind(),
+            parent: r.span.parent,
+            links: r.span.links.clone(),
+            handler: r.handler,
+            recipe: r.clone(),
+            returned,
+            returned_end: finish.end,
+        })
+    }
+}
+
+/// A process span started from a template (it does not record): ends it with the template's
+/// finish.
+pub(crate) struct KeptProcess {
+    template: Arc<ProcessTemplate>,
+    e2e_ms: Option<f64>,
+    start_ns: i64,
+    t0: std::time::Instant,
+}
+
+impl KeptProcess {
+    /// Ends `span` and records the metrics of a handler that returned (`error_type` `None`) or
+    /// failed; a span that does not record takes no attribute or status.
+    pub(crate) fn end(
+        &self,
+        py: Python<'_>,
+        instruments: &Instruments,
+        span: &Bound<'_, PyAny>,
+        error_type: Option<&str>,
+    ) -> PyResult<()> {
+        let elapsed = self.t0.elapsed();
+        let t = &*self.template;
+        if let Some(e) = error_type {
+            let finish = t.recipe.finish_with_e2e(HandlerResult::Failed { error_type: e }, elapsed, self.e2e_ms);
+            return end_and_record(py, instruments, span, self.start_ns, &finish);
+        }
+        end_span(py, span, self.start_ns, t.returned_end)?;
+        for (index, source, attrs) in &t.returned {
+            let value = match source {
+                MetricValueSource::Constant(v) => *v,
+                MetricValueSource::ElapsedSeconds => elapsed.as_secs_f64(),
+                MetricValueSource::E2eLatencySeconds => match self.e2e_ms {
+                    Some(ms) => ms / 1000.0,
+                    None => continue,
+                },
+            };
+            instruments.records[*index].bind(py).call1((value, attrs.bind(py)))?;
+        }
+        Ok(())
+    }
+}
+
+/// Now: ns since the epoch (the clock of `time.time_ns()`) and the monotonic instant.
+fn now() -> (i64, std::time::Instant) {
+    let ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    (ns, std::time::Instant::now())
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

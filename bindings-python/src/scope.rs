@@ -8,7 +8,7 @@
 use pyo3::intern;
 use pyo3::prelude::*;
 
-use crate::lifecycle::{log_failure, Instruments, Lifecycle, Recipe, Started};
+use crate::lifecycle::{log_failure, Instruments, KeptProcess, Lifecycle, Recipe, Started};
 
 /// What a consumer's `process(msg)` scopes share: the tracer, the instruments, the `on_process`
 /// hook, the Python scope for other messages (`fallback(model, message)`) and the API's
@@ -41,10 +41,16 @@ impl ProcessScopes {
     }
 }
 
+/// What ends an open span: its recipe, or its situation's template (a span that does not record).
+enum End {
+    Recipe(Py<Recipe>),
+    Kept(KeptProcess),
+}
+
 enum State {
     Idle,
     /// The span started; `token` is `None` when attaching its context failed.
-    Open { recipe: Py<Recipe>, span: Py<PyAny>, token: Option<Py<PyAny>> },
+    Open { end: End, span: Py<PyAny>, token: Option<Py<PyAny>> },
     /// The Python scope of a message that is not a confluent-kafka `Message`.
     Delegated(Py<PyAny>),
     Done,
@@ -79,10 +85,16 @@ impl ProcessScope {
         let message = self.message.bind(py);
         let started = (|| {
             let ambient = scopes.context_api.0.bind(py).call0()?;
-            self.model.get().start_message(py, scopes.tracer.bind(py), message, &ambient)
+            self.model.get().start_message(py, scopes.tracer.bind(py), message, &ambient, true)
         })();
-        match started {
-            Ok(Started::Span(recipe, span, context)) => {
+        let opened = match started {
+            Ok(Started::Span(recipe, span, context)) => Ok((End::Recipe(recipe.unbind()), span, context)),
+            Ok(Started::Kept(kept, span, context)) => Ok((End::Kept(kept), span, context)),
+            Ok(other) => Err(Ok(other)),
+            Err(e) => Err(Err(e)),
+        };
+        match opened {
+            Ok((end, span, context)) => {
                 let token = match scopes.context_api.1.bind(py).call1((context,)) {
                     Ok(t) => Some(t.unbind()),
                     Err(e) => {
@@ -96,14 +108,10 @@ impl ProcessScope {
                     }
                 }
                 let out = span.clone().unbind();
-                self.state = State::Open { recipe: recipe.unbind(), span: span.unbind(), token };
+                self.state = State::Open { end, span: span.unbind(), token };
                 out
             }
-            Ok(Started::Nothing) => {
-                self.state = State::Done;
-                py.None()
-            }
-            Ok(Started::NotAMessage) => {
+            Err(Ok(Started::NotAMessage)) => {
                 let entered = scopes
                     .fallback
                     .bind(py)
@@ -124,7 +132,11 @@ impl ProcessScope {
                     }
                 }
             }
-            Err(e) => {
+            Err(Ok(_)) => {
+                self.state = State::Done;
+                py.None()
+            }
+            Err(Err(e)) => {
                 log_failure(py, "kafka_trace could not start a process span", &e);
                 self.state = State::Done;
                 py.None()
@@ -140,7 +152,7 @@ impl ProcessScope {
         tb: &Bound<'_, PyAny>,
     ) -> bool {
         match std::mem::replace(&mut self.state, State::Done) {
-            State::Open { recipe, span, token } => {
+            State::Open { end, span, token } => {
                 let scopes = self.scopes.get();
                 let span = span.bind(py);
                 let ended = (|| -> PyResult<()> {
@@ -153,15 +165,13 @@ impl ProcessScope {
                         }
                         Some(name)
                     };
-                    recipe.get().end_started(
-                        py,
-                        scopes.instruments.bind(py),
-                        span,
-                        error_type.as_deref(),
-                        None,
-                        None,
-                        None,
-                    )
+                    let instruments = scopes.instruments.bind(py);
+                    match &end {
+                        End::Recipe(recipe) => {
+                            recipe.get().end_started(py, instruments, span, error_type.as_deref(), None, None, None)
+                        }
+                        End::Kept(kept) => kept.end(py, instruments.get(), span, error_type.as_deref()),
+                    }
                 })();
                 if let Err(e) = ended {
                     log_failure(py, "kafka_trace could not end a process span", &e);

@@ -114,3 +114,111 @@ def test_other_records_and_events_take_the_python_scope(otel: Any) -> None:
     with c.process(None) as nothing:
         assert nothing is None
     assert len(otel.spans()) == 1
+
+
+class Recorder:
+    """A sampler that records what each start gave it and drops or records as told."""
+
+    def __init__(self, record: Any = lambda i: False) -> None:
+        self.seen: List[Any] = []
+        self.record = record
+
+    def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
+                      attributes: Any = None, links: Any = None, trace_state: Any = None) -> Any:
+        from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
+
+        parent = trace.get_current_span(parent_context).get_span_context()
+        self.seen.append((name, kind, dict(attributes or {}), parent.trace_id, parent.span_id,
+                          [(link.context.trace_id, link.context.span_id) for link in (links or ())]))
+        decision = Decision.RECORD_AND_SAMPLE if self.record(len(self.seen) - 1) else Decision.DROP
+        return SamplingResult(decision, attributes if decision == Decision.RECORD_AND_SAMPLE else None)
+
+    def get_description(self) -> str:
+        return "Recorder"
+
+
+SITUATIONS = [  # partition, headers, timestamp: every start-cache situation, twice each
+    (0, [("traceparent", TP)], (1, 1_700_000_000_000)),
+    (0, [("traceparent", b"junk")], (1, 1_700_000_000_000)),
+    (1, None, (0, 0)),
+    (-1, [("traceparent", TP), ("baggage", b"k=v")], (2, 1_700_000_000_000)),
+]
+
+
+def situation_messages() -> List[Message]:
+    out = []
+    for i, (partition, headers, ts) in enumerate(SITUATIONS * 2):
+        out.append(Message(topic="orders", partition=partition, offset=10 + i, key=b"k%d" % i, value=b"v" * i,
+                           headers=headers, timestamp=ts))
+    return out
+
+
+def run_consumer(record: Any, fresh_each: bool, strategy: str = "parent", ambient: bool = False,
+                 fail: bool = False) -> Any:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    sampler = Recorder(record)
+    provider = TracerProvider(sampler=sampler)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    tracing = KafkaTracing(tracer_provider=provider, meter_provider=MeterProvider(metric_readers=[reader]),
+                           strategy=strategy, record_body_size=True)
+    c = TracedConsumer(StubConsumer(), tracing, CONF)
+    outer = trace.NonRecordingSpan(trace.SpanContext(0xABC, 0xDEF, True, trace.TraceFlags(1)))
+    handler_views = []
+    for m in situation_messages():
+        if fresh_each:
+            c = TracedConsumer(StubConsumer(), tracing, CONF)
+        token = otel_context.attach(trace.set_span_in_context(outer)) if ambient else None
+        try:
+            with c.process(m):
+                sc = trace.get_current_span().get_span_context()
+                from opentelemetry import baggage
+
+                handler_views.append((sc.trace_id, dict(baggage.get_all())))
+                if fail:
+                    raise ValueError("handler")
+        except ValueError:
+            pass
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+    points = []
+    data = reader.get_metrics_data()
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for p in metric.data.data_points:
+                    points.append((metric.name, sorted(p.attributes.items()), getattr(p, "count", None),
+                                   getattr(p, "value", None) if metric.name.endswith("messages") else None))
+    spans = [(s.name, s.kind, dict(s.attributes), s.parent.span_id if s.parent else None, s.status.status_code)
+             for s in exporter.get_finished_spans()]
+    return sampler.seen, sorted(points), spans, handler_views
+
+
+@pytest.mark.parametrize("strategy", ["parent", "link"])
+@pytest.mark.parametrize("ambient", [False, True])
+@pytest.mark.parametrize("fail", [False, True])
+def test_spans_started_from_the_start_cache_equal_the_recipes(strategy: str, ambient: bool, fail: bool) -> None:
+    # One consumer (its second message of each situation starts from the template) against a new
+    # consumer per message (every start from a recipe): the sampler sees the same starts, the
+    # handler the same context, the meter the same records.
+    for record in (lambda i: False, lambda i: i % 3 == 1):
+        cached = run_consumer(record, fresh_each=False, strategy=strategy, ambient=ambient, fail=fail)
+        fresh = run_consumer(record, fresh_each=True, strategy=strategy, ambient=ambient, fail=fail)
+        # Trace ids of new roots are random; everything else must be equal.
+        strip = lambda seen: [(n, k, a, t if p else None, p, links) for (n, k, a, t, p, links) in seen]  # noqa: E731
+        assert strip(cached[0]) == strip(fresh[0])
+        assert len(cached[0]) == len(SITUATIONS) * 2
+        assert cached[1] == fresh[1] and cached[1]
+        no_e2e = lambda spans: [(n, k, {a: v for a, v in at.items() if a != "kafka_trace.e2e_latency_ms"}, p, st)  # noqa: E731
+                                for (n, k, at, p, st) in spans]
+        assert no_e2e(cached[2]) == no_e2e(fresh[2])
+        strip_ids = lambda views: [(t if t in (0x4BF92F3577B34DA6A3CE929D0E0E4736, 0xABC) else "new", b)  # noqa: E731
+                                   for t, b in views]
+        assert strip_ids(cached[3]) == strip_ids(fresh[3])

@@ -23,7 +23,7 @@ from opentelemetry.sdk.metrics.export import Histogram, InMemoryMetricReader, Su
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler, SamplingResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, StatusCode
 
 from kafka_trace import KafkaTracing, extract_parts
@@ -192,9 +192,13 @@ class Run:
 
     def _consume(self, poll_context: Optional[Context]) -> None:
         record = Record(self.case["message"])
+        self._handle_in(self.tracing.process(record, None, poll_context), record)
+
+    def _handle_in(self, scope: Any, record: Record) -> None:
+        """Runs the handler in ``scope``; its exception, if the case raises one, left the block."""
         raised = None
         try:
-            with self.tracing.process(record, None, poll_context):
+            with scope:
                 self._handle(record)
         except Exception as exc:
             raised = exc
@@ -317,30 +321,93 @@ def check_headers(run: Run, expected: List[Dict[str, Any]], exported: bool) -> N
             assert value == want, (name, value, want)
 
 
+def check_run(run: Run, dropped: bool = False) -> None:
+    """The case's expectations on what ``run`` recorded; ``dropped``: the sampler dropped every
+    span, so only what a dropped span still gives is checked (the keys the sampler saw, the
+    handler's baggage, every metric record)."""
+    case = run.case
+    exp = case["expect"]
+    spans = run.operation_spans()
+    if not exp["traced"]:
+        assert spans == []
+        assert run.metric_points() == []
+    if exp["span"] is None or dropped:
+        assert spans == [], [s.name for s in spans]
+    else:
+        assert len(spans) == 1, [s.name for s in spans]
+        check_span(run, spans[0], exp["span"])
+    if dropped and exp["span"] is not None:
+        assert run.sampler.keys[exp["span"]["name"]] == [exp["span"]["sampler_keys"]]
+    if case["operation"] in ("process", "batch_process"):
+        assert run.handler_baggage == exp["handler_baggage"]
+    want = sorted(
+        (m["name"], m["kind"], sorted(attrs_expected(m["attributes"]).items()), m["count"]) for m in exp["metrics"]
+    )
+    got = sorted((n, k, sorted(a.items()), c) for n, k, a, c in run.metric_points())
+    assert got == want
+    if "headers_out" in exp and not dropped:
+        check_headers(run, exp["headers_out"], exp["span"] is not None)
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_span_model_vector(case: Dict[str, Any]) -> None:
     run = Run(case)
     try:
         run.run()
-        exp = case["expect"]
-        spans = run.operation_spans()
-        if not exp["traced"]:
-            assert spans == []
-            assert run.metric_points() == []
-        if exp["span"] is None:
-            assert spans == [], [s.name for s in spans]
-        else:
-            assert len(spans) == 1, [s.name for s in spans]
-            check_span(run, spans[0], exp["span"])
-        if case["operation"] in ("process", "batch_process"):
-            assert run.handler_baggage == exp["handler_baggage"]
-        want = sorted(
-            (m["name"], m["kind"], sorted(attrs_expected(m["attributes"]).items()), m["count"]) for m in exp["metrics"]
-        )
-        got = sorted((n, k, sorted(a.items()), c) for n, k, a, c in run.metric_points())
-        assert got == want
-        if "headers_out" in exp:
-            check_headers(run, exp["headers_out"], exp["span"] is not None)
+        check_run(run)
+    finally:
+        run.tracer_provider.shutdown()
+        run.meter_provider.shutdown()
+
+
+class StubConsumer:
+    pass
+
+
+class CachedRun(Run):
+    """A ``process`` case through ``TracedConsumer.process`` of a confluent-kafka ``Message``
+    (the native scope), its span started from the start cache's template of its situation (a
+    first message of the same situation made it); ``dropped``: a sampler that drops every span,
+    so the span ends through the template's kept finish instead of a recipe."""
+
+    def __init__(self, case: Dict[str, Any], dropped: bool) -> None:
+        super().__init__(case)
+        if dropped:
+            self.sampler.inner = ALWAYS_OFF
+
+    def _consume(self, poll_context: Optional[Context]) -> None:
+        from confluent_kafka import Message
+
+        from kafka_trace.confluent import TracedConsumer
+
+        assert poll_context is None
+        m = self.case["message"]
+        record = Record(m)
+        ts = m.get("timestamp_ms")
+        msg = Message(topic=m["topic"], partition=-1 if record.partition is None else record.partition,
+                      offset=-1001 if record.offset is None else record.offset, key=record.key,
+                      value=record.value, headers=record.headers, timestamp=(0, 0) if ts is None else (1, ts))
+        # The template: a first message of the situation, through a tracing of its own.
+        warm = TracedConsumer(StubConsumer(), KafkaTracing(**self.case["options"], **self.case["client"]))
+        with warm.process(msg):
+            pass
+        consumer = TracedConsumer(StubConsumer(), self.tracing)
+        consumer._model = warm._model  # the same options and client: the warmed start cache
+        scope = consumer.process(msg)
+        assert type(scope).__name__ == "ProcessScope"  # the native one
+        self._handle_in(scope, record)
+
+
+PROCESS_CASES = [c for c in CASES if c["operation"] == "process"]
+
+
+@pytest.mark.parametrize("dropped", [False, True], ids=["recorded", "dropped"])
+@pytest.mark.parametrize("case", PROCESS_CASES, ids=[c["name"] for c in PROCESS_CASES])
+def test_span_model_vector_from_the_start_cache(case: Dict[str, Any], dropped: bool) -> None:
+    run = CachedRun(case, dropped)
+    try:
+        run.run()
+        check_run(run, dropped)
     finally:
         run.tracer_provider.shutdown()
         run.meter_provider.shutdown()
