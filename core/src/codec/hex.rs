@@ -60,7 +60,7 @@ pub(crate) fn decode<const N: usize>(hex: &[u8]) -> Option<[u8; N]> {
     let mut bad = 0u64;
     let words = N / 4;
     for k in 0..words {
-        let Some(word) = hex.get(8 * k..8 * k + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) else { return None };
+        let word = hex.get(8 * k..8 * k + 8).and_then(|w| <[u8; 8]>::try_from(w).ok())?;
         let (b, value) = decode8_unchecked(word);
         bad |= b;
         out[4 * k..4 * k + 4].copy_from_slice(&value.to_le_bytes());

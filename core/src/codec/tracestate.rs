@@ -716,16 +716,23 @@ fn key_end(bytes: &[u8], mut i: usize) -> usize {
     }
 }
 
-/// The end of the run of value bytes from `i` (the end of `bytes` at the latest).
+/// The end of the run of value bytes from `i` (at most the end of `bytes`, for `i` up to there;
+/// `i` itself past it).
 #[inline(always)]
-fn value_end(bytes: &[u8], mut i: usize) -> usize {
-    loop {
-        let stop = value_stops(word_at(bytes, i));
+fn value_end(bytes: &[u8], i: usize) -> usize {
+    let Some(mut rest) = bytes.get(i..) else {
+        return i;
+    };
+    while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+        let stop = value_stops(u64::from_le_bytes(*word));
         if stop != 0 {
-            return (i + (stop.trailing_zeros() / 8) as usize).min(bytes.len());
+            return bytes.len() - rest.len() + (stop.trailing_zeros() / 8) as usize;
         }
-        i += 8;
+        rest = tail;
     }
+    // Fewer than eight bytes left: the zero lane at the end stops a run that reaches it.
+    let at = bytes.len() - rest.len();
+    at + (value_stops(tail_word(bytes, at)).trailing_zeros() / 8) as usize
 }
 
 /// The member `text` starts with when it is written the plain way (`key=value` and then `,` or
@@ -737,20 +744,25 @@ fn plain_member(text: &str) -> Option<(Member<'_>, &str)> {
         return None;
     }
     let eq = key_end(bytes, 1);
-    let end = value_end(bytes, eq + 1);
-    let plain_end = match bytes.get(end) {
-        None => true,
-        Some(&b) => b == b',',
-    };
-    // Every split below is at a byte just compared with an ASCII one, so the `&str` splits
-    // cost no character-boundary work.
-    if bytes.get(eq) != Some(&b'=') || eq > 256 || end == eq + 1 || end - eq - 1 > 256 || !plain_end || bytes[end - 1] == b' ' {
+    if eq > 256 || bytes.get(eq) != Some(&b'=') {
         return None;
     }
-    let (member, next) = text.split_at(end);
+    // `eq` is a byte of `text`, so this is at most the end of `text`.
+    let end = value_end(bytes, eq + 1);
+    // 1 to 256 bytes of value, not ending in a space.
+    if end.wrapping_sub(eq + 2) >= 256 || bytes.get(end - 1) == Some(&b' ') {
+        return None;
+    }
+    // Every split below is at a byte just compared with an ASCII one (or at the end), so the
+    // `&str` splits cost no character-boundary work.
+    let (member, next) = text.split_at_checked(end)?;
+    let next = match next.as_bytes().first() {
+        None => next,
+        Some(b',') => next.strip_prefix(',')?,
+        Some(_) => return None,
+    };
     let (key, value) = member.split_at(eq);
-    let value = value.strip_prefix('=')?;
-    Some((Member { key, value }, next.strip_prefix(',').unwrap_or(next)))
+    Some((Member { key, value: value.strip_prefix('=')? }, next))
 }
 
 /// Scans the valid member starting at `start` (not white space, not `,`): the position of its
@@ -938,7 +950,9 @@ mod tests {
                 assert_eq!(word_at(bytes, i).to_le_bytes().to_vec(), want, "len {len} at {i}");
                 let run = |bit: u8| (i.min(len)..len).find(|&j| class(bytes[j]) & bit == 0).unwrap_or(len);
                 assert_eq!(key_end(bytes, i), run(KEY), "key run, len {len} at {i}");
-                assert_eq!(value_end(bytes, i), run(VALUE), "value run, len {len} at {i}");
+                if i <= len {
+                    assert_eq!(value_end(bytes, i), run(VALUE), "value run, len {len} at {i}");
+                }
             }
         }
     }
