@@ -30,13 +30,14 @@
 
 #[path = "../benches/support/cpu_clock.rs"]
 mod cpu_clock;
+#[path = "support/floor.rs"]
+mod floor;
 
-use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use kafka_trace::rdkafka::{TraceConfig, TracedConsumer, TracedProducer};
-use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::Context;
 use opentelemetry_sdk::testing::trace::NoopSpanExporter;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, Tracer};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -95,51 +96,18 @@ fn consumer(topic: &str) -> BaseConsumer {
     c
 }
 
-/// The SDK floor's send span: what any instrumentation must at least do per send.
+/// The SDK floor's send: its span around the plain send.
 async fn floor_send(tracer: &Tracer, producer: &FutureProducer, topic: &str, payload: &[u8]) -> bool {
-    let mut span = tracer
-        .span_builder(Cow::Owned(format!("send {topic}")))
-        .with_kind(SpanKind::Producer)
-        .with_attributes([
-            KeyValue::new("messaging.system", "kafka"),
-            KeyValue::new("messaging.destination.name", topic.to_owned()),
-            KeyValue::new("messaging.operation.type", "send"),
-            KeyValue::new("messaging.operation.name", "send"),
-            KeyValue::new("messaging.message.body.size", payload.len() as i64),
-        ])
-        .start_with_context(tracer, &Context::new());
+    let span = floor::send_span(tracer, topic, payload.len());
     let result = producer.send(FutureRecord::<(), _>::to(topic).payload(payload), Duration::from_secs(30)).await;
-    if let Ok(delivery) = &result {
-        span.set_attribute(KeyValue::new("messaging.destination.partition.id", delivery.partition.to_string()));
-        span.set_attribute(KeyValue::new("messaging.kafka.offset", delivery.offset));
-    }
-    span.end();
+    floor::end_send(span, result.as_ref().ok().map(|d| (d.partition, d.offset)));
     result.is_ok()
 }
 
 /// The SDK floor's process span around a handler, its context current while the handler runs.
 fn floor_process<R>(tracer: &Tracer, message: &rdkafka::message::BorrowedMessage<'_>, handler: impl FnOnce() -> R) -> R {
-    let topic = message.topic();
-    let span = tracer
-        .span_builder(Cow::Owned(format!("process {topic}")))
-        .with_kind(SpanKind::Consumer)
-        .with_attributes([
-            KeyValue::new("messaging.system", "kafka"),
-            KeyValue::new("messaging.destination.name", topic.to_owned()),
-            KeyValue::new("messaging.operation.type", "process"),
-            KeyValue::new("messaging.operation.name", "process"),
-            KeyValue::new("messaging.destination.partition.id", message.partition().to_string()),
-            KeyValue::new("messaging.kafka.offset", message.offset()),
-            KeyValue::new("messaging.message.body.size", message.payload().map_or(0, <[u8]>::len) as i64),
-        ])
-        .start_with_context(tracer, &Context::new());
-    let cx = Context::new().with_span(span);
-    let result = {
-        let _guard = cx.clone().attach();
-        handler()
-    };
-    cx.span().end();
-    result
+    let at = (message.topic(), message.partition(), message.offset());
+    floor::process(tracer, at, message.payload().map_or(0, <[u8]>::len), handler)
 }
 
 struct Measured {
