@@ -588,7 +588,7 @@ where
     pub(super) fn start_span(&self, spec: &SpanSpec, sources: &Sources<'_>, start: StartTime) -> T::Span {
         let mut sampling = Vec::with_capacity(spec.attributes.len());
         sampling.extend(spec.sampling_attributes().map(key_value));
-        let head = SpanHead { name: spec.name.clone(), kind: to_kind(spec.kind), sampling, parent: spec.parent, links: &spec.links };
+        let head = SpanHead { name: Cow::Owned(spec.name.clone()), kind: to_kind(spec.kind), sampling, parent: spec.parent, links: &spec.links };
         let mut span = self.start_head(head, sources, start);
         if span.is_recording() {
             set_recorded(&mut span, spec);
@@ -600,7 +600,7 @@ where
     pub(super) fn start_head(&self, head: SpanHead<'_>, sources: &Sources<'_>, start: StartTime) -> T::Span {
         let links: Vec<Link> = head.links.iter().filter_map(|s| sources.span_context(*s)).map(Link::with_context).collect();
         self.tracer
-            .span_builder(Cow::Owned(head.name))
+            .span_builder(head.name)
             .with_kind(head.kind)
             .with_attributes(head.sampling)
             .with_links(links)
@@ -647,7 +647,7 @@ pub fn handler_context(rule: HandlerContext, ambient: &Context, message: &Messag
 
 /// What a span starts with, whether taken from a recipe or from a [`super::StartCache`] entry.
 pub(super) struct SpanHead<'a> {
-    pub(super) name: String,
+    pub(super) name: Cow<'static, str>,
     pub(super) kind: ot::SpanKind,
     /// The sampling attributes ([`SpanSpec::sampling_attributes`]), the only ones the sampler sees.
     pub(super) sampling: Vec<opentelemetry::KeyValue>,

@@ -5,6 +5,7 @@
 //! The full recipe is built only for a span that records; the metrics of a span that does not
 //! record come from the recipe kept for its situation ([`Kept`]).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, RwLock};
@@ -12,7 +13,8 @@ use std::sync::{Arc, RwLock};
 use opentelemetry::trace::{self as ot, Span as _, TraceContextExt as _, Tracer};
 use opentelemetry::{Context, KeyValue};
 
-use super::convert::{key_value, to_kind};
+use super::convert::{shared_key_value, to_kind};
+use super::names::span_name;
 use super::executor::{handler_context, set_recorded, Executor, MessageContext, Running, SpanHead, Sources, StartTime};
 use crate::lifecycle::{
     AmbientInfo, Finish, HandlerContext, HandlerResult, Lifecycle, Operation, ProcessRecipe, SendRecipe, SendResult,
@@ -36,10 +38,12 @@ struct Situation {
 /// The constant part of a span start, from a recipe of the core.
 #[derive(Debug)]
 struct Template {
-    name: String,
+    /// Kept for the process ([`super::names`]): the span builder takes it without a copy.
+    name: Cow<'static, str>,
     kind: ot::SpanKind,
     parent: ContextSource,
     links: Vec<ContextSource>,
+    /// String values reference counted: a span's copy of them bumps counts, copies no string.
     sampling: Vec<KeyValue>,
     /// A process recipe's handler rule.
     handler: Option<HandlerContext>,
@@ -112,11 +116,11 @@ impl Kept<ProcessRecipe> {
 impl Template {
     fn of<R: Keep>(recipe: &R, (spec, handler): (&SpanSpec, Option<HandlerContext>)) -> Self {
         Self {
-            name: spec.name.clone(),
+            name: span_name(&spec.name),
             kind: to_kind(spec.kind),
             parent: spec.parent,
             links: spec.links.clone(),
-            sampling: spec.sampling_attributes().map(key_value).collect(),
+            sampling: spec.sampling_attributes().map(shared_key_value).collect(),
             handler,
             recipe: recipe.clone().keep(),
         }
@@ -162,6 +166,12 @@ struct Entries {
 
 /// A bounded cache of span starts, for one [`Lifecycle`] (keep it next to the lifecycle it was
 /// filled from; a cache used with another lifecycle would start spans by the first one's rules).
+///
+/// Memory: at most `capacity` entries. An entry's span name is kept for the life of the process
+/// (the SDK's span builder then takes it without a copy per span), bounded for the whole process
+/// at [`SPAN_NAME_CAPACITY`](super::SPAN_NAME_CAPACITY) distinct names and
+/// [`SPAN_NAME_BYTES`](super::SPAN_NAME_BYTES) bytes, however many caches there are; past those
+/// bounds an entry's spans copy their name.
 ///
 /// # Examples
 ///
@@ -381,5 +391,33 @@ where
             set_recorded(&mut span, parts(r).0);
         }
         Some(StartedSpan { span, start, recipe, kept: None, handler })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::Value;
+
+    use super::*;
+    use crate::otel::convert::key_value;
+
+    #[test]
+    fn a_template_gives_every_span_its_name_and_string_values_without_a_copy() {
+        let message = MessageInfo { topic: "kt-template-shares", partition: Some(3), payload_len: Some(1), ..MessageInfo::default() };
+        let recipe = Lifecycle::default().send(&message).unwrap();
+        let template = Template::of(&recipe, (&recipe.span, None));
+        assert!(matches!(template.name, Cow::Borrowed("send kt-template-shares")), "{:?}", template.name);
+        // The same key-values as the recipe's sampling attributes, in order.
+        let expected: Vec<KeyValue> = recipe.span.sampling_attributes().map(key_value).collect();
+        assert_eq!(template.sampling, expected);
+        let mut strings = 0;
+        for kv in &template.sampling {
+            if let (Value::String(kept), Value::String(copy)) = (&kv.value, &kv.clone().value) {
+                assert_eq!(kept.as_str().as_ptr(), copy.as_str().as_ptr(), "{} copied", kv.key);
+                strings += 1;
+            }
+        }
+        // system, operation name and type, destination name, partition id.
+        assert_eq!(strings, 5);
     }
 }
