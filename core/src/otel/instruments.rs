@@ -19,10 +19,13 @@ use crate::span::{Attribute, AttributeValue};
 /// are converted at every record (memory stays bounded whatever the number of topics).
 pub const METRIC_SET_CAPACITY: usize = 4096;
 
+/// The sets of one hash: each set as the core wrote it and as converted.
+type SameHash = Vec<(Vec<Attribute>, Arc<[KeyValue]>)>;
+
 /// Metric attribute sets converted to `KeyValue`s once, shared by every record of the set.
 #[derive(Debug, Default)]
 pub(super) struct Sets {
-    by_hash: HashMap<u64, Vec<(Vec<Attribute>, Arc<[KeyValue]>)>, BuildHasherDefault<Fnv>>,
+    by_hash: HashMap<u64, SameHash, BuildHasherDefault<Fnv>>,
     pub(super) count: usize,
 }
 
