@@ -176,14 +176,14 @@ where
     }
 
     pub(super) fn finish<V, E>(&self, (recipe, kept): &Recipes, running: &Running, result: &Result<V, E>) {
-        let (outcome, elapsed) = (handler_result(result), running.elapsed());
+        let outcome = handler_result(result);
         finish_span(
             &self.executor,
             running,
             (recipe.as_ref(), kept.as_ref()),
-            |r| r.finish(outcome, elapsed),
-            |r| r.finish_span(outcome, elapsed),
-            |k| k.finish(outcome, elapsed),
+            |r, elapsed| r.finish(outcome, elapsed),
+            |r, elapsed| r.finish_span(outcome, elapsed),
+            |k, elapsed| k.finish(outcome, elapsed),
         );
     }
 

@@ -112,14 +112,13 @@ where
     fn finish(&self, span: &InFlight, outcome: SendResult<'_>) {
         // librdkafka's per-message latency (`rd_kafka_message_latency`) is not reachable through
         // rust-rdkafka without `unsafe`: the span ends in the delivery callback.
-        let elapsed = span.running.elapsed();
         finish_span(
             &self.executor,
             &span.running,
             (span.recipe.as_ref(), span.kept.as_ref()),
-            |r| r.finish(outcome, elapsed, None),
-            |r| r.finish_span(outcome, elapsed, None),
-            |k| k.finish(outcome, elapsed, None),
+            |r, elapsed| r.finish(outcome, elapsed, None),
+            |r, elapsed| r.finish_span(outcome, elapsed, None),
+            |k, elapsed| k.finish(outcome, elapsed, None),
         );
     }
 

@@ -61,6 +61,7 @@ mod producer;
 mod stream;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, KeyValue};
@@ -80,6 +81,10 @@ use crate::otel::{inject_context, trace_context_of, Executor, Instruments, Kept,
 use crate::span::{ClientInfo, MessageInfo, Options};
 
 /// Adds attributes of the caller's choosing to a span when it starts.
+///
+/// Called only for a span that records: a span the sampler dropped keeps no attribute, so its
+/// hook is not called (at 1% sampling, 99 messages in 100 skip it). A hook is for attributes;
+/// do not rely on it being called for every message.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -113,9 +118,9 @@ pub type Hook = Arc<dyn Fn(&MessageInfo<'_>) -> Vec<KeyValue> + Send + Sync>;
 pub struct TraceConfig {
     /// Strategy, key attribute, topic filter.
     pub options: Options,
-    /// Called for every send span.
+    /// Called for every send span that records (see [`Hook`]).
     pub producer_hook: Option<Hook>,
-    /// Called for every process span.
+    /// Called for every process span that records (see [`Hook`]).
     pub consumer_hook: Option<Hook>,
     /// The messaging metrics, when a meter is configured (`Instruments::new(&meter)`).
     pub metrics: Option<Instruments>,
@@ -184,9 +189,14 @@ where
     (lifecycle, Executor::with_instruments(tracer, config.metrics.clone()))
 }
 
+/// The hook's attributes on the span of `cx`, if it records (a span that does not would drop
+/// them: the hook is not called).
 fn add_hook_attributes(cx: &Context, hook: Option<&Hook>, message: &MessageInfo<'_>) {
     if let Some(hook) = hook {
         let span = cx.span();
+        if !span.is_recording() {
+            return;
+        }
         for kv in hook(message) {
             span.set_attribute(kv);
         }
@@ -206,32 +216,32 @@ fn with_trace_headers(cx: &Context, headers: Option<OwnedHeaders>) -> OwnedHeade
     }
 }
 
-/// Ends a span with its recipe's finish: `full()` when the executor records metrics, else
-/// `span_only()` (the same finish without metric records, which nobody would read). A span that
-/// records nothing, on an executor without metrics, is only ended: it ignores attributes and
-/// status, so building them would be wasted work on every unsampled message.
-/// Ends `running` per its recipe, or per the recipe kept for its situation (a span that does not
-/// record, metrics recorded), or only ends it (neither: it does not record, no metrics).
+/// Ends `running` per its recipe: `full` when the executor records metrics, else `span_only` (the
+/// same finish without metric records, which nobody would read); per the recipe kept for its
+/// situation (`kept_full`: a span that does not record, metrics recorded); or only ends it (a
+/// span that does not record, no metrics: it ignores attributes and status, so building them
+/// would be wasted work on every unsampled message). Each finish is given the span's duration,
+/// read only when a finish is built.
 fn finish_span<T, R>(
     executor: &Executor<T>,
     running: &Running,
     (recipe, kept): (Option<&R>, Option<&Kept<R>>),
-    full: impl FnOnce(&R) -> Finish,
-    span_only: impl FnOnce(&R) -> Finish,
-    kept_full: impl FnOnce(&Kept<R>) -> Finish,
+    full: impl FnOnce(&R, Duration) -> Finish,
+    span_only: impl FnOnce(&R, Duration) -> Finish,
+    kept_full: impl FnOnce(&Kept<R>, Duration) -> Finish,
 ) where
     T: opentelemetry::trace::Tracer,
     T::Span: Send + Sync + 'static,
 {
     let Some(recipe) = recipe else {
         match kept {
-            Some(kept) => executor.finish(running, &kept_full(kept)),
+            Some(kept) => executor.finish(running, &kept_full(kept, running.elapsed())),
             None => executor.end_unrecorded(running),
         }
         return;
     };
     if executor.instruments().is_some() {
-        executor.finish(running, &full(recipe));
+        executor.finish(running, &full(recipe, running.elapsed()));
         return;
     }
     let span = running.context().span();
@@ -239,5 +249,41 @@ fn finish_span<T, R>(
         span.end();
         return;
     }
-    executor.finish(running, &span_only(recipe));
+    executor.finish(running, &span_only(recipe, running.elapsed()));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    use opentelemetry::Value;
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider};
+
+    use super::*;
+
+    #[test]
+    fn a_hook_runs_for_a_recording_span_only() {
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        let hook: Hook = Arc::new(|m| {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            vec![KeyValue::new("app.topic", m.topic.to_owned())]
+        });
+        let message = MessageInfo { topic: "orders", ..MessageInfo::default() };
+        for (sampler, calls) in [(Sampler::AlwaysOff, 0), (Sampler::AlwaysOn, 1)] {
+            CALLS.store(0, Ordering::SeqCst);
+            let exporter = InMemorySpanExporter::default();
+            let provider = SdkTracerProvider::builder().with_sampler(sampler).with_simple_exporter(exporter.clone()).build();
+            let cx = Context::new().with_span(provider.tracer("t").start("send orders"));
+            add_hook_attributes(&cx, Some(&hook), &message);
+            cx.span().end();
+            assert_eq!(CALLS.load(Ordering::SeqCst), calls);
+            let spans = exporter.get_finished_spans().unwrap();
+            assert_eq!(spans.len(), calls);
+            if let Some(span) = spans.first() {
+                let topic = span.attributes.iter().find(|kv| kv.key.as_str() == "app.topic").map(|kv| &kv.value);
+                assert_eq!(topic, Some(&Value::from("orders")));
+            }
+        }
+    }
 }

@@ -135,8 +135,7 @@ where
         let result = self.producer.send(record, queue_timeout).await;
         // The delivery future resolves when librdkafka served the delivery report; rust-rdkafka
         // exposes no per-message latency (`rd_kafka_message_latency`) without `unsafe`, so the
-        // span ends now and the duration is measured up to here.
-        let elapsed = running.elapsed();
+        // span ends now and the duration is measured up to here (by finish_span).
         let error = result.as_ref().err().map(|(e, _)| error_type(e));
         let outcome = match (&result, &error) {
             (Ok(delivery), _) => SendResult::Acked { partition: delivery.partition, offset: delivery.offset },
@@ -146,9 +145,9 @@ where
             &self.executor,
             &running,
             (recipe.as_ref(), kept.as_ref()),
-            |r| r.finish(outcome, elapsed, None),
-            |r| r.finish_span(outcome, elapsed, None),
-            |k| k.finish(outcome, elapsed, None),
+            |r, elapsed| r.finish(outcome, elapsed, None),
+            |r, elapsed| r.finish_span(outcome, elapsed, None),
+            |k, elapsed| k.finish(outcome, elapsed, None),
         );
         result
     }
