@@ -237,7 +237,7 @@ pub(crate) fn log_failure(py: Python<'_>, what: &str, err: &PyErr) {
 /// `name()`, then calls the application's own callback, if any.
 #[pyclass(frozen, module = "kafka_trace._native")]
 pub struct PendingSend {
-    recipe: Py<Recipe>,
+    end: SendEnd,
     instruments: Py<Instruments>,
     /// The send span.
     #[pyo3(get)]
@@ -254,15 +254,22 @@ impl PendingSend {
         offset: Option<i64>,
         latency: Option<f64>,
     ) {
-        let ended = self.recipe.get().end_started(
-            py,
-            self.instruments.bind(py),
-            self.span.bind(py),
-            error_type,
-            partition,
-            offset,
-            latency,
-        );
+        let span = self.span.bind(py);
+        let ended = match &self.end {
+            SendEnd::Recipe(recipe) => recipe.get().end_started(
+                py,
+                self.instruments.bind(py),
+                span,
+                error_type,
+                partition,
+                offset,
+                latency,
+            ),
+            SendEnd::Kept { template, start_ns, t0 } => {
+                let finish = send_finish(&template.recipe, t0.elapsed(), error_type, partition, offset, latency);
+                end_and_record(py, self.instruments.get(), span, *start_ns, &finish)
+            }
+        };
         if let Err(e) = ended {
             log_failure(py, "kafka_trace could not end a send span", &e);
         }
@@ -271,16 +278,23 @@ impl PendingSend {
 
 #[pymethods]
 impl PendingSend {
-    /// The send's recipe (it started the span and keeps its start time).
+    /// The send's recipe (it started the span and keeps its start time); `None` for a span the
+    /// sampler dropped, started from its topic's template.
     #[getter]
-    fn recipe(&self, py: Python<'_>) -> Py<Recipe> {
-        self.recipe.clone_ref(py)
+    fn recipe(&self, py: Python<'_>) -> Option<Py<Recipe>> {
+        match &self.end {
+            SendEnd::Recipe(recipe) => Some(recipe.clone_ref(py)),
+            SendEnd::Kept { .. } => None,
+        }
     }
 
     /// When the span started (ns since the epoch).
     #[getter]
     fn start_ns(&self) -> Option<i64> {
-        self.recipe.get().start_ns()
+        match &self.end {
+            SendEnd::Recipe(recipe) => recipe.get().start_ns(),
+            SendEnd::Kept { start_ns, .. } => Some(*start_ns),
+        }
     }
 
     /// The broker acknowledged the message; `latency` is the client's own measure in seconds
@@ -331,6 +345,81 @@ impl PendingSend {
         }
         Ok(())
     }
+}
+
+/// What ends a send span: its recipe, or its topic's template (a span that does not record).
+enum SendEnd {
+    Recipe(Py<Recipe>),
+    Kept { template: Arc<SendTemplate>, start_ns: i64, t0: std::time::Instant },
+}
+
+/// The constant part of a send span's start, from a recipe of the core (see [`ProcessTemplate`]).
+pub(crate) struct SendTemplate {
+    head: StartHead,
+    /// The recipe it was taken from: every send of the topic and partition finishes as it does.
+    recipe: SendRecipe,
+}
+
+/// What a template starts a span with, from a recipe of the core.
+struct StartHead {
+    name: Py<PyString>,
+    kind: Py<PyAny>,
+    /// The sampling attributes (copied for each start).
+    attributes: Py<PyDict>,
+    parent: ContextSource,
+    links: Vec<ContextSource>,
+}
+
+impl StartHead {
+    fn of(py: Python<'_>, lifecycle: &Lifecycle, recipe: &Recipe) -> PyResult<Self> {
+        let spec = recipe.spec();
+        let sampling = spec.attributes.iter().filter(|(k, _)| is_sampling_attribute(k));
+        Ok(Self {
+            name: recipe.name.clone_ref(py),
+            kind: recipe.kind.clone_ref(py),
+            attributes: lifecycle.start_dicts.shared(py, sampling)?.unbind(),
+            parent: spec.parent,
+            links: spec.links.clone(),
+        })
+    }
+
+    /// Starts the span now from `sources` (ambient, remote, poll): the span, whether it records,
+    /// its start time (ns since the epoch) and the monotonic instant of its start.
+    fn start<'py>(
+        &self,
+        py: Python<'py>,
+        tracer: &Bound<'py, PyAny>,
+        sources: &[Option<&Bound<'py, PyAny>>; 3],
+    ) -> PyResult<(Bound<'py, PyAny>, bool, i64, std::time::Instant)> {
+        let (start_ns, t0) = now();
+        let (context, links) = parent_and_links(py, sources, self.parent, &self.links)?;
+        let span = tracer.call_method1(
+            intern!(py, "start_span"),
+            (self.name.bind(py), context, self.kind.bind(py), self.attributes.bind(py).copy()?, links, start_ns),
+        )?;
+        let recording = span.call_method0(intern!(py, "is_recording"))?.is_truthy()?;
+        Ok((span, recording, start_ns, t0))
+    }
+}
+
+/// A send's finish: acknowledged (`error_type` `None`) at `partition`/`offset`, or failed.
+fn send_finish(
+    r: &SendRecipe,
+    elapsed: Duration,
+    error_type: Option<&str>,
+    partition: Option<i32>,
+    offset: Option<i64>,
+    latency_s: Option<f64>,
+) -> Finish {
+    let result = match error_type {
+        None => SendResult::Acked {
+            partition: partition.unwrap_or(-1),
+            offset: offset.unwrap_or(-1),
+        },
+        Some(e) => SendResult::Failed { error_type: e },
+    };
+    let latency = latency_s.and_then(|s| Duration::try_from_secs_f64(s).ok());
+    r.finish(result, elapsed, latency)
 }
 
 enum Inner {
@@ -494,6 +583,26 @@ fn finish_tuple<'py>(py: Python<'py>, finish: &Finish) -> PyResult<FinishTuple<'
         end_after,
         PyTuple::new(py, records)?,
     ))
+}
+
+/// A copy of `headers` (a list, a dict, another iterable or `None`; the caller's object is not
+/// changed) with the trace headers of the send span `span` in the ambient context `ambient`.
+fn send_headers<'py>(
+    py: Python<'py>,
+    ambient: &Bound<'py, PyAny>,
+    headers: &Bound<'py, PyAny>,
+    span: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let copy = if headers.is_none() {
+        PyList::empty(py).into_any()
+    } else if let Ok(list) = headers.cast::<PyList>() {
+        list.get_slice(0, list.len()).into_any()
+    } else if let Ok(dict) = headers.cast::<PyDict>() {
+        dict.copy()?.into_any()
+    } else {
+        PyList::new(py, headers.try_iter()?.collect::<PyResult<Vec<_>>>()?)?.into_any()
+    };
+    crate::otel::inject_into(py, Some(&copy), Some(ambient), true, Some(span))
 }
 
 /// Ends `span` (started at `start_ns`) when `finish` says and records its metric records: the
@@ -704,18 +813,9 @@ impl Recipe {
         let spec = this.spec();
         let (context, links) = ambient_parent_and_links(py, ambient, spec)?;
         let span = this.start(py, tracer, &context, links.as_ref())?;
-        let copy = if headers.is_none() {
-            PyList::empty(py).into_any()
-        } else if let Ok(list) = headers.cast::<PyList>() {
-            list.get_slice(0, list.len()).into_any()
-        } else if let Ok(dict) = headers.cast::<PyDict>() {
-            dict.copy()?.into_any()
-        } else {
-            PyList::new(py, headers.try_iter()?.collect::<PyResult<Vec<_>>>()?)?.into_any()
-        };
-        let out = crate::otel::inject_into(py, Some(&copy), Some(ambient), true, Some(&span))?;
+        let out = send_headers(py, ambient, headers, &span)?;
         let pending = PendingSend {
-            recipe: slf.clone().unbind(),
+            end: SendEnd::Recipe(slf.clone().unbind()),
             instruments: instruments.clone().unbind(),
             span: span.unbind(),
             on_delivery,
@@ -880,17 +980,7 @@ impl Recipe {
     ) -> Finish {
         let elapsed = duration(elapsed_s);
         match &self.inner {
-            Inner::Send(r) => {
-                let result = match error_type {
-                    None => SendResult::Acked {
-                        partition: partition.unwrap_or(-1),
-                        offset: offset.unwrap_or(-1),
-                    },
-                    Some(e) => SendResult::Failed { error_type: e },
-                };
-                let latency = latency_s.and_then(|s| Duration::try_from_secs_f64(s).ok());
-                r.finish(result, elapsed, latency)
-            }
+            Inner::Send(r) => send_finish(r, elapsed, error_type, partition, offset, latency_s),
             Inner::Process(r) => {
                 let result = match error_type {
                     None => HandlerResult::Returned,
@@ -920,6 +1010,8 @@ pub struct Lifecycle {
     names: Mutex<Vec<(String, Py<PyString>)>>,
     /// Per-message process spans' start templates (`TracedConsumer.process`).
     process_starts: StartCache<ProcessTemplate>,
+    /// Send spans' start templates (`start_send`).
+    send_starts: StartCache<SendTemplate>,
 }
 
 /// How many span names a `Lifecycle` keeps as Python strings.
@@ -949,6 +1041,7 @@ impl Lifecycle {
             start_dicts: DictCache::new(16),
             names: Mutex::new(Vec::with_capacity(CACHED_NAMES)),
             process_starts: StartCache::new(),
+            send_starts: StartCache::new(),
         }
     }
 
@@ -1109,6 +1202,57 @@ impl Lifecycle {
             Some(r) => self.recipe(py, Inner::Send(r)).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// A send started in one call: the recipe's start (from the topic and partition's template
+    /// when the span does not record: no recipe is made), the headers copied and injected as
+    /// `Recipe.start_send` does. Returns `(PendingSend, headers_out)`, or `None` when the topic is
+    /// not traced.
+    #[pyo3(signature = (tracer, instruments, ambient, topic, partition, key, value, headers, on_delivery = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn start_send<'py>(
+        &self,
+        py: Python<'py>,
+        tracer: &Bound<'py, PyAny>,
+        instruments: &Bound<'py, Instruments>,
+        ambient: &Bound<'py, PyAny>,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&Bound<'py, PyAny>>,
+        value: Option<&Bound<'py, PyAny>>,
+        headers: &Bound<'py, PyAny>,
+        on_delivery: Option<Py<PyAny>>,
+    ) -> PyResult<Option<(PendingSend, Bound<'py, PyAny>)>> {
+        let situation = Situation { partition, remote_valid: false, ambient_span: false, e2e: false };
+        let template = match self.send_starts.get(topic, situation) {
+            Some(None) => return Ok(None),
+            Some(Some(t)) => t,
+            None => {
+                let recipe = self.send(py, topic, partition, key, value)?;
+                let template = match &recipe {
+                    Some(r) => Some(Arc::new(SendTemplate::of(py, self, r)?)),
+                    None => None,
+                };
+                self.send_starts.put(topic, situation, template);
+                let Some(recipe) = recipe else { return Ok(None) };
+                return Recipe::start_send(&Bound::new(py, recipe)?, tracer, instruments, ambient, headers, on_delivery)
+                    .map(Some);
+            }
+        };
+        let (span, recording, start_ns, t0) = template.head.start(py, tracer, &[Some(ambient), None, None])?;
+        let end = if recording {
+            let Some(recipe) = self.send(py, topic, partition, key, value)? else {
+                span.call_method0(intern!(py, "end"))?;
+                return Ok(None);
+            };
+            let _ = recipe.started.set((start_ns, t0));
+            SendEnd::Recipe(Py::new(py, recipe)?)
+        } else {
+            SendEnd::Kept { template, start_ns, t0 }
+        };
+        let out = send_headers(py, ambient, headers, &span)?;
+        let pending = PendingSend { end, instruments: instruments.clone().unbind(), span: span.unbind(), on_delivery };
+        Ok(Some((pending, out)))
     }
 
     /// The recipe of one message handed to a per-message handler, or `None` (topic not traced).
@@ -1344,20 +1488,8 @@ impl Lifecycle {
             }
         };
         // Started from the template: the recipe is made only if the span records.
-        let (start_ns, t0) = now();
-        let (context, links) = parent_and_links(py, &sources, template.parent, &template.links)?;
-        let span = tracer.call_method1(
-            intern!(py, "start_span"),
-            (
-                template.name.bind(py),
-                context,
-                template.kind.bind(py),
-                template.attributes.bind(py).copy()?,
-                links,
-                start_ns,
-            ),
-        )?;
-        if span.call_method0(intern!(py, "is_recording"))?.is_truthy()? {
+        let (span, recording, start_ns, t0) = template.head.start(py, tracer, &sources)?;
+        if recording {
             let recipe = self.consumed_with(py, fields, (info, remote, kept), Some(has_span), None)?;
             let Some(recipe) = recipe else {
                 span.call_method0(intern!(py, "end"))?;
@@ -1430,12 +1562,7 @@ impl Lifecycle {
 
 /// The constant part of a per-message process span's start, from a recipe of the core.
 pub(crate) struct ProcessTemplate {
-    name: Py<PyString>,
-    kind: Py<PyAny>,
-    /// The sampling attributes (copied for each start).
-    attributes: Py<PyDict>,
-    parent: ContextSource,
-    links: Vec<ContextSource>,
+    head: StartHead,
     handler: HandlerContext,
     /// The recipe it was taken from: the finish of a failed handler.
     recipe: ProcessRecipe,
@@ -1457,17 +1584,24 @@ impl ProcessTemplate {
             .zip(sources)
             .map(|(m, source)| Ok((instrument_index(m.instrument), source, attributes(py, &m.attributes)?.unbind())))
             .collect::<PyResult<Vec<_>>>()?;
-        let sampling = r.span.attributes.iter().filter(|(k, _)| is_sampling_attribute(k));
         Ok(Self {
-            name: recipe.name.clone_ref(py),
-            kind: recipe.kind.clone_ref(py),
-            attributes: lifecycle.start_dicts.shared(py, sampling)?.unbind(),
-            parent: r.span.parent,
-            links: r.span.links.clone(),
+            head: StartHead::of(py, lifecycle, recipe)?,
             handler: r.handler,
             recipe: r.clone(),
             returned,
             returned_end: finish.end,
+        })
+    }
+}
+
+impl SendTemplate {
+    fn of(py: Python<'_>, lifecycle: &Lifecycle, recipe: &Recipe) -> PyResult<Self> {
+        let Inner::Send(r) = &recipe.inner else {
+            return Err(crate::errors::invalid_option("a send template of another recipe".to_owned()));
+        };
+        Ok(Self {
+            head: StartHead::of(py, lifecycle, recipe)?,
+            recipe: r.clone(),
         })
     }
 }

@@ -366,9 +366,19 @@ class StubConsumer:
 
 class CachedRun(Run):
     """A ``process`` case through ``TracedConsumer.process`` of a confluent-kafka ``Message``
-    (the native scope), its span started from the start cache's template of its situation (a
-    first message of the same situation made it); ``dropped``: a sampler that drops every span,
-    so the span ends through the template's kept finish instead of a recipe."""
+    (the native scope), or a ``send`` case, its span started from the start cache's template of
+    its situation (a first message of the same situation made it); ``dropped``: a sampler that
+    drops every span, so the span ends through the template's kept finish instead of a recipe."""
+
+    def send(self) -> None:
+        # The template: a first send of the topic and partition, through a tracing of its own.
+        m = self.case["message"]
+        warm = KafkaTracing(**self.case["options"], **self.case["client"])
+        pending, _ = warm.start_send(self.tracing.model, m["topic"], m.get("partition"), key_of(m), value_of(m),
+                                     headers_of(m.get("headers", [])))
+        if pending is not None:
+            pending.delivered(0, 0)
+        super().send()
 
     def __init__(self, case: Dict[str, Any], dropped: bool) -> None:
         super().__init__(case)
@@ -398,11 +408,11 @@ class CachedRun(Run):
         self._handle_in(scope, record)
 
 
-PROCESS_CASES = [c for c in CASES if c["operation"] == "process"]
+CACHED_CASES = [c for c in CASES if c["operation"] in ("process", "send")]
 
 
 @pytest.mark.parametrize("dropped", [False, True], ids=["recorded", "dropped"])
-@pytest.mark.parametrize("case", PROCESS_CASES, ids=[c["name"] for c in PROCESS_CASES])
+@pytest.mark.parametrize("case", CACHED_CASES, ids=[c["name"] for c in CACHED_CASES])
 def test_span_model_vector_from_the_start_cache(case: Dict[str, Any], dropped: bool) -> None:
     run = CachedRun(case, dropped)
     try:

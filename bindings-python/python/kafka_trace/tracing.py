@@ -443,11 +443,13 @@ class KafkaTracing:
         with the trace headers replaced; the caller's object is not modified). ``on_delivery``:
         what the returned ``PendingSend`` calls after ending the span when it is called as a
         confluent-kafka delivery callback."""
-        recipe = model.send(topic, partition, key, value)
-        if recipe is None:
-            return None, headers
         # The send span in the current context: its baggage, and the kept remote of a handler.
-        pending, out = recipe.start_send(self._tracer, self._instruments, _get_current(), headers, on_delivery)
+        started = model.start_send(
+            self._tracer, self._instruments, _get_current(), topic, partition, key, value, headers, on_delivery
+        )
+        if started is None:
+            return None, headers
+        pending, out = started
         if self._on_send is not None:
             _safe(self._on_send, pending.span, topic, value)
         return pending, out
