@@ -360,6 +360,22 @@ pub(crate) struct SendTemplate {
     recipe: SendRecipe,
 }
 
+/// The constant part of a receive call's `poll` span of one topic and one message.
+pub(crate) struct PollTemplate {
+    head: StartHead,
+    /// The recipe it was taken from: every such receive call finishes as it does.
+    recipe: PollRecipe,
+}
+
+impl PollTemplate {
+    fn of(py: Python<'_>, lifecycle: &Lifecycle, recipe: &Recipe) -> PyResult<Self> {
+        let Inner::Poll(r) = &recipe.inner else {
+            return Err(crate::errors::invalid_option("a poll template of another recipe".to_owned()));
+        };
+        Ok(Self { head: StartHead::of(py, lifecycle, recipe)?, recipe: r.clone() })
+    }
+}
+
 /// What a template starts a span with, from a recipe of the core.
 struct StartHead {
     name: Py<PyString>,
@@ -383,15 +399,18 @@ impl StartHead {
         })
     }
 
-    /// Starts the span now from `sources` (ambient, remote, poll): the span, whether it records,
-    /// its start time (ns since the epoch) and the monotonic instant of its start.
+    /// Starts the span now (or at `at_ns`) from `sources` (ambient, remote, poll): the span,
+    /// whether it records, its start time (ns since the epoch) and the monotonic instant of its
+    /// start (or of the call, with `at_ns`).
     fn start<'py>(
         &self,
         py: Python<'py>,
         tracer: &Bound<'py, PyAny>,
         sources: &[Option<&Bound<'py, PyAny>>; 3],
+        at_ns: Option<i64>,
     ) -> PyResult<(Bound<'py, PyAny>, bool, i64, std::time::Instant)> {
-        let (start_ns, t0) = now();
+        let (now_ns, t0) = now();
+        let start_ns = at_ns.unwrap_or(now_ns);
         let (context, links) = parent_and_links(py, sources, self.parent, &self.links)?;
         let span = tracer.call_method1(
             intern!(py, "start_span"),
@@ -1012,6 +1031,8 @@ pub struct Lifecycle {
     process_starts: StartCache<ProcessTemplate>,
     /// Send spans' start templates (`start_send`).
     send_starts: StartCache<SendTemplate>,
+    /// `poll` spans' start templates (`record_poll`).
+    poll_starts: StartCache<PollTemplate>,
 }
 
 /// How many span names a `Lifecycle` keeps as Python strings.
@@ -1042,6 +1063,7 @@ impl Lifecycle {
             names: Mutex::new(Vec::with_capacity(CACHED_NAMES)),
             process_starts: StartCache::new(),
             send_starts: StartCache::new(),
+            poll_starts: StartCache::new(),
         }
     }
 
@@ -1239,7 +1261,7 @@ impl Lifecycle {
                     .map(Some);
             }
         };
-        let (span, recording, start_ns, t0) = template.head.start(py, tracer, &[Some(ambient), None, None])?;
+        let (span, recording, start_ns, t0) = template.head.start(py, tracer, &[Some(ambient), None, None], None)?;
         let end = if recording {
             let Some(recipe) = self.send(py, topic, partition, key, value)? else {
                 span.call_method0(intern!(py, "end"))?;
@@ -1355,13 +1377,38 @@ impl Lifecycle {
         start_ns: i64,
         elapsed_s: f64,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        match self.inner.poll(&[topic], 1) {
-            Some(r) => {
-                let recipe = self.recipe(py, Inner::Poll(r))?;
-                recipe.record(py, tracer, instruments, ambient, start_ns, elapsed_s, None).map(Some)
+        let situation = Situation { partition: None, remote_valid: false, ambient_span: false, e2e: false };
+        let template = match self.poll_starts.get(topic, situation) {
+            Some(None) => return Ok(None),
+            Some(Some(t)) => t,
+            None => {
+                let recipe = match self.inner.poll(&[topic], 1) {
+                    Some(r) => Some(self.recipe(py, Inner::Poll(r))?),
+                    None => None,
+                };
+                let template = match &recipe {
+                    Some(r) => Some(Arc::new(PollTemplate::of(py, self, r)?)),
+                    None => None,
+                };
+                self.poll_starts.put(topic, situation, template);
+                let Some(recipe) = recipe else { return Ok(None) };
+                return recipe.record(py, tracer, instruments, ambient, start_ns, elapsed_s, None).map(Some);
             }
-            None => Ok(None),
+        };
+        let (span, recording, _, _) = template.head.start(py, tracer, &[Some(ambient), None, None], Some(start_ns))?;
+        if recording {
+            match self.inner.poll(&[topic], 1) {
+                Some(r) => {
+                    let recipe = self.recipe(py, Inner::Poll(r))?;
+                    recipe.end(py, instruments, &span, start_ns, elapsed_s, None, None, None, None)?;
+                }
+                None => span.call_method0(intern!(py, "end")).map(drop)?,
+            }
+        } else {
+            let finish = template.recipe.finish(PollResult::Received, duration(elapsed_s));
+            end_and_record(py, instruments.get(), &span, start_ns, &finish)?;
         }
+        Ok(Some(span))
     }
 
     /// The recipe of a receive call that returned `message_count` messages of `topics`, or
@@ -1488,7 +1535,7 @@ impl Lifecycle {
             }
         };
         // Started from the template: the recipe is made only if the span records.
-        let (span, recording, start_ns, t0) = template.head.start(py, tracer, &sources)?;
+        let (span, recording, start_ns, t0) = template.head.start(py, tracer, &sources, None)?;
         if recording {
             let recipe = self.consumed_with(py, fields, (info, remote, kept), Some(has_span), None)?;
             let Some(recipe) = recipe else {

@@ -222,3 +222,51 @@ def test_spans_started_from_the_start_cache_equal_the_recipes(strategy: str, amb
         strip_ids = lambda views: [(t if t in (0x4BF92F3577B34DA6A3CE929D0E0E4736, 0xABC) else "new", b)  # noqa: E731
                                    for t, b in views]
         assert strip_ids(cached[3]) == strip_ids(fresh[3])
+
+
+class ListConsumer:
+    def __init__(self, messages: List[Message]) -> None:
+        self.messages = list(messages)
+
+    def poll(self, timeout: float = 0) -> Optional[Message]:
+        return self.messages.pop(0) if self.messages else None
+
+
+def run_polls(record: Any, fresh_each: bool) -> Any:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    sampler = Recorder(record)
+    provider = TracerProvider(sampler=sampler)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    tracing = KafkaTracing(tracer_provider=provider, meter_provider=MeterProvider(metric_readers=[reader]))
+    messages = situation_messages() + [Message(topic="billing", partition=0, offset=1, value=b"v")] * 2
+    got = []
+    c = TracedConsumer(ListConsumer(messages), tracing, CONF)
+    for _ in range(len(messages)):
+        if fresh_each:
+            c = TracedConsumer(c._consumer, tracing, CONF)
+        got.append(c.poll(0))
+    assert got == messages and c.poll(0) is None  # every message handed on, in order, unchanged
+    points = []
+    for rm in reader.get_metrics_data().resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for p in metric.data.data_points:
+                    points.append((metric.name, sorted(p.attributes.items()), getattr(p, "count", None)))
+    spans = [(s.name, s.kind, dict(s.attributes), s.start_time <= s.end_time) for s in exporter.get_finished_spans()]
+    return [(n, k, a) for (n, k, a, *_rest) in sampler.seen], sorted(points), spans
+
+
+def test_poll_spans_from_the_start_cache_equal_the_recipes() -> None:
+    for record in (lambda i: False, lambda i: i % 3 == 1):
+        cached = run_polls(record, fresh_each=False)
+        fresh = run_polls(record, fresh_each=True)
+        assert cached == fresh
+        assert len(cached[0]) == len(SITUATIONS) * 2 + 2
+        assert cached[1]  # the receive calls' operation duration
