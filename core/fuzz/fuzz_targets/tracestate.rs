@@ -1,5 +1,5 @@
-//! `TraceState::parse` on any bytes: never panics; an accepted list survives `TraceStateBuf`
-//! normalization unchanged, and `header_value` stays within 512 bytes and only keeps original
+//! `TraceState::parse` on any bytes: never panics; the plain-member path agrees with the general
+//! ones; an accepted list survives `TraceStateBuf` normalization unchanged, and `header_value` stays within 512 bytes and only keeps original
 //! members (in order, same values).
 #![no_main]
 
@@ -28,6 +28,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let joined = [a, b",", b].concat();
     assert_eq!(TraceState::parse_values([a, b]), TraceState::parse(&joined));
+    // A leading space changes nothing, but sends the whole list past the plain-member path
+    // (`key=value` then `,`) to the one-pass scan and the member-by-member path: all agree.
+    assert_eq!(TraceState::parse(&[b" ", data].concat()), TraceState::parse(data));
 
     let Ok(state) = TraceState::parse(data) else { return };
     assert!(state.members().len() <= 32);

@@ -710,6 +710,8 @@ fn key_end(bytes: &[u8], mut i: usize) -> usize {
         // An all-alphanumeric word has no stop: 64 / 8 moves on by a whole word.
         let at = i + (alnum_stops(word_at(bytes, i)).trailing_zeros() / 8) as usize;
         match bytes.get(at) {
+            // The usual end of a key, checked before the class table.
+            Some(b'=') => return at,
             Some(&b) if class(b) & KEY != 0 => i = at + 1,
             _ => return at.min(bytes.len()),
         }
