@@ -534,7 +534,8 @@ impl Span {
         if self.ended {
             return kt_result::AlreadyEnded;
         }
-        let elapsed = self.start.elapsed();
+        // Read the clock only for a finish that is built (not for a span that is only ended).
+        let start = self.start;
         let finish: Finish = match (&self.state, outcome) {
             (State::Untraced { .. }, _) => {
                 self.ended = true;
@@ -548,16 +549,16 @@ impl Span {
                 }
                 return kt_result::Ok;
             }
-            (State::Send(r), Outcome::Acked { partition, offset, latency }) => r.finish(SendResult::Acked { partition, offset }, elapsed, latency),
-            (State::Send(r), Outcome::Success) => r.finish(SendResult::Acked { partition: -1, offset: -1 }, elapsed, None),
-            (State::Send(r), Outcome::Failed(e)) => r.finish(SendResult::Failed { error_type: e }, elapsed, None),
-            (State::Process(r), Outcome::Success) => r.finish(HandlerResult::Returned, elapsed),
-            (State::Process(r), Outcome::Failed(e)) => r.finish(HandlerResult::Failed { error_type: e }, elapsed),
-            (State::KeptSend(k), Outcome::Acked { partition, offset, latency }) => k.finish(SendResult::Acked { partition, offset }, elapsed, latency),
-            (State::KeptSend(k), Outcome::Success) => k.finish(SendResult::Acked { partition: -1, offset: -1 }, elapsed, None),
-            (State::KeptSend(k), Outcome::Failed(e)) => k.finish(SendResult::Failed { error_type: e }, elapsed, None),
-            (State::KeptProcess(k), Outcome::Success) => k.finish(HandlerResult::Returned, elapsed),
-            (State::KeptProcess(k), Outcome::Failed(e)) => k.finish(HandlerResult::Failed { error_type: e }, elapsed),
+            (State::Send(r), Outcome::Acked { partition, offset, latency }) => r.finish(SendResult::Acked { partition, offset }, start.elapsed(), latency),
+            (State::Send(r), Outcome::Success) => r.finish(SendResult::Acked { partition: -1, offset: -1 }, start.elapsed(), None),
+            (State::Send(r), Outcome::Failed(e)) => r.finish(SendResult::Failed { error_type: e }, start.elapsed(), None),
+            (State::Process(r), Outcome::Success) => r.finish(HandlerResult::Returned, start.elapsed()),
+            (State::Process(r), Outcome::Failed(e)) => r.finish(HandlerResult::Failed { error_type: e }, start.elapsed()),
+            (State::KeptSend(k), Outcome::Acked { partition, offset, latency }) => k.finish(SendResult::Acked { partition, offset }, start.elapsed(), latency),
+            (State::KeptSend(k), Outcome::Success) => k.finish(SendResult::Acked { partition: -1, offset: -1 }, start.elapsed(), None),
+            (State::KeptSend(k), Outcome::Failed(e)) => k.finish(SendResult::Failed { error_type: e }, start.elapsed(), None),
+            (State::KeptProcess(k), Outcome::Success) => k.finish(HandlerResult::Returned, start.elapsed()),
+            (State::KeptProcess(k), Outcome::Failed(e)) => k.finish(HandlerResult::Failed { error_type: e }, start.elapsed()),
             (State::PendingPoll, Outcome::Failed(e)) => return self.end_poll(&[], 0, Some(e)),
             (State::PendingPoll, Outcome::Polled { topics, count, error }) => return self.end_poll(&topics, count, error),
             (State::Poll, _) => return kt_result::AlreadyEnded,
