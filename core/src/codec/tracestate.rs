@@ -651,32 +651,40 @@ fn class(b: u8) -> u8 {
 const LANES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// Each lane's high bit set where the lane (< 0x80) is `>= bound` (carry-free lane additions).
+/// Each lane's high bit set where the lane (< 0x80) is `>= bound` (carry-free lane additions;
+/// a lane >= 0x80 carries into the next one).
 #[inline(always)]
 const fn at_least(x: u64, bound: u8) -> u64 {
     x.wrapping_add(LANES * (0x80 - bound as u64)) & HIGH
 }
 
-/// Each lane's high bit set where the lane (< 0x80) equals `byte`.
-#[inline(always)]
-const fn lanes_eq(x: u64, byte: u8) -> u64 {
-    !(x ^ (LANES * byte as u64)).wrapping_add(LANES * 0x7f) & HIGH
-}
-
 /// High bit set in the lanes that are not value bytes (printable ASCII other than `,` and `=`).
+///
+/// Only the lowest marked lane is exact: the lane tests borrow and carry across lanes, but only
+/// out of a lane that is a stop itself, so a wrong mark only ever sits above a right one. Every
+/// caller reads the lowest mark alone.
 #[inline(always)]
 fn value_stops(word: u64) -> u64 {
-    let x = word & !HIGH; // non-ASCII lanes are stops by their own high bit
-    (word & HIGH) | (!at_least(x, 0x20) & HIGH) | at_least(x, 0x7f) | lanes_eq(x, b',') | lanes_eq(x, b'=')
+    let below_space = word.wrapping_sub(LANES * 0x20); // borrows (high bit) below 0x20
+    let delete = word.wrapping_add(LANES); // 0x7f turns into 0x80
+    let comma = word ^ (LANES * b',' as u64); // zero where `,`
+    let equals = word ^ (LANES * b'=' as u64); // zero where `=`
+    // Non-ASCII lanes by their own high bit; the others where a test sets it.
+    HIGH & (word
+        | (!word & (below_space | delete))
+        | (comma.wrapping_sub(LANES) & !comma)
+        | (equals.wrapping_sub(LANES) & !equals))
 }
 
-/// High bit set in the lanes that are not `[a-z0-9]`.
+/// High bit set in the lanes that are not `[a-z0-9]`; as with [`value_stops`], only the lowest
+/// mark is exact (a lane carries only out of a non-ASCII lane, a stop itself).
 #[inline(always)]
 fn alnum_stops(word: u64) -> u64 {
-    let x = word & !HIGH;
-    let lower = at_least(x, b'a') & !at_least(x, b'z' + 1);
-    let digit = at_least(x, b'0') & !at_least(x, b'9' + 1);
-    (word & HIGH) | (!(lower | digit) & HIGH)
+    let below_digits = !at_least(word, b'0');
+    let past_digits = at_least(word, b'9' + 1) & !at_least(word, b'a');
+    let past_letters = at_least(word, b'z' + 1);
+    // Non-ASCII lanes by their own high bit.
+    HIGH & (word | below_digits | past_digits | past_letters)
 }
 
 /// The eight bytes of `bytes` from `i`; lanes past the end are zero (a byte of no class).
@@ -926,9 +934,9 @@ mod tests {
 
     #[test]
     fn word_classes_agree_with_the_table_for_every_byte_in_every_lane() {
-        for lane in 0..8 {
+        for (lane, base) in (0..8).flat_map(|lane| [(lane, *b"ab=c,d e"), (lane, *b"abcd9 0z")]) {
             for b in 0..=255u8 {
-                let mut word = *b"ab=c,d e";
+                let mut word = base;
                 word[lane] = b;
                 let x = u64::from_le_bytes(word);
                 for (stops, bit) in [(value_stops as fn(u64) -> u64, VALUE), (alnum_stops, KEY_FIRST)] {
