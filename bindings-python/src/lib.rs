@@ -12,6 +12,7 @@
 
 use pyo3::prelude::*;
 
+mod clients;
 mod errors;
 #[allow(unsafe_code)]
 mod fast;
@@ -47,6 +48,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     otel::register(m)?;
     headers::register(m)?;
     scope::register(m)?;
+    clients::register(m)?;
     m.add_class::<tracestate::NativeTraceState>()?;
     Ok(())
 }

@@ -246,7 +246,7 @@ pub struct PendingSend {
 }
 
 impl PendingSend {
-    fn end(
+    pub(crate) fn end(
         &self,
         py: Python<'_>,
         error_type: Option<&str>,
@@ -847,7 +847,7 @@ impl Recipe {
     /// span, made when the call has returned. Returns the span.
     #[pyo3(signature = (tracer, instruments, ambient, start_ns, elapsed_s, error_type = None))]
     #[allow(clippy::too_many_arguments)]
-    fn record<'py>(
+    pub(crate) fn record<'py>(
         &self,
         py: Python<'py>,
         tracer: &Bound<'py, PyAny>,
@@ -1232,7 +1232,7 @@ impl Lifecycle {
     /// not traced.
     #[pyo3(signature = (tracer, instruments, ambient, topic, partition, key, value, headers, on_delivery = None))]
     #[allow(clippy::too_many_arguments)]
-    fn start_send<'py>(
+    pub(crate) fn start_send<'py>(
         &self,
         py: Python<'py>,
         tracer: &Bound<'py, PyAny>,
@@ -1354,7 +1354,7 @@ impl Lifecycle {
     /// The recipe of a failed receive call (`topics`: the subscription when known), or `None`
     /// when none of them is traced.
     #[pyo3(signature = (topics = Vec::new()))]
-    fn poll_failed(&self, py: Python<'_>, topics: Vec<String>) -> PyResult<Option<Recipe>> {
+    pub(crate) fn poll_failed(&self, py: Python<'_>, topics: Vec<String>) -> PyResult<Option<Recipe>> {
         let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
         match self.inner.poll_failed(&topics) {
             Some(r) => self.recipe(py, Inner::Poll(r)).map(Some),
@@ -1367,7 +1367,7 @@ impl Lifecycle {
     /// span, or `None` when the topic is not traced.
     #[pyo3(signature = (tracer, instruments, ambient, topic, start_ns, elapsed_s))]
     #[allow(clippy::too_many_arguments)]
-    fn record_poll<'py>(
+    pub(crate) fn record_poll<'py>(
         &self,
         py: Python<'py>,
         tracer: &Bound<'py, PyAny>,
@@ -1695,7 +1695,7 @@ impl KeptProcess {
 }
 
 /// Now: ns since the epoch (the clock of `time.time_ns()`) and the monotonic instant.
-fn now() -> (i64, std::time::Instant) {
+pub(crate) fn now() -> (i64, std::time::Instant) {
     let ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))

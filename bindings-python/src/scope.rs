@@ -10,14 +10,15 @@ use pyo3::prelude::*;
 
 use crate::lifecycle::{log_failure, Instruments, KeptProcess, Lifecycle, Recipe, Started};
 
-/// What a consumer's `process(msg)` scopes share: the tracer, the instruments, the `on_process`
-/// hook, the Python scope for other messages (`fallback(model, message)`) and the API's
+/// What a consumer's `process(msg)` scopes share: the tracer, the instruments, the `KafkaTracing`
+/// (its `_on_process` hook), the Python scope for other messages (`fallback(model, message)`) and the API's
 /// `(get_current, attach, detach)`. Called as `scopes(model, message)` it makes one scope.
 #[pyclass(frozen, module = "kafka_trace._native")]
 pub struct ProcessScopes {
     tracer: Py<PyAny>,
     instruments: Py<Instruments>,
-    on_process: Option<Py<PyAny>>,
+    /// The `KafkaTracing`: its `_on_process` hook, read per message (it may be set later).
+    hooks: Py<PyAny>,
     fallback: Py<PyAny>,
     /// `(get_current, attach, detach)`.
     context_api: (Py<PyAny>, Py<PyAny>, Py<PyAny>),
@@ -29,11 +30,11 @@ impl ProcessScopes {
     fn new(
         tracer: Py<PyAny>,
         instruments: Py<Instruments>,
-        on_process: Option<Py<PyAny>>,
+        hooks: Py<PyAny>,
         fallback: Py<PyAny>,
         context_api: (Py<PyAny>, Py<PyAny>, Py<PyAny>),
     ) -> Self {
-        Self { tracer, instruments, on_process, fallback, context_api }
+        Self { tracer, instruments, hooks, fallback, context_api }
     }
 
     fn __call__(slf: &Bound<'_, Self>, model: Py<Lifecycle>, message: Py<PyAny>) -> ProcessScope {
@@ -102,8 +103,9 @@ impl ProcessScope {
                         None
                     }
                 };
-                if let Some(hook) = &scopes.on_process {
-                    if let Err(e) = hook.bind(py).call1((&span, message)) {
+                let hook = scopes.hooks.bind(py).getattr(intern!(py, "_on_process"));
+                if let Some(hook) = hook.ok().filter(|h| !h.is_none()) {
+                    if let Err(e) = hook.call1((&span, message)) {
                         log_failure(py, "kafka_trace hook failed", &e);
                     }
                 }

@@ -76,7 +76,7 @@ class BrokenTracer:
 def test_a_failing_tracer_or_hook_never_reaches_the_handler(otel: Any, caplog: Any) -> None:
     ran: List[str] = []
     c = consumer(otel)
-    c._scopes = _native.ProcessScopes(BrokenTracer(), c._tracing._instruments, None,
+    c._scopes = _native.ProcessScopes(BrokenTracer(), c._tracing._instruments, c._tracing,
                                       lambda m, msg: None,
                                       (otel_context.get_current, otel_context.attach, otel_context.detach))
     with caplog.at_level(logging.ERROR, logger="kafka_trace"):
@@ -270,3 +270,76 @@ def test_poll_spans_from_the_start_cache_equal_the_recipes() -> None:
         assert cached == fresh
         assert len(cached[0]) == len(SITUATIONS) * 2 + 2
         assert cached[1]  # the receive calls' operation duration
+
+
+class RecordingProducer:
+    def __init__(self, fail: Optional[BaseException] = None) -> None:
+        self.calls: List[Any] = []
+        self.fail = fail
+
+    def produce(self, topic: str, **kwargs: Any) -> None:
+        self.calls.append((topic, kwargs))
+        if self.fail is not None:
+            raise self.fail
+
+    def poll(self, timeout: float = 0) -> int:
+        return 0
+
+
+def test_native_produce_passes_every_argument_and_ends_a_failed_send(otel: Any, caplog: Any) -> None:
+    from kafka_trace.confluent import TracedProducer
+
+    tracing = KafkaTracing(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
+    stub = RecordingProducer()
+    p = TracedProducer(stub, tracing, CONF)
+    assert type(p.produce).__name__ == "Producing"
+    delivered: List[Any] = []
+    p.produce("orders", b"v", b"k", 3, timestamp=7, headers=[("app", b"1")], callback=lambda e, m: delivered.append(e),
+              extra="kept")
+    topic, kw = stub.calls[0]
+    assert topic == "orders" and (kw["value"], kw["key"], kw["partition"], kw["timestamp"], kw["extra"]) == (
+        b"v", b"k", 3, 7, "kept")
+    assert "callback" not in kw and type(kw["on_delivery"]).__name__ == "PendingSend"
+    assert [h[0] for h in kw["headers"]] == ["app", "traceparent"]
+    kw["on_delivery"](None, Message(topic="orders", partition=3, offset=11, latency=0.001))
+    assert delivered == [None]
+    span = otel.one("send orders")
+    assert span.attributes["messaging.kafka.offset"] == 11
+
+    # The client's own exception leaves produce unchanged; the span ends failed with its class.
+    boom = BufferError("queue full")
+    p = TracedProducer(RecordingProducer(fail=boom), tracing, CONF)
+    with pytest.raises(BufferError) as raised:
+        p.produce("orders", b"v")
+    assert raised.value is boom
+    failed = [s for s in otel.named("send orders") if s.attributes.get("error.type") == "BufferError"]
+    assert len(failed) == 1 and failed[0].status.status_code == StatusCode.ERROR
+
+    # A tracer that fails sends the message untraced, as given, with the application's callback.
+    stub = RecordingProducer()
+    broken = TracedProducer(stub, tracing, CONF)
+    broken.produce = _native.Producing((broken._model, BrokenTracer(), tracing._instruments, otel_context.get_current),
+                                       tracing, stub.produce)
+    cb = lambda e, m: None  # noqa: E731
+    broken.produce("orders", b"v", on_delivery=cb)
+    topic, kw = stub.calls[-1]
+    assert kw == {"value": b"v", "key": None, "partition": -1, "timestamp": 0, "on_delivery": cb}
+
+
+def test_native_poll_hands_back_every_message_and_records_a_failed_receive(otel: Any) -> None:
+    tracing = KafkaTracing(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
+    msgs = [message(1), Message(topic="orders", error=__import__("confluent_kafka").KafkaError(-191)), message(2)]
+    c = TracedConsumer(ListConsumer(msgs), tracing, CONF)
+    assert type(c.poll).__name__ == "Polling"
+    assert [c.poll(0), c.poll(timeout=0), c.poll(0), c.poll(0)] == msgs + [None]
+    assert len(otel.named("poll orders")) == 2  # the error event and the empty poll make none
+
+    class Failing:
+        def poll(self, timeout: float = 0) -> Any:
+            raise RuntimeError("closed")
+
+    c = TracedConsumer(Failing(), tracing, CONF)
+    with pytest.raises(RuntimeError, match="closed"):
+        c.poll(0)
+    failed = [s for s in otel.spans() if s.attributes.get("error.type") == "RuntimeError"]
+    assert len(failed) == 1 and failed[0].status.status_code == StatusCode.ERROR

@@ -21,6 +21,8 @@ __all__ = [
     "PendingSend",
     "ProcessScopes",
     "ProcessScope",
+    "Producing",
+    "Polling",
     "INSTRUMENTS",
     "METRIC_ATTRIBUTE_KEYS",
     "SAMPLING_ATTRIBUTE_KEYS",
@@ -231,7 +233,7 @@ class ProcessScopes:
         cls,
         tracer: Any,
         instruments: Instruments,
-        on_process: Optional[Callable[[Any, Any], None]],
+        hooks: Any,
         fallback: Callable[[Lifecycle, Any], Any],
         context_api: Tuple[Callable[[], Context], Callable[[Context], Any], Callable[[Any], None]],
     ) -> "ProcessScopes": ...
@@ -243,6 +245,28 @@ class ProcessScope:
     def span(self) -> Any: ...
     def __enter__(self) -> Any: ...
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool: ...
+
+_Tracing = Tuple["Lifecycle", Any, "Instruments", Callable[[], Context]]
+
+@final
+class Producing:
+    def __new__(cls, tracing: _Tracing, hooks: Any, produce: Callable[..., Any]) -> "Producing": ...
+    def __call__(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: int = -1,
+        on_delivery: Optional[Callable[[Any, Any], None]] = None,
+        timestamp: int = 0,
+        headers: Any = None,
+        **kwargs: Any,
+    ) -> None: ...
+
+@final
+class Polling:
+    def __new__(cls, tracing: _Tracing, poll: Callable[..., Any]) -> "Polling": ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
 @final
 class Instruments:

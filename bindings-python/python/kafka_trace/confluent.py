@@ -44,6 +44,13 @@ class TracedProducer:
         self._producer = _untraced(producer)
         self._tracing = tracing or KafkaTracing()
         self._model = self._tracing.model_for(config)
+        produce = getattr(self._producer, "produce", None)
+        if produce is not None and type(self).produce is TracedProducer.produce:
+            # The same steps as produce() below in one native call per message.
+            t = self._tracing
+            self.produce = _native.Producing(  # type: ignore[method-assign]
+                (self._model, t._tracer, t._instruments, _get_current), t, produce
+            )
 
     def produce(
         self,
@@ -96,6 +103,13 @@ class TracedConsumer:
         self._consumer = _untraced(consumer)
         self._tracing = tracing or KafkaTracing()
         self._model = self._tracing.model_for(config)
+        poll = getattr(self._consumer, "poll", None)
+        if poll is not None and type(self).poll is TracedConsumer.poll:
+            # The same steps as poll() below in one native call per receive.
+            t = self._tracing
+            self.poll = _native.Polling(  # type: ignore[method-assign]
+                (self._model, t._tracer, t._instruments, _get_current), poll
+            )
         self._batch: Dict[int, Any] = {}
         self._batch_messages: List[Any] = []
         self._open: Any = None
@@ -104,7 +118,7 @@ class TracedConsumer:
         # process(msg) of a confluent-kafka Message: one native context manager (read, recipe,
         # span, handler context, attach; end, metrics, detach); other messages: the Python scope.
         self._scopes = _native.ProcessScopes(
-            tracing._tracer, tracing._instruments, tracing._on_process,
+            tracing._tracer, tracing._instruments, tracing,
             lambda model, message: ProcessScope(tracing, model, message, None), (_get_current, _attach, _detach),
         )
 
