@@ -13,7 +13,8 @@ use opentelemetry::Context;
 use super::convert::{key_value, to_kind, to_status};
 use super::instruments::Instruments;
 use super::propagator::{add_baggage, remote_span_context};
-use crate::carrier::{extract_parts, Extracted, Headers};
+use crate::carrier::{extract_parts, Extracted, Headers, TraceContext};
+use crate::codec::tracestate::TraceStateBuf;
 use crate::codec::baggage::Baggage;
 use crate::lifecycle::{Finish, HandlerContext, KeptRemote, PollRecipe, ProcessRecipe, RemoteInfo, SendRecipe, SpanEnd};
 use crate::span::{ContextSource, SpanSpec};
@@ -61,14 +62,23 @@ impl MessageContext {
     /// assert_eq!(message.baggage.get("k"), Some("v")); // baggage survives a bad parent
     /// ```
     pub fn of(extracted: Extracted<'_>) -> Self {
+        Self::read(&extracted)
+    }
+
+    /// [`of`](Self::of) through a reference: the extraction (about a kilobyte, its tracestate
+    /// inline) is read where it is, never moved (what [`Extracted::into_context`] would keep).
+    fn read(extracted: &Extracted<'_>) -> Self {
         let baggage = extracted.baggage.clone();
-        match extracted.into_context() {
-            Some(context) => Self {
-                remote: Some(remote_span_context(&context.traceparent, &context.tracestate)),
-                kept: Some(KeptRemote::of(&context)),
-                baggage,
-            },
-            None => Self { remote: None, kept: None, baggage },
+        let Ok(traceparent) = extracted.parent else { return Self { remote: None, kept: None, baggage } };
+        let tracestate = match &extracted.tracestate {
+            Ok(state) => TraceStateBuf::from_state(state),
+            Err(_) => TraceStateBuf::default(),
+        };
+        let context = TraceContext { traceparent, tracestate, baggage: Baggage::default() };
+        Self {
+            remote: Some(remote_span_context(&context.traceparent, &context.tracestate)),
+            kept: Some(KeptRemote::of(&context)),
+            baggage,
         }
     }
 
@@ -84,7 +94,7 @@ impl MessageContext {
     /// assert!(MessageContext::from_headers::<Vec<(String, Vec<u8>)>>(None).remote.is_none());
     /// ```
     pub fn from_headers<H: Headers + ?Sized>(headers: Option<&H>) -> Self {
-        headers.map_or_else(Self::default, |h| Self::of(extract_parts(h)))
+        headers.map_or_else(Self::default, |h| Self::read(&extract_parts(h)))
     }
 
     /// What the recipe needs to know.
