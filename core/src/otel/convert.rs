@@ -1,9 +1,7 @@
 //! Our span-model types as OpenTelemetry values.
 
-use std::sync::Arc;
-
 use opentelemetry::trace as ot;
-use opentelemetry::{KeyValue, StringValue, Value};
+use opentelemetry::{KeyValue, Value};
 
 use crate::lifecycle::Status;
 use crate::span::{Attribute, AttributeValue, SpanKind};
@@ -36,16 +34,6 @@ pub fn key_values(attributes: &[Attribute]) -> Vec<KeyValue> {
 /// One attribute as an OpenTelemetry key-value.
 pub(super) fn key_value((key, value): &Attribute) -> KeyValue {
     KeyValue::new(*key, to_value(value))
-}
-
-/// One attribute as an OpenTelemetry key-value whose string value is reference counted: a clone
-/// of it (one per span started from a [`super::StartCache`] entry) bumps a count instead of
-/// copying the string.
-pub(super) fn shared_key_value((key, value): &Attribute) -> KeyValue {
-    match value {
-        AttributeValue::String(s) => KeyValue::new(*key, Value::String(StringValue::from(Arc::<str>::from(s.as_str())))),
-        other => KeyValue::new(*key, to_value(other)),
-    }
 }
 
 pub(super) fn to_kind(kind: SpanKind) -> ot::SpanKind {

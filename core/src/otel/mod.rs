@@ -54,7 +54,7 @@ mod convert;
 mod executor;
 mod instruments;
 mod legacy;
-mod names;
+mod kept;
 mod propagator;
 mod starts;
 
@@ -62,7 +62,7 @@ pub use convert::key_values;
 pub use executor::{handler_context, Executor, MessageContext, Running, StartTime};
 pub use instruments::{Instruments, METRIC_SET_CAPACITY};
 pub use starts::{Kept, StartCache, Started, START_CACHE_CAPACITY};
-pub use names::{SPAN_NAME_BYTES, SPAN_NAME_CAPACITY};
+pub use kept::{KEPT_STRINGS, KEPT_STRING_BYTES};
 pub use legacy::{end_span, start_span, KafkaMetrics, SpanSources};
 pub use propagator::{
     add_baggage, extract_context, inject_context, kept_remote, remote_span_context, trace_context_of,

@@ -13,8 +13,8 @@ use std::sync::{Arc, RwLock};
 use opentelemetry::trace::{self as ot, Span as _, TraceContextExt as _, Tracer};
 use opentelemetry::{Context, KeyValue};
 
-use super::convert::{shared_key_value, to_kind};
-use super::names::span_name;
+use super::convert::to_kind;
+use super::kept::{kept_key_value, span_name};
 use super::executor::{handler_context, set_recorded, Executor, MessageContext, Running, SpanHead, Sources, StartTime};
 use crate::lifecycle::{
     AmbientInfo, Finish, HandlerContext, HandlerResult, Lifecycle, Operation, ProcessRecipe, SendRecipe, SendResult,
@@ -38,12 +38,13 @@ struct Situation {
 /// The constant part of a span start, from a recipe of the core.
 #[derive(Debug)]
 struct Template {
-    /// Kept for the process ([`super::names`]): the span builder takes it without a copy.
+    /// Kept for the process ([`super::kept`]): the span builder takes it without a copy.
     name: Cow<'static, str>,
     kind: ot::SpanKind,
     parent: ContextSource,
     links: Vec<ContextSource>,
-    /// String values reference counted: a span's copy of them bumps counts, copies no string.
+    /// String values kept for the process ([`super::kept`]), or reference counted: a span's copy
+    /// of them copies no string.
     sampling: Vec<KeyValue>,
     /// A process recipe's handler rule.
     handler: Option<HandlerContext>,
@@ -120,7 +121,7 @@ impl Template {
             kind: to_kind(spec.kind),
             parent: spec.parent,
             links: spec.links.clone(),
-            sampling: spec.sampling_attributes().map(shared_key_value).collect(),
+            sampling: spec.sampling_attributes().map(kept_key_value).collect(),
             handler,
             recipe: recipe.clone().keep(),
         }
@@ -167,11 +168,11 @@ struct Entries {
 /// A bounded cache of span starts, for one [`Lifecycle`] (keep it next to the lifecycle it was
 /// filled from; a cache used with another lifecycle would start spans by the first one's rules).
 ///
-/// Memory: at most `capacity` entries. An entry's span name is kept for the life of the process
-/// (the SDK's span builder then takes it without a copy per span), bounded for the whole process
-/// at [`SPAN_NAME_CAPACITY`](super::SPAN_NAME_CAPACITY) distinct names and
-/// [`SPAN_NAME_BYTES`](super::SPAN_NAME_BYTES) bytes, however many caches there are; past those
-/// bounds an entry's spans copy their name.
+/// Memory: at most `capacity` entries. An entry's span name and the string values of its sampling
+/// attributes are kept for the life of the process (a span then takes them without a copy),
+/// bounded for the whole process at [`KEPT_STRINGS`](super::KEPT_STRINGS) distinct strings and
+/// [`KEPT_STRING_BYTES`](super::KEPT_STRING_BYTES) bytes, however many caches there are; past
+/// those bounds an entry's spans copy their name and share its values by reference count.
 ///
 /// # Examples
 ///
@@ -400,6 +401,7 @@ mod tests {
 
     use super::*;
     use crate::otel::convert::key_value;
+    use crate::span::AttributeValue;
 
     #[test]
     fn a_template_gives_every_span_its_name_and_string_values_without_a_copy() {
@@ -414,6 +416,8 @@ mod tests {
         for kv in &template.sampling {
             if let (Value::String(kept), Value::String(copy)) = (&kv.value, &kv.clone().value) {
                 assert_eq!(kept.as_str().as_ptr(), copy.as_str().as_ptr(), "{} copied", kv.key);
+                // Kept for the process: every entry with this value shares it.
+                assert_eq!(kept.as_str().as_ptr(), kept_key_value(&("k", AttributeValue::String(kept.to_string()))).value.as_str().as_ptr());
                 strings += 1;
             }
         }
