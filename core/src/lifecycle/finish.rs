@@ -487,6 +487,83 @@ impl ProcessRecipe {
     }
 }
 
+impl SendRecipe {
+    /// [`finish`](Self::finish) of a send acknowledged on `partition`, with where each metric
+    /// record's value comes from (in the order of `metrics`):
+    /// [`MetricValueSource::ElapsedSeconds`] is the send's duration as `finish` records it (the
+    /// broker latency when given, else the elapsed time). The metric records' attributes depend
+    /// on nothing else (never on the offset, the elapsed time or the latency), so an executor may
+    /// keep them per recipe template and partition and only fill in the values. The finish's span
+    /// attributes are those of offset 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use kafka_trace::lifecycle::{Lifecycle, MetricValueSource, SendResult};
+    /// use kafka_trace::span::MessageInfo;
+    ///
+    /// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+    /// let recipe = Lifecycle::default().send(&message).unwrap();
+    /// let (mut finish, sources) = recipe.acked_finish(3);
+    /// for (m, source) in finish.metrics.iter_mut().zip(&sources) {
+    ///     m.value = match source {
+    ///         MetricValueSource::Constant(v) => *v,
+    ///         _ => 0.004, // the broker latency
+    ///     };
+    /// }
+    /// let own = recipe.finish(SendResult::Acked { partition: 3, offset: 77 }, Duration::from_millis(9), Some(Duration::from_millis(4)));
+    /// assert_eq!(finish.metrics, own.metrics);
+    /// ```
+    pub fn acked_finish(&self, partition: i32) -> (Finish, Vec<MetricValueSource>) {
+        let finish = self.finish(SendResult::Acked { partition, offset: 0 }, Duration::ZERO, None);
+        let sources = finish
+            .metrics
+            .iter()
+            .map(|m| match m.instrument {
+                Instrument::OperationDuration => MetricValueSource::ElapsedSeconds,
+                _ => MetricValueSource::Constant(m.value),
+            })
+            .collect();
+        (finish, sources)
+    }
+}
+
+#[cfg(test)]
+mod acked_finish_tests {
+    use super::*;
+    use crate::lifecycle::Lifecycle;
+    use crate::span::{ClientInfo, MessageInfo, Options};
+
+    #[test]
+    fn filling_the_sources_gives_finish_for_every_partition_elapsed_and_latency() {
+        let client = ClientInfo { client_id: Some("c".into()), ..ClientInfo::default() }.with_bootstrap("k:9092");
+        let lifecycle = Lifecycle::new(Options::default(), client);
+        for requested in [None, Some(2)] {
+            let message = MessageInfo { topic: "orders", partition: requested, payload_len: Some(1), ..MessageInfo::default() };
+            let recipe = lifecycle.send(&message).unwrap();
+            for partition in [0, 2, 7] {
+                let (template, sources) = recipe.acked_finish(partition);
+                assert_eq!(sources.len(), template.metrics.len());
+                assert_eq!(sources.iter().filter(|s| **s == MetricValueSource::ElapsedSeconds).count(), 1);
+                for (elapsed, latency) in [(Duration::from_millis(9), None), (Duration::from_millis(9), Some(Duration::from_micros(1_500)))] {
+                    let own = recipe.finish(SendResult::Acked { partition, offset: 41 }, elapsed, latency);
+                    let mut filled = template.metrics.clone();
+                    for (m, source) in filled.iter_mut().zip(&sources) {
+                        m.value = match source {
+                            MetricValueSource::Constant(v) => *v,
+                            MetricValueSource::ElapsedSeconds => latency.unwrap_or(elapsed).as_secs_f64(),
+                            MetricValueSource::E2eLatencySeconds => unreachable!("a send has no end-to-end latency"),
+                        };
+                    }
+                    assert_eq!(filled, own.metrics);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod returned_finish_tests {
     use super::*;
