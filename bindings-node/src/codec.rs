@@ -11,8 +11,8 @@ use napi::Env;
 use napi_derive::napi;
 
 use crate::errors::{missing, negative, too_small};
-use crate::js_memory::{i32s, push_values, with_scratch, Bytes, Detach};
-use crate::layout::{COMPACT_FLAGS, COMPACT_SPAN_ID, COMPACT_TRACE_ID, SAME_TRACESTATE};
+use crate::js_memory::{i32s, push_values, raw_function, with_scratch, Answer, Bytes, Detach, ANSWER_BYTES};
+use crate::layout::{COMPACT_FLAGS, COMPACT_SPAN_ID, COMPACT_TRACE_ID, SAME_TRACESTATE, SCRATCH_BYTES};
 
 /// Which of our headers `name` is: 0 none, 1 traceparent, 2 tracestate, 3 baggage (any case).
 #[napi]
@@ -130,22 +130,46 @@ pub fn scratch(env: &Env) -> Result<Option<Uint8ArraySlice<'_>>> {
     crate::js_memory::scratch(env)
 }
 
-/// The parent alone over the scratch memory (the traceparent value at `0..tp_len`): writes the
-/// compact head at the output offset and returns its length, or returns `-code`. The facade reads
-/// the tracestate lazily with [`tracestate_of`] (the tracestate never changes the parent).
-#[napi]
-pub fn extract_scratch_parent(tp_len: u32) -> i32 {
-    with_scratch(|input, output| {
-        let Some(tp) = input.get(..tp_len as usize) else { return too_small() };
-        match carrier::extract_parts(&raw_view(Some(tp), None)).parent {
-            Ok(parent) => {
-                head(&mut output[..HEAD], &parent);
-                HEAD as i32
-            }
-            Err(code) => negative(code),
+/// One `traceparent` value as a header list (no allocation, unlike [`raw_view`]).
+struct OneTraceparent<'a>(&'a [u8]);
+
+impl Headers for OneTraceparent<'_> {
+    fn header_count(&self) -> usize {
+        1
+    }
+    fn header(&self, index: usize) -> Option<(&str, Option<&[u8]>)> {
+        (index == 0).then_some((TRACEPARENT, Some(self.0)))
+    }
+}
+
+/// The parent alone over the scratch memory, the per-message extract: the input is the
+/// traceparent value's byte length (input number 0, as `layout`'s scratch numbers) then its bytes
+/// from `SCRATCH_BYTES`. Answers, for a valid parent, its trace id and span id hex (the compact
+/// head's first 48 characters) followed by one character whose code is the flags; otherwise the
+/// number `-code`.
+fn extract_parent_in(input: &[u8]) -> Answer {
+    let len = crate::layout::input_number(input, 0);
+    if len.is_nan() || len < 0.0 || len > input.len().saturating_sub(SCRATCH_BYTES) as f64 {
+        return Answer::Int(too_small());
+    }
+    let tp = &input[SCRATCH_BYTES..SCRATCH_BYTES + len as usize];
+    match carrier::extract_parts(&OneTraceparent(tp)).parent {
+        Ok(parent) => {
+            let mut out = [0u8; ANSWER_BYTES];
+            head(&mut out[..HEAD], &parent);
+            out[HEAD - COMPACT_FLAGS] = parent.flags.0;
+            Answer::Latin1(out, HEAD - COMPACT_FLAGS + 1)
         }
-    })
-    .unwrap_or_else(too_small)
+        Err(code) => Answer::Int(negative(code)),
+    }
+}
+
+/// The per-message extract as a function of no arguments (see [`extract_parent_in`] for its
+/// scratch layout and answer, and [`crate::js_memory::raw_function`] for why it is not a
+/// `#[napi]` function).
+#[napi]
+pub fn extract_parent_call(env: &Env) -> Result<Unknown<'_>> {
+    raw_function(env, "extractParent", Box::new(|| with_scratch(|input, _| extract_parent_in(input)).unwrap_or(Answer::Int(too_small()))))
 }
 
 /// The normalized tracestate of a message whose parent is valid, from its `tracestate` header
@@ -708,6 +732,32 @@ mod tests {
                 (kind & 0x7f, value)
             })
             .collect()
+    }
+
+    #[test]
+    fn extract_parent_in_answers_what_extract_parts_reads() {
+        let run = |tp: &[u8]| {
+            let mut input = vec![0u8; 1024];
+            input[..8].copy_from_slice(&(tp.len() as f64).to_le_bytes());
+            input[SCRATCH_BYTES..SCRATCH_BYTES + tp.len()].copy_from_slice(tp);
+            match extract_parent_in(&input) {
+                Answer::Int(n) => Err(n),
+                Answer::Latin1(bytes, len) => Ok(bytes[..len].to_vec()),
+            }
+        };
+        let mut want = b"4bf92f3577b34da6a3ce929d0e0e473600f067aa0ba902b7".to_vec();
+        want.push(3);
+        assert_eq!(run(b" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03 "), Ok(want));
+        for bad in [&b"00-00000000000000000000000000000000-00f067aa0ba902b7-01"[..], b"", b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"] {
+            let code = carrier::extract_parts(&raw_view(Some(bad), None)).parent.expect_err("invalid");
+            assert_eq!(run(bad), Err(negative(code)));
+        }
+        // A length past the input region, or not a length: refused, nothing read.
+        let mut input = vec![0u8; 256];
+        for len in [1e9, f64::NAN, -1.0] {
+            input[..8].copy_from_slice(&f64::to_le_bytes(len));
+            assert!(matches!(extract_parent_in(&input), Answer::Int(n) if n == too_small()));
+        }
     }
 
     #[test]

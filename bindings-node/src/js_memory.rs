@@ -8,7 +8,7 @@
 #![allow(unsafe_code)]
 
 use napi::bindgen_prelude::*;
-use napi::{Env, ValueType};
+use napi::{sys, Env, ValueType};
 
 use crate::layout::{SCRATCH_LEN, SCRATCH_OUT};
 
@@ -147,4 +147,77 @@ pub fn with_scratch<R>(f: impl FnOnce(&mut [u8], &mut [u8]) -> R) -> Option<R> {
         let (input, output) = memory.split_at_mut(SCRATCH_OUT);
         Some(f(input, output))
     })
+}
+
+/// What a raw call returns to JavaScript: a number, or a short Latin-1 string (the first `len`
+/// bytes; a string made by the call costs less than one JavaScript slices out of a Buffer).
+pub enum Answer {
+    Int(i32),
+    Latin1([u8; ANSWER_BYTES], usize),
+}
+
+/// The longest string an [`Answer`] holds.
+pub const ANSWER_BYTES: usize = 64;
+
+/// A per-message call JavaScript makes with no arguments; its inputs (and any larger outputs)
+/// are in the scratch memory. See [`raw_function`].
+pub type RawCall = Box<dyn Fn() -> Answer>;
+
+/// What a [`RawCall`] answers when its Rust code panicked (never expected): no valid answer of
+/// any raw call is this small.
+pub const RAW_PANIC: i32 = i32::MIN;
+
+unsafe extern "C" fn raw_call(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    let mut data = std::ptr::null_mut();
+    let mut argc = 0usize;
+    let mut result = std::ptr::null_mut();
+    // SAFETY: `info` is this call's; no argument is read (argc 0).
+    let status = unsafe { sys::napi_get_cb_info(env, info, &mut argc, std::ptr::null_mut(), std::ptr::null_mut(), &mut data) };
+    let answer = if status == sys::Status::napi_ok && !data.is_null() {
+        // SAFETY: `data` is the `RawCall` box `raw_function` gave this function; it lives until
+        // the function is collected (`raw_drop`), which cannot happen during a call of it.
+        let f = unsafe { &*(data as *const RawCall) };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(Answer::Int(RAW_PANIC))
+    } else {
+        Answer::Int(RAW_PANIC)
+    };
+    match answer {
+        // SAFETY: a plain number into a fresh handle of this call's scope.
+        Answer::Int(n) => unsafe { sys::napi_create_int32(env, n, &mut result) },
+        // SAFETY: `len` bytes of the array, passed with their length.
+        Answer::Latin1(bytes, len) => unsafe { sys::napi_create_string_latin1(env, bytes.as_ptr().cast(), len.min(ANSWER_BYTES) as isize, &mut result) },
+    };
+    result
+}
+
+unsafe extern "C" fn raw_drop(_env: sys::napi_env, data: *mut std::ffi::c_void, _hint: *mut std::ffi::c_void) {
+    // SAFETY: the box `raw_function` leaked for the function being collected, dropped once.
+    drop(unsafe { Box::from_raw(data as *mut RawCall) });
+}
+
+/// `f` as a JavaScript function of no arguments that returns `f()`'s answer, through bare Node-API.
+///
+/// Why not `#[napi]`: napi-rs's generated wrapper opens a borrow-tracking scope on every call (an
+/// `Arc<Mutex<..>>` allocated and freed, thread-local pushes and pops; ~100-150 ns measured with
+/// `perf`, more than the work of a per-message call), and a zero-argument `#[napi]` function that
+/// takes the `Env` or `&self` still pays it. These calls take no JavaScript value at all, so there
+/// is nothing to track. The function owns `f`, which is dropped when the function is collected.
+pub fn raw_function<'e>(env: &'e Env, name: &str, f: RawCall) -> Result<Unknown<'e>> {
+    let data = Box::into_raw(Box::new(f));
+    let mut function = std::ptr::null_mut();
+    // SAFETY: `name` is passed with its length; `data` stays valid until `raw_drop`.
+    let created = unsafe { sys::napi_create_function(env.raw(), name.as_ptr().cast(), name.len() as isize, Some(raw_call), data.cast(), &mut function) };
+    if created != sys::Status::napi_ok {
+        // SAFETY: not handed to any function: still ours.
+        drop(unsafe { Box::from_raw(data) });
+        return Err(Error::from_reason("napi_create_function failed"));
+    }
+    // SAFETY: the finalizer frees `data` when the function is collected (or the env torn down).
+    let finalizer = unsafe { sys::napi_add_finalizer(env.raw(), function, data.cast(), Some(raw_drop), std::ptr::null_mut(), std::ptr::null_mut()) };
+    if finalizer != sys::Status::napi_ok {
+        // The function exists and may be called; keep `data` alive for it (a leak, never expected).
+        return Err(Error::from_reason("napi_add_finalizer failed"));
+    }
+    // SAFETY: a function value of this env, returned to JavaScript within the current call.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), function) })
 }

@@ -69,12 +69,12 @@ pub const SCRATCH_OUT: usize = 8 * 1024;
 /// header values) and numbers from [`SCRATCH_BYTES`] of the output region: a message's
 /// [`STRIDE`] numbers, then its ids ([`ID_STRIDE`]), then the remote parent's validity (1/0).
 pub const SCRATCH_BYTES: usize = 128;
-/// Input numbers of `Tracing::process_scratch`, in order: the topic's id (`Tracing::topic_id`),
+/// Input numbers of `Tracing::scratch_calls`'s `process`, in order: the topic's id (`Tracing::topic_id`),
 /// partition, offset, payload length (-1 tombstone), timestamp ms (NaN none), whether the
 /// ambient context has a valid span (1/0), the traceparent's byte length (-1 = no header), the
 /// key's byte length (-1 = no key); the traceparent bytes then the key bytes follow.
 pub const PROCESS_INPUTS: [&str; 8] = ["topic", "partition", "offset", "payloadLength", "timestamp", "ambientSpan", "traceparentLength", "keyLength"];
-/// Input numbers of `Tracing::process_finish_scratch`: the template index, the start's
+/// Input numbers of `Tracing::scratch_calls`'s `processFinish`: the template index, the start's
 /// end-to-end latency slot, the handler's elapsed seconds.
 pub const FINISH_INPUTS: [&str; 3] = ["template", "e2e", "elapsed"];
 
@@ -173,8 +173,8 @@ mod tests {
     #[test]
     fn slots_do_not_overlap() {
         assert!(METRIC_AT >= DELTA_KEYS.len());
-        assert!(END_AT >= METRIC_AT + METRIC_SLOTS);
-        assert!(E2E_AT > END_AT && STRIDE > E2E_AT);
+        const { assert!(END_AT >= METRIC_AT + METRIC_SLOTS) };
+        const { assert!(E2E_AT > END_AT && STRIDE > E2E_AT) };
         assert_eq!(DELTA_KEYS.len(), DELTA_KINDS.len());
     }
 

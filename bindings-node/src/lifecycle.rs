@@ -5,6 +5,7 @@
 //! numbers); the facade fetches each template and plan once, by index, and caches it.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
@@ -23,7 +24,7 @@ use napi_derive::napi;
 use crate::errors::missing;
 use crate::js_memory::{f64s, push_values, u32s, Bytes, Detach};
 use crate::codec::{head, raw_view, HEAD};
-use crate::js_memory::with_scratch;
+use crate::js_memory::{raw_function, with_scratch, Answer};
 use crate::layout::{
     input_number, is_delta, template_attributes, write_delta, write_numbers, E2E_AT, END_AT, ID_STRIDE, METRIC_AT, METRIC_SLOTS, SCRATCH_BYTES, STRIDE,
 };
@@ -416,22 +417,40 @@ fn rule(h: &HandlerContext) -> HandlerRule {
 /// One client's lifecycle (a KafkaJS producer or consumer) with its options.
 #[napi]
 pub struct Tracing {
-    lifecycle: Lifecycle,
+    state: Rc<TracingState>,
     deprecations: Vec<(String, String)>,
+}
+
+/// What a [`Tracing`] shares with its per-message functions ([`Tracing::scratch_calls`]).
+pub struct TracingState {
+    lifecycle: Lifecycle,
     templates: RefCell<Interned<Recipe>>,
     plans: RefCell<Interned<Finish>>,
     topics: RefCell<Interned<String>>,
+}
+
+impl TracingState {
+    fn new(lifecycle: Lifecycle) -> Self {
+        Self { lifecycle, templates: RefCell::default(), plans: RefCell::default(), topics: RefCell::default() }
+    }
+}
+
+impl std::ops::Deref for Tracing {
+    type Target = TracingState;
+    fn deref(&self) -> &TracingState {
+        &self.state
+    }
 }
 
 /// Numbers a scratch call writes per message: the message's numbers, its ids, the remote
 /// parent's validity.
 const SCRATCH_NUMBERS: usize = STRIDE + ID_STRIDE + 1;
 
-/// What `process_scratch` answers besides a template index.
+/// What the `process` scratch call answers besides a template index.
 const NOT_TRACED: i32 = -1;
 const NO_SCRATCH: i32 = -2;
 
-impl Tracing {
+impl TracingState {
     fn template_of(&self, recipe: Recipe) -> u32 {
         self.templates.borrow_mut().intern(|| template_hash(&recipe), |t| same_template(t, &recipe), || recipe.clone())
     }
@@ -456,7 +475,7 @@ impl Tracing {
         ids[1] = self.plan_of(finish);
     }
 
-    /// See [`Tracing::process_scratch`].
+    /// See [`Tracing::scratch_calls`] (`process`).
     fn process_in(&self, input: &[u8], output: &mut [u8]) -> i32 {
         let n = |i: usize| input_number(input, i);
         let topics = self.topics.borrow();
@@ -524,7 +543,7 @@ impl Tracing {
         Some(ReturnedFinish { plan: ids[1], bits: ids[0], numbers, elapsed_slots, e2e_slots, e2e: recipe.span.e2e_latency_ms.is_some() })
     }
 
-    /// See [`Tracing::process_finish_scratch`].
+    /// See [`Tracing::scratch_calls`] (`processFinish`).
     fn process_finish_in(&self, input: &[u8], output: &mut [u8]) -> i32 {
         let template = input_number(input, 0);
         let e2e = input_number(input, 1);
@@ -553,13 +572,7 @@ impl Tracing {
     #[napi(constructor)]
     pub fn new(options: Option<Object<'_>>) -> Result<Self> {
         let parsed = options::parse(options)?;
-        Ok(Self {
-            lifecycle: Lifecycle::new(parsed.options, parsed.client),
-            deprecations: parsed.deprecations,
-            templates: RefCell::default(),
-            plans: RefCell::default(),
-            topics: RefCell::default(),
-        })
+        Ok(Self { state: Rc::new(TracingState::new(Lifecycle::new(parsed.options, parsed.client))), deprecations: parsed.deprecations })
     }
 
     /// `[old, current, old, current, …]`: deprecated option spellings the options used.
@@ -568,7 +581,7 @@ impl Tracing {
         self.deprecations.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect()
     }
 
-    /// The id of `topic` for [`Self::process_scratch`] (the same id for the same name).
+    /// The id of `topic` for the `process` scratch call ([`Self::scratch_calls`]) (the same id for the same name).
     #[napi]
     pub fn topic_id(&self, topic: String) -> u32 {
         let hash = || {
@@ -579,22 +592,28 @@ impl Tracing {
         self.topics.borrow_mut().intern(hash, |t| *t == topic, || topic.clone())
     }
 
-    /// [`Self::process_start`] of one message with the extraction of its parent, in one call over
-    /// the scratch memory (inputs and outputs as `layout`'s `PROCESS_INPUTS` and
-    /// `SCRATCH_BYTES` say; the compact head of a valid parent at the start of the output).
-    /// Returns the template index, -1 when the topic is not traced, -2 when the inputs do not fit
-    /// (the caller then uses `extract*` and [`Self::process_start`]).
+    /// The per-message calls over the scratch memory, as functions of no arguments that answer a
+    /// number (bare Node-API: see [`crate::js_memory::raw_function`]); each keeps this client's
+    /// state alive as long as it lives.
+    ///
+    /// - `process()`: [`Self::process_start`] of one message with the extraction of its parent
+    ///   (inputs and outputs as `layout`'s `PROCESS_INPUTS` and `SCRATCH_BYTES` say; the compact
+    ///   head of a valid parent at the start of the output). Answers the template index, -1 when
+    ///   the topic is not traced, -2 when the inputs do not fit (the caller then uses `extract*`
+    ///   and [`Self::process_start`]).
+    /// - `processFinish()`: [`Self::process_finish`] of a handler that returned (inputs as
+    ///   `layout`'s `FINISH_INPUTS` say; the finish's numbers and ids as `process`'s). Answers the
+    ///   plan index, or -2 for an unknown template.
     #[napi]
-    pub fn process_scratch(&self) -> i32 {
-        with_scratch(|input, output| self.process_in(input, output)).unwrap_or(NO_SCRATCH)
-    }
-
-    /// [`Self::process_finish`] of a handler that returned, over the scratch memory (inputs as
-    /// `layout`'s `FINISH_INPUTS` say; the finish's numbers and ids as `process_scratch`'s).
-    /// Returns the plan index, or -2 for an unknown template.
-    #[napi]
-    pub fn process_finish_scratch(&self) -> i32 {
-        with_scratch(|input, output| self.process_finish_in(input, output)).unwrap_or(NO_SCRATCH)
+    pub fn scratch_calls<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
+        let mut calls = Object::new(env)?;
+        let state = self.state.clone();
+        let process = move || Answer::Int(with_scratch(|input, output| state.process_in(input, output)).unwrap_or(NO_SCRATCH));
+        calls.set_named_property("process", raw_function(env, "process", Box::new(process))?)?;
+        let state = self.state.clone();
+        let finish = move || Answer::Int(with_scratch(|input, output| state.process_finish_in(input, output)).unwrap_or(NO_SCRATCH));
+        calls.set_named_property("processFinish", raw_function(env, "processFinish", Box::new(finish))?)?;
+        Ok(calls)
     }
 
     /// Whether `topic` is traced at all.
@@ -856,12 +875,12 @@ mod tests {
 
     fn tracing() -> Tracing {
         let client = ClientInfo { client_id: Some("c".into()), consumer_group: Some("g".into()), ..ClientInfo::default() };
-        Tracing { lifecycle: Lifecycle::new(Options::default(), client), deprecations: Vec::new(), templates: RefCell::default(), plans: RefCell::default(), topics: RefCell::default() }
+        Tracing { state: Rc::new(TracingState::new(Lifecycle::new(Options::default(), client))), deprecations: Vec::new() }
     }
 
     const TP: &[u8] = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
-    /// Lays out `process_scratch`'s inputs and runs it: (result, output region).
+    /// Lays out the `process` scratch call's inputs and runs it: (result, output region).
     fn run(t: &Tracing, topic: &str, offset: f64, tp: Option<&[u8]>, key: Option<&[u8]>) -> (i32, Vec<u8>) {
         let mut memory = vec![0u8; SCRATCH_LEN];
         let (input, output) = memory.split_at_mut(SCRATCH_OUT);
@@ -1031,7 +1050,7 @@ mod perf {
         time("same_template", &mut || {
             black_box(same_template(black_box(&recipe), black_box(&recipe)));
         });
-        let tracing = Tracing { lifecycle: lifecycle(), deprecations: Vec::new(), templates: RefCell::default(), plans: RefCell::default(), topics: RefCell::default() };
+        let tracing = Tracing { state: Rc::new(TracingState::new(lifecycle())), deprecations: Vec::new() };
         let mut out = [0f64; STRIDE];
         let mut ids = [0u32; ID_STRIDE];
         time("process + start", &mut || {

@@ -37,14 +37,11 @@ import {
   extractKafka,
   extractKafkaBatch,
   gather,
-  gAny,
-  gBg,
-  gTp,
-  gTs,
+  gathered,
   injectSends,
   KafkaHeaders,
   KEPT_REMOTE,
-  lastRemoteValid,
+  extracted as lastExtract,
   releaseGathered,
   remoteFromScratch,
   SCRATCH_BYTES,
@@ -458,8 +455,8 @@ export class KafkaTracing {
       // The numbers are copied out of the scratch memory before anything else can call the addon.
       const r = this.one;
       for (let j = 0; j < RESULT_LEN; j++) r[j] = (SCRATCH_RESULT as Float64Array)[j];
-      const ts = gTs;
-      const bg = gBg;
+      const ts = gathered.ts;
+      const bg = gathered.bg;
       releaseGathered();
       const remote = r[STRIDE + ID_STRIDE] === 1 ? remoteFromScratch(ts) : undefined;
       return this.startProcessSpan(topic, message, ambient, index, r, remote, bg === undefined ? undefined : baggageOfValues(bg));
@@ -470,7 +467,7 @@ export class KafkaTracing {
   /**
    * One call into the core for the message's parent and recipe (its inputs and results in the
    * scratch memory): the template index, {@link NOT_TRACED}, or -2 when the message's shape
-   * needs the general path. Leaves the tracestate and baggage values in `gTs`/`gBg`.
+   * needs the general path. Leaves the tracestate and baggage values in `gathered`.
    */
   private processScratch(topic: string, payload: { partition?: unknown }, message: KafkaMessageLike, ambientSpan: boolean): number {
     const f = SCRATCH_IN;
@@ -481,8 +478,8 @@ export class KafkaTracing {
     } catch {
       return -2;
     }
-    const tp = gTp;
-    if ((tp !== undefined && !Buffer.isBuffer(tp)) || (gTs !== undefined && !Buffer.isBuffer(gTs)) || (gAny && tp === undefined)) return -2;
+    const tp = gathered.tp;
+    if ((tp !== undefined && !Buffer.isBuffer(tp)) || (gathered.ts !== undefined && !Buffer.isBuffer(gathered.ts)) || (gathered.any && tp === undefined)) return -2;
     const key = message.key;
     const tpLen = tp === undefined ? -1 : tp.length;
     let keyLen = -1;
@@ -511,7 +508,7 @@ export class KafkaTracing {
     f[IN_AMBIENT] = ambientSpan ? 1 : 0;
     f[IN_TP_LEN] = tpLen;
     f[IN_KEY_LEN] = keyLen;
-    const index = this.recipes.core.processScratch();
+    const index = this.recipes.scratch.process();
     if (index < 0) releaseGathered();
     return index;
   }
@@ -546,7 +543,7 @@ export class KafkaTracing {
     let remoteValid = false;
     try {
       extracted = extractKafka(ROOT_CONTEXT, message.headers);
-      remoteValid = lastRemoteValid;
+      remoteValid = lastExtract.valid;
     } catch {
       /* header contents never reach the handler as an exception */
     }
@@ -597,7 +594,7 @@ export class KafkaTracing {
         f[FIN_TEMPLATE] = template;
         f[FIN_E2E] = e2e;
         f[FIN_ELAPSED] = elapsed;
-        const plan = this.recipes.core.processFinishScratch();
+        const plan = this.recipes.scratch.processFinish();
         if (plan >= 0) {
           for (let j = 0; j < RESULT_LEN; j++) out[j] = (SCRATCH_RESULT as Float64Array)[j];
           applyFinish(span, this.recipes.plan(plan), out[STRIDE], out, 0, startMs, this.env.instruments());

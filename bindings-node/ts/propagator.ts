@@ -20,6 +20,7 @@ import {
   createContextKey,
 } from '@opentelemetry/api';
 import native = require('./native');
+import { BoundedCache } from './bounded';
 
 /** Names and layouts, read once from the core. */
 export const NAMES = native.names();
@@ -72,15 +73,10 @@ export type HeaderValue = Buffer | string | (Buffer | string | null)[] | null | 
 /** KafkaJS `IHeaders`. */
 export type KafkaHeaders = Record<string, HeaderValue>;
 
-const kindCache = new Map<string, number>();
-/** Which of our headers a name is (the core's answer, cached per distinct name). */
+const kinds = new BoundedCache(10_000, (name) => native.headerKind(name));
+/** Which of our headers a name is (the core's answer, kept per distinct name). */
 export function headerKind(name: string): number {
-  let kind = kindCache.get(name);
-  if (kind === undefined) {
-    kind = native.headerKind(name);
-    if (kindCache.size < 10_000) kindCache.set(name, kind);
-  }
-  return kind;
+  return kinds.get(name);
 }
 
 /**
@@ -139,23 +135,23 @@ function concatValues(a: HeaderValue, b: HeaderValue): HeaderValue {
   return ([] as (Buffer | string | null)[]).concat(a as never, b as never);
 }
 
-/** Result of the last `extractKafka`: whether the headers held a usable parent. */
-export let lastRemoteValid = false;
-/** The error code of the last `extractKafka` that started a new root (0 when valid). */
-export let lastErrorCode = 0;
+/**
+ * The last extract's outcome: whether the headers held a usable parent, and the error code when
+ * it started a new root (0 when valid). A plain object, not exported `let`s: a CommonJS module's
+ * exported binding is a property store on `exports` at every write.
+ */
+export const extracted = { valid: false, code: 0 };
 
-function fromCompact(ctx: Context, r: string | number, rawTracestate: HeaderValue, lazyTracestate?: HeaderValue): Context {
+function fromCompact(ctx: Context, r: string | number, rawTracestate: HeaderValue): Context {
   if (typeof r === 'number') {
-    lastRemoteValid = false;
-    lastErrorCode = r;
+    extracted.valid = false;
+    extracted.code = r;
     return ctx;
   }
-  lastRemoteValid = true;
-  lastErrorCode = 0;
+  extracted.valid = true;
+  extracted.code = 0;
   let traceState: TraceState | undefined;
-  if (lazyTracestate !== undefined) {
-    traceState = new KafkaTraceState(undefined, undefined, lazyTracestate);
-  } else if (r.length > HEAD) {
+  if (r.length > HEAD) {
     traceState =
       r.charCodeAt(HEAD) === SAME_TRACESTATE
         ? new KafkaTraceState(undefined, rawTracestate as Buffer)
@@ -206,47 +202,62 @@ function withBaggage(ctx: Context, values: HeaderValue): Context {
   return propagation.setBaggage(ctx, propagation.createBaggage(entries));
 }
 
+/** The input bytes one extract call takes (from `SCRATCH_INPUT_BYTES`, after the input numbers). */
+const EXTRACT_ROOM = SCRATCH_INPUT_ROOM;
+/**
+ * The core's per-message extract (`extract_parent_in` in the addon): the traceparent value's byte
+ * length in input number 0 and its bytes at `SCRATCH_INPUT_BYTES`; answers, for a valid parent,
+ * its trace id and span id hex followed by one character whose code is the flags, or the number
+ * `-code`. A bare Node-API function of no arguments (no napi-rs call scope).
+ */
+const extractParent: (() => string | number) | null = SCRATCH !== null ? (native.extractParentCall() as () => string | number) : null;
+
+/** `ctx` with the parent `extractParent` answered (unchanged for a code). */
+function withParent(ctx: Context, r: string | number, lazyTracestate: HeaderValue): Context {
+  if (typeof r === 'number') {
+    extracted.valid = false;
+    extracted.code = -r;
+    return ctx;
+  }
+  extracted.valid = true;
+  extracted.code = 0;
+  return trace.setSpanContext(ctx, {
+    traceId: r.substring(0, TID),
+    spanId: r.substring(TID, TID + SID),
+    traceFlags: r.charCodeAt(TID + SID),
+    isRemote: true,
+    traceState: lazyTracestate === undefined ? undefined : new KafkaTraceState(undefined, undefined, lazyTracestate),
+  });
+}
+
 function extractValues(ctx: Context, tp: HeaderValue, ts: HeaderValue, bg: HeaderValue, any: boolean): Context {
   if (!any) {
     // No header of ours at all: nothing for the core to read.
-    lastRemoteValid = false;
-    lastErrorCode = MISSING;
+    extracted.valid = false;
+    extracted.code = MISSING;
     return ctx;
   }
-  let r: string | number;
-  if (Buffer.isBuffer(tp) && (ts === undefined || Buffer.isBuffer(ts))) {
-    if (SCRATCH !== null && tp.length <= SCRATCH_OUT) {
-      // The parent now; the tracestate only if something reads it (KafkaTraceState).
-      SCRATCH.set(tp, 0);
-      const n = native.extractScratchParent(tp.length);
-      if (n < 0) {
-        r = -n;
-      } else {
-        const out = fromCompact(ctx, SCRATCH.latin1Slice(SCRATCH_OUT, SCRATCH_OUT + n), undefined, ts);
-        return bg === undefined ? out : withBaggage(out, bg);
-      }
-    } else {
-      r = native.extractBuffers(tp, ts === undefined ? EMPTY : ts);
-    }
-  } else if (typeof tp === 'string' && SCRATCH !== null && tp.length * 3 <= SCRATCH_OUT) {
-    // A getter that decodes to strings: same scratch path, the tracestate read lazily.
-    const n = native.extractScratchParent(SCRATCH.utf8Write(tp, 0, SCRATCH_OUT));
-    if (n < 0) {
-      r = -n;
-    } else {
-      const out = fromCompact(ctx, SCRATCH.latin1Slice(SCRATCH_OUT, SCRATCH_OUT + n), undefined, ts);
-      return bg === undefined ? out : withBaggage(out, bg);
-    }
+  let out: Context;
+  if (extractParent !== null && Buffer.isBuffer(tp) && tp.length <= EXTRACT_ROOM && (ts === undefined || Buffer.isBuffer(ts))) {
+    // The parent now; the tracestate only if something reads it (KafkaTraceState).
+    (SCRATCH_IN as Float64Array)[0] = tp.length;
+    (SCRATCH as Buffer).set(tp, SCRATCH_INPUT_BYTES);
+    out = withParent(ctx, extractParent(), ts);
+  } else if (extractParent !== null && typeof tp === 'string' && tp.length * 3 <= EXTRACT_ROOM) {
+    // A getter that decodes to strings: the same call, the tracestate read lazily.
+    (SCRATCH_IN as Float64Array)[0] = (SCRATCH as Buffer).utf8Write(tp, SCRATCH_INPUT_BYTES, EXTRACT_ROOM);
+    out = withParent(ctx, extractParent(), ts);
+  } else if (Buffer.isBuffer(tp) && (ts === undefined || Buffer.isBuffer(ts))) {
+    // Larger than the scratch memory takes.
+    out = fromCompact(ctx, native.extractBuffers(tp, ts === undefined ? EMPTY : ts), ts);
   } else {
-    r = native.extract(tp, ts);
+    out = fromCompact(ctx, native.extract(tp, ts), ts);
   }
-  const out = fromCompact(ctx, r, ts);
   return bg === undefined ? out : withBaggage(out, bg);
 }
 
 /** What {@link gather} found: our headers' values (undefined = absent), whether any was there. */
-export let gTp: HeaderValue, gTs: HeaderValue, gBg: HeaderValue;
-export let gAny = false;
+export const gathered: { tp: HeaderValue; ts: HeaderValue; bg: HeaderValue; any: boolean } = { tp: undefined, ts: undefined, bg: undefined, any: false };
 
 /** Collects the values of our headers (each name classified by the core) from KafkaJS headers. */
 export function gather(headers: KafkaHeaders | undefined | null): void {
@@ -264,15 +275,15 @@ export function gather(headers: KafkaHeaders | undefined | null): void {
       else if (kind === KIND_BAGGAGE) bg = bg === undefined ? v : concatValues(bg, v);
     }
   }
-  gTp = tp;
-  gTs = ts;
-  gBg = bg;
-  gAny = any;
+  gathered.tp = tp;
+  gathered.ts = ts;
+  gathered.bg = bg;
+  gathered.any = any;
 }
 
 /** Drops what {@link gather} found (the header values are not kept alive past their use). */
 export function releaseGathered(): void {
-  gTp = gTs = gBg = undefined;
+  gathered.tp = gathered.ts = gathered.bg = undefined;
 }
 
 /**
@@ -281,11 +292,9 @@ export function releaseGathered(): void {
  */
 export function extractKafka(ctx: Context, headers: KafkaHeaders | undefined | null): Context {
   gather(headers);
-  const tp = gTp,
-    ts = gTs,
-    bg = gBg;
-  gTp = gTs = gBg = undefined;
-  return extractValues(ctx, tp, ts, bg, gAny);
+  const { tp, ts, bg, any } = gathered;
+  gathered.tp = gathered.ts = gathered.bg = undefined;
+  return extractValues(ctx, tp, ts, bg, any);
 }
 
 const BATCH_MAX = 256;
@@ -310,7 +319,8 @@ function flushBatch(ctx: Context, count: number, contexts: Context[], valid: boo
       const out = fromCompact(ctx, a < 0 ? -a : all.substring(a, batchLengths[2 * j + 1]), batchTs[j]);
       contexts[k] = batchBg[j] === undefined ? out : withBaggage(out, batchBg[j]);
     }
-    valid[k] = lastRemoteValid;
+    valid[k] = extracted.valid;
+    pendingTp[j] = batchTs[j] = batchBg[j] = undefined;
   }
 }
 const pendingTp: HeaderValue[] = new Array(BATCH_MAX);
@@ -325,11 +335,8 @@ export function extractKafkaBatch(ctx: Context, headersList: (KafkaHeaders | und
   let at = 0;
   for (let i = 0; i < headersList.length; i++) {
     gather(headersList[i]);
-    const tp = gTp,
-      ts = gTs,
-      bg = gBg,
-      any = gAny;
-    gTp = gTs = gBg = undefined;
+    const { tp, ts, bg, any } = gathered;
+    gathered.tp = gathered.ts = gathered.bg = undefined;
     if (!any) {
       contexts[i] = ctx;
       valid[i] = false;
@@ -338,8 +345,12 @@ export function extractKafkaBatch(ctx: Context, headersList: (KafkaHeaders | und
     const tpLen = tp === undefined ? 0 : Buffer.isBuffer(tp) ? tp.length : -2;
     const tsLen = ts === undefined ? 0 : Buffer.isBuffer(ts) ? ts.length : -2;
     if (SCRATCH === null || tpLen < 0 || tsLen < 0 || tpLen + tsLen > SCRATCH_OUT) {
+      // Read the pending chunk first: extractValues may use the scratch memory it sits in.
+      flushBatch(ctx, count, contexts, valid);
+      count = 0;
+      at = 0;
       contexts[i] = extractValues(ctx, tp, ts, bg, true);
-      valid[i] = lastRemoteValid;
+      valid[i] = extracted.valid;
       continue;
     }
     if (count === BATCH_MAX || at + tpLen + tsLen > SCRATCH_OUT) {
@@ -360,11 +371,6 @@ export function extractKafkaBatch(ctx: Context, headersList: (KafkaHeaders | und
     count++;
   }
   flushBatch(ctx, count, contexts, valid);
-  for (let j = 0; j < count; j++) {
-    pendingTp[j] = undefined;
-    batchTs[j] = undefined;
-    batchBg[j] = undefined;
-  }
 }
 
 /** The baggage of `ctx` as the addon takes it: `[key, value, properties, …]`. */
@@ -442,8 +448,21 @@ function appendOnly(ctx: Context, spans: SpanContext[], headers: KafkaHeaders[])
   return true;
 }
 
-const injectPlans = new Map<string, native.InjectPlan | null>();
-const INJECT_PLANS_KEPT = 1_000;
+/** A core inject plan as one fixed-shape JavaScript object (read per message). */
+interface Plan {
+  names: string[];
+  values: (string | null)[];
+  before: string;
+  between: string;
+  afterSampled: string;
+  afterUnsampled: string;
+}
+
+function planOf(p: native.InjectPlan | null | undefined): Plan | null {
+  if (p == null) return null;
+  const { before, between, afterSampled, afterUnsampled } = p;
+  return { names: p.names.slice(), values: p.values.map((v) => v ?? null), before, between, afterSampled, afterUnsampled };
+}
 
 /**
  * The core's {@link native.InjectPlan} for an SDK tracestate, asked once per distinct string.
@@ -451,30 +470,33 @@ const INJECT_PLANS_KEPT = 1_000;
  * that writes a member per span makes every one new) an unknown string gets no plan, and the
  * send takes the one-call scratch path instead of asking for a plan it would never reuse.
  */
-function injectPlanOf(sdkTracestate: string): native.InjectPlan | null {
-  let plan = injectPlans.get(sdkTracestate);
-  if (plan === undefined) {
-    if (injectPlans.size >= INJECT_PLANS_KEPT) return null;
-    plan = native.injectPlan(sdkTracestate) ?? null;
-    injectPlans.set(sdkTracestate, plan);
-  }
-  return plan;
-}
+const injectPlans = new BoundedCache<Plan | null>(
+  1_000,
+  (sdkTracestate) => planOf(native.injectPlan(sdkTracestate)),
+  () => null,
+);
+
+/** Per character code below 128: bit 0 = a lowercase hex digit, bit 1 = one that is not '0'. */
+const HEX_CLASS = new Uint8Array(128);
+for (const c of '0123456789abcdef') HEX_CLASS[c.charCodeAt(0)] = c === '0' ? 1 : 3;
 
 /**
  * An id the plan's template takes as it is: `len` lowercase hex digits, not all zeros (anything
- * else goes to the core, which decides what, if anything, to write for it).
+ * else goes to the core, which decides what, if anything, to write for it). One table load per
+ * character: half the time of comparing ranges.
  */
 function plainId(id: string, len: number): boolean {
   if (typeof id !== 'string' || id.length !== len) return false;
-  let nonZero = false;
+  let all = 1;
+  let any = 0;
   for (let i = 0; i < len; i++) {
     const c = id.charCodeAt(i);
-    if (c > 48 && c <= 57) nonZero = true;
-    else if (c >= 97 && c <= 102) nonZero = true;
-    else if (c !== 48) return false;
+    if (c > 127) return false;
+    const k = HEX_CLASS[c];
+    all &= k;
+    any |= k;
   }
-  return nonZero;
+  return all === 1 && (any & 2) === 2;
 }
 
 /**
@@ -486,7 +508,7 @@ function plainId(id: string, len: number): boolean {
 function injectPlanned(spans: SpanContext[], headers: KafkaHeaders[]): boolean {
   const n = spans.length;
   for (let i = 0; i < n; i++) if (!plainId(spans[i].traceId, TID) || !plainId(spans[i].spanId, SID)) return false;
-  const plan = injectPlanOf(spans[0].traceState?.serialize() ?? '');
+  const plan = injectPlans.get(spans[0].traceState?.serialize() ?? '');
   if (plan === null) return false;
   const names = plan.names;
   for (let i = 0; i < n; i++) for (let e = 0; e < names.length; e++) setHeader(headers[i], names[e], planValue(plan, e, spans[i]));
@@ -494,18 +516,18 @@ function injectPlanned(spans: SpanContext[], headers: KafkaHeaders[]): boolean {
 }
 
 /** Value `e` of `plan` for the span `sc` (its ids plain). */
-function planValue(plan: native.InjectPlan, e: number, sc: SpanContext): string {
+function planValue(plan: Plan, e: number, sc: SpanContext): string {
   const v = plan.values[e];
   if (v != null) return v;
   return plan.before + sc.traceId + plan.between + sc.spanId + ((sc.traceFlags & 1) === 1 ? plan.afterSampled : plan.afterUnsampled);
 }
 
 /** The core's plan for the span of `ctx` when it applies: no baggage, no kept remote context, plain ids. */
-function contextPlan(ctx: Context, sc: SpanContext): native.InjectPlan | null {
+function contextPlan(ctx: Context, sc: SpanContext): Plan | null {
   if (ctx.getValue(KEPT_REMOTE) !== undefined || !plainId(sc.traceId, TID) || !plainId(sc.spanId, SID)) return null;
   const bag = propagation.getBaggage(ctx);
   if (bag !== undefined && bag.getAllEntries().length > 0) return null;
-  return injectPlanOf(sc.traceState?.serialize() ?? '');
+  return injectPlans.get(sc.traceState?.serialize() ?? '');
 }
 
 /**

@@ -7,6 +7,7 @@
 import { Attributes } from '@opentelemetry/api';
 import native = require('./native');
 import { NAMES } from './propagator';
+import { BoundedCache } from './bounded';
 
 export const LAYOUT = NAMES.layout;
 export const STRIDE = LAYOUT.stride;
@@ -28,28 +29,27 @@ export type ReturnedFinish = Omit<native.ReturnedFinish, 'numbers'> & { numbers:
 
 const warned = new Set<string>();
 
-/** The core's answer for `key`, asked once per distinct key (up to 10,000 kept). */
-function cached<V>(map: Map<string, V>, key: string, ask: () => V): V {
-  let v = map.get(key);
-  if (v === undefined) {
-    v = ask();
-    if (map.size < 10_000) map.set(key, v);
-  }
-  return v;
-}
+/** Topics whose answers a client keeps. */
+const TOPICS_KEPT = 10_000;
 
 /** One client's lifecycle: the core's `Lifecycle` for its options, with cached templates/plans. */
 export class Recipes {
   readonly core: native.Tracing;
+  /** The core's per-message scratch calls (bare Node-API functions of no arguments). */
+  readonly scratch: { process: () => number; processFinish: () => number };
   private readonly templates: Template[] = [];
   private readonly plans: Plan[] = [];
   private readonly returned: (ReturnedFinish | null)[] = [];
-  private readonly allowed = new Map<string, boolean>();
-  private readonly topics = new Map<string, number>();
+  private readonly allowed: BoundedCache<boolean>;
+  private readonly topics: BoundedCache<number>;
 
   /** `options` spelled as the core's `OPTION_NAMES` (camelCase); old spellings warn once. */
   constructor(options: object) {
     this.core = new native.Tracing(options as Record<string, unknown>);
+    const core = this.core;
+    this.scratch = core.scratchCalls() as { process: () => number; processFinish: () => number };
+    this.allowed = new BoundedCache(TOPICS_KEPT, (topic) => core.allows(topic));
+    this.topics = new BoundedCache(TOPICS_KEPT, (topic) => core.topicId(topic));
     const old = this.core.deprecations();
     for (let i = 0; i < old.length; i += 2) {
       if (warned.has(old[i])) continue;
@@ -59,12 +59,12 @@ export class Recipes {
   }
 
   allows(topic: string): boolean {
-    return cached(this.allowed, topic, () => this.core.allows(topic));
+    return this.allowed.get(topic);
   }
 
   /** The core's id of `topic` for its scratch calls. */
   topicId(topic: string): number {
-    return cached(this.topics, topic, () => this.core.topicId(topic));
+    return this.topics.get(topic);
   }
 
   template(index: number): Template {
