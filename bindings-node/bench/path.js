@@ -15,7 +15,8 @@ const api = require('@opentelemetry/api');
 const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
 const { TracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, AlwaysOnSampler } = require('@opentelemetry/sdk-trace');
 const { W3CTraceContextPropagator } = require('@opentelemetry/core');
-const kt = require('..');
+// KT_PACKAGE: another build of the package (e.g. an installed copy of an older one).
+const kt = require(process.env.KT_PACKAGE || '..');
 
 const N = Number(process.argv[2] || 20000);
 const ROUNDS = Number(process.argv[3] || 7);

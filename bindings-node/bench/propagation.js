@@ -4,40 +4,15 @@
 // reported. Usage: node bench/propagation.js [iterations-per-round=200000] [rounds=7]
 // Output: the human table, then one `BENCH_ROW {json}` line per case on stdout (group node-codec,
 // value = median wall ns/op, cpu_us_per_msg = median process CPU time per op in microseconds,
-// which is what to compare on a loaded machine).
+// which is what to compare on a loaded machine). The single-message inject rows inject a fresh
+// span context per op (4,096 of them, the same ids on both sides; see codec-setup.js).
 'use strict';
 const { ROOT_CONTEXT, trace, defaultTextMapSetter } = require('@opentelemetry/api');
-const { W3CTraceContextPropagator } = require('@opentelemetry/core');
-const kt = require('..');
+const { kt, headers, bufferGetter, w3c, oursCtx, w3cCtx, FRESH, oursFresh, w3cFresh } = require('./codec-setup');
 
 const N = Number(process.argv[2] || 200000);
 const ROUNDS = Number(process.argv[3] || 7);
-
-// What a KafkaJS consumer hands over: Buffer values.
-const headers = {
-  traceparent: Buffer.from('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'),
-  tracestate: Buffer.from('rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,vendor3=abc123'),
-  'content-type': Buffer.from('application/json'),
-};
-const bufferGetter = {
-  keys: (carrier) => Object.keys(carrier),
-  get: (carrier, key) => {
-    const v = carrier[key];
-    if (v === undefined || v === null) return undefined;
-    return Array.isArray(v) ? v.map((x) => x.toString()) : v.toString();
-  },
-};
-const w3c = new W3CTraceContextPropagator();
 const ours = new kt.KafkaTracePropagator();
-
-// Contexts to inject: each side continues the trace it extracted (own TraceState objects), as a
-// producer span of a consumer that forwards would.
-const child = (ctx) => {
-  const sc = trace.getSpanContext(ctx);
-  return trace.setSpanContext(ROOT_CONTEXT, { ...sc, spanId: 'b7ad6b7169203331', isRemote: false });
-};
-const oursCtx = child(kt.extractKafka(ROOT_CONTEXT, headers));
-const w3cCtx = child(w3c.extract(ROOT_CONTEXT, headers, bufferGetter));
 
 // Both sides must read and write the same thing.
 const a = trace.getSpanContext(kt.extractKafka(ROOT_CONTEXT, headers));
@@ -57,13 +32,15 @@ for (let i = 0; i < SEND; i++) sendContexts.push(trace.setSpanContext(ROOT_CONTE
 const w3cSendContexts = sendContexts.map((c) => trace.setSpanContext(ROOT_CONTEXT, { ...trace.getSpanContext(c), traceState: trace.getSpanContext(w3cCtx).traceState }));
 const rawGetter = { keys: (c) => Object.keys(c), get: (c, k) => c[k] };
 
+let op = 0;
+
 const cases = {
   'extract: kafka-trace extractKafka (KafkaJS headers)': () => kt.extractKafka(ROOT_CONTEXT, headers),
   'extract: kafka-trace KafkaTracePropagator (raw Buffer getter)': () => ours.extract(ROOT_CONTEXT, headers, rawGetter),
   'extract: @opentelemetry/core W3CTraceContextPropagator (Buffer getter)': () => w3c.extract(ROOT_CONTEXT, headers, bufferGetter),
-  'inject: kafka-trace injectKafka (KafkaJS headers)': () => kt.injectKafka(oursCtx, {}),
-  'inject: kafka-trace KafkaTracePropagator': () => ours.inject(oursCtx, {}, defaultTextMapSetter),
-  'inject: @opentelemetry/core W3CTraceContextPropagator': () => w3c.inject(w3cCtx, {}, defaultTextMapSetter),
+  'inject: kafka-trace injectKafka (KafkaJS headers)': () => kt.injectKafka(oursFresh[op++ & (FRESH - 1)], {}),
+  'inject: kafka-trace KafkaTracePropagator': () => ours.inject(oursFresh[op++ & (FRESH - 1)], {}, defaultTextMapSetter),
+  'inject: @opentelemetry/core W3CTraceContextPropagator': () => w3c.inject(w3cFresh[op++ & (FRESH - 1)], {}, defaultTextMapSetter),
   'inject x100 (one send): kafka-trace injectKafka': () => {
     for (let i = 0; i < SEND; i++) kt.injectKafka(sendContexts[i], {});
   },
