@@ -144,7 +144,7 @@ pub(crate) fn context_of<'py>(
     let values = result.cast::<PyDict>()?;
     if let Ok(parent) = &parts.parent {
         let trace_state = match &parts.tracestate {
-            Ok(ts) if !ts.is_empty() => Bound::new(py, NativeTraceState::new(ts))?.into_any(),
+            Ok(ts) if !ts.is_empty() => crate::tracestate::shared(py, ts)?.into_any(),
             _ => api.empty_trace_state.bind(py).clone(),
         };
         let yes = pyo3::types::PyBool::new(py, true).to_owned().into_any();

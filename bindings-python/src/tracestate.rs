@@ -39,6 +39,39 @@ impl NativeTraceState {
     }
 }
 
+/// How many distinct tracestates [`shared`] keeps (most recent first).
+const SHARED_STATES: usize = 16;
+
+/// The members and object of the tracestates extract made last: a vendor's tracestate repeats
+/// from message to message, and the object is immutable, so contexts share it.
+static SHARED: std::sync::Mutex<Vec<(Vec<(String, String)>, Py<NativeTraceState>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// The `NativeTraceState` of `state`: the object made for the same members before (one of the
+/// last [`SHARED_STATES`]), or a new one.
+pub(crate) fn shared<'py>(py: Python<'py>, state: &kafka_trace::TraceState<'_>) -> PyResult<Bound<'py, NativeTraceState>> {
+    let members = state.members();
+    let same = |kept: &[(String, String)]| {
+        kept.len() == members.len() && kept.iter().zip(members).all(|((k, v), m)| k == m.key && v == m.value)
+    };
+    let Ok(mut states) = SHARED.lock() else {
+        return Bound::new(py, NativeTraceState::new(state));
+    };
+    if let Some(i) = states.iter().position(|(kept, _)| same(kept)) {
+        if i != 0 {
+            states.swap(0, i);
+        }
+        return Ok(states[0].1.bind(py).clone());
+    }
+    let object = Bound::new(py, NativeTraceState::new(state))?;
+    if states.len() >= SHARED_STATES {
+        states.pop();
+    }
+    let kept = members.iter().map(|m| (m.key.to_owned(), m.value.to_owned())).collect();
+    states.insert(0, (kept, object.clone().unbind()));
+    Ok(object)
+}
+
 #[pymethods]
 impl NativeTraceState {
     fn __len__(&self) -> usize {

@@ -183,3 +183,26 @@ def test_a_confluent_message_read_natively_gives_what_its_fields_give() -> None:
     tracing = KafkaTracing()
     with tracing.process(err) as span:
         assert span is None
+
+
+def test_extract_shares_one_tracestate_object_per_distinct_tracestate() -> None:
+    from opentelemetry import trace
+
+    from kafka_trace import extract
+
+    def state(value: bytes) -> Any:
+        ctx = extract([("traceparent", TP), ("tracestate", value)])
+        return trace.get_current_span(ctx).get_span_context().trace_state
+
+    a, b = state(b"rojo=1,congo=2"), state(b"rojo=1,congo=2")
+    assert a is b and list(a.items()) == [("rojo", "1"), ("congo", "2")]
+    c = state(b"rojo=1,congo=3")
+    assert c is not a and list(c.items()) == [("rojo", "1"), ("congo", "3")]
+    assert state(b"rojo=1") is not a and list(state(b"rojo=1").items()) == [("rojo", "1")]
+    # Immutable: the API's edits give new objects, the shared one keeps its members.
+    edited = a.add("vendor", "x")
+    assert list(edited.items())[0] == ("vendor", "x") and list(a.items()) == [("rojo", "1"), ("congo", "2")]
+    # More distinct tracestates than are kept: each still gives its own members.
+    for i in range(40):
+        assert list(state(b"k%d=v%d" % (i, i)).items()) == [("k%d" % i, "v%d" % i)]
+    assert list(state(b"rojo=1,congo=2").items()) == [("rojo", "1"), ("congo", "2")]
