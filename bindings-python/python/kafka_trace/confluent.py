@@ -51,6 +51,12 @@ class TracedProducer:
             self.produce = _native.Producing(  # type: ignore[method-assign]
                 (self._model, t._tracer, t._instruments, _get_current), t, produce
             )
+        # poll()/flush() run once per message or more: the client's own methods, without a
+        # __getattr__ call each time (unless a subclass defines them).
+        for name in ("poll", "flush"):
+            method = getattr(self._producer, name, None)
+            if method is not None and getattr(type(self), name, None) is None:
+                setattr(self, name, method)
 
     def produce(
         self,
