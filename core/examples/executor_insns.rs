@@ -50,10 +50,11 @@ mod imp {
         let send = executor.start_send_cached(cache.0, lifecycle.0, black_box(&message), &root).unwrap();
         let mut headers: Headers = Vec::new();
         inject_context(send.running.context(), &mut headers);
-        let (outcome, elapsed) = (SendResult::Acked { partition: 0, offset }, send.running.elapsed());
+        // As the adapters do, the clock is read only for a finish that is built.
+        let outcome = SendResult::Acked { partition: 0, offset };
         match (&send.recipe, &send.kept) {
-            (Some(r), _) => executor.finish(&send.running, &r.finish(outcome, elapsed, None)),
-            (None, Some(k)) => executor.finish(&send.running, &k.finish(outcome, elapsed, None)),
+            (Some(r), _) => executor.finish(&send.running, &r.finish(outcome, send.running.elapsed(), None)),
+            (None, Some(k)) => executor.finish_kept_send(&send.running, k, outcome, send.running.elapsed(), None),
             (None, None) => executor.end_unrecorded(&send.running),
         }
         let consumed = MessageInfo { topic: "orders", partition: Some(0), offset: Some(offset), payload_len: Some(100), ..MessageInfo::default() };
@@ -63,10 +64,10 @@ mod imp {
             let _guard = process.running.context().clone().attach();
             black_box(());
         }
-        let elapsed = process.running.elapsed();
+        let elapsed = || process.running.elapsed();
         match (&process.recipe, &process.kept) {
-            (Some(r), _) => executor.finish(&process.running, &r.finish(HandlerResult::Returned, elapsed)),
-            (None, Some(k)) => executor.finish(&process.running, &k.finish(HandlerResult::Returned, elapsed)),
+            (Some(r), _) => executor.finish(&process.running, &r.finish(HandlerResult::Returned, elapsed())),
+            (None, Some(k)) => executor.finish_kept_process(&process.running, k, HandlerResult::Returned, elapsed()),
             (None, None) => executor.end_unrecorded(&process.running),
         }
     }

@@ -12,7 +12,7 @@ use opentelemetry::KeyValue;
 
 use super::convert::key_values;
 use super::starts::Fnv;
-use crate::lifecycle::{Instrument, InstrumentKind, MetricRecord, INSTRUMENTS};
+use crate::lifecycle::{Instrument, InstrumentKind, MetricRecord, MetricValueSource, INSTRUMENTS};
 use crate::span::{Attribute, AttributeValue};
 
 /// How many distinct metric attribute sets [`Instruments`] keeps converted. Past it, further sets
@@ -47,6 +47,15 @@ fn set_hash(attributes: &[Attribute]) -> u64 {
         }
     }
     h.finish()
+}
+
+/// A metric record of a template finish with its attributes converted once: every message of the
+/// template records it with its own value ([`Instruments::record_resolved`]).
+#[derive(Debug)]
+pub(super) struct Resolved {
+    instrument: Instrument,
+    attributes: Arc<[KeyValue]>,
+    source: MetricValueSource,
 }
 
 #[derive(Clone, Debug)]
@@ -174,12 +183,42 @@ impl Instruments {
     /// assert_eq!(counted("messaging.client.sent.messages"), 2);
     /// ```
     pub fn record(&self, record: &MetricRecord) {
-        let Some((_, created)) = self.created.iter().find(|(i, _)| *i == record.instrument) else { return };
-        let attributes = self.key_values(&record.attributes);
+        self.record_value(record.instrument, record.value, &self.key_values(&record.attributes));
+    }
+
+    fn record_value(&self, instrument: Instrument, value: f64, attributes: &[KeyValue]) {
+        let Some((_, created)) = self.created.iter().find(|(i, _)| *i == instrument) else { return };
         match created {
             // Counters count messages: whole, non-negative numbers.
-            Created::Counter(counter) => counter.add(record.value.max(0.0).round() as u64, &attributes),
-            Created::Histogram(histogram) => histogram.record(record.value, &attributes),
+            Created::Counter(counter) => counter.add(value.max(0.0).round() as u64, attributes),
+            Created::Histogram(histogram) => histogram.record(value, attributes),
+        }
+    }
+
+    /// The metric records of a template finish (`sources`: where each value comes from, in
+    /// order), their attribute sets converted once.
+    pub(super) fn resolve(&self, records: &[MetricRecord], sources: &[MetricValueSource]) -> Arc<[Resolved]> {
+        records
+            .iter()
+            .zip(sources)
+            .map(|(r, source)| Resolved { instrument: r.instrument, attributes: self.key_values(&r.attributes), source: *source })
+            .collect()
+    }
+
+    /// Records `resolved` with one message's values: its elapsed seconds and its end-to-end
+    /// latency in seconds (without one, a record whose value it is is not recorded, as a finish
+    /// without it has no such record).
+    pub(super) fn record_resolved(&self, resolved: &[Resolved], elapsed_s: f64, e2e_s: Option<f64>) {
+        for r in resolved {
+            let value = match r.source {
+                MetricValueSource::Constant(v) => v,
+                MetricValueSource::ElapsedSeconds => elapsed_s,
+                MetricValueSource::E2eLatencySeconds => match e2e_s {
+                    Some(v) => v,
+                    None => continue,
+                },
+            };
+            self.record_value(r.instrument, value, &r.attributes);
         }
     }
 

@@ -8,7 +8,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
 
 use opentelemetry::trace::{self as ot, Span as _, TraceContextExt as _, Tracer};
 use opentelemetry::{Context, KeyValue};
@@ -16,6 +17,7 @@ use opentelemetry::{Context, KeyValue};
 use super::convert::to_kind;
 use super::kept::{kept_key_value, span_name};
 use super::executor::{handler_context, set_recorded, Executor, MessageContext, Running, SpanHead, Sources, StartTime};
+use super::instruments::{Instruments, Resolved};
 use crate::lifecycle::{
     AmbientInfo, Finish, HandlerContext, HandlerResult, Lifecycle, Operation, ProcessRecipe, SendRecipe, SendResult,
 };
@@ -50,6 +52,44 @@ struct Template {
     handler: Option<HandlerContext>,
     /// The recipe the template was taken from (its metric records are every message's).
     recipe: KeptRecipe,
+    /// Its metric records, converted once.
+    metrics: Arc<KeptMetrics>,
+}
+
+/// How many acknowledged partitions of one send template keep their converted metric records;
+/// past it, a send on another partition finishes from its recipe.
+const KEPT_PARTITIONS: usize = 1024;
+
+/// The metric records of a template's kept recipe with their attribute sets converted once, so a
+/// span that does not record finishes without a recipe finish and without a set lookup per
+/// message ([`Executor::finish_kept_send`], [`Executor::finish_kept_process`]).
+#[derive(Debug, Default)]
+struct KeptMetrics {
+    /// A process template's records of a returned handler (with the end-to-end latency record).
+    returned: OnceLock<Arc<[Resolved]>>,
+    /// A send template's records of an acknowledged send, per acknowledged partition (bounded).
+    acked: RwLock<Vec<(i32, Arc<[Resolved]>)>>,
+}
+
+impl KeptMetrics {
+    /// The records of a send acknowledged on `partition`, converted now if new (`None` past
+    /// [`KEPT_PARTITIONS`]).
+    fn acked(&self, partition: i32, resolve: impl FnOnce() -> Arc<[Resolved]>) -> Option<Arc<[Resolved]>> {
+        let found = |list: &[(i32, Arc<[Resolved]>)]| list.iter().find(|(p, _)| *p == partition).map(|(_, r)| r.clone());
+        if let Some(resolved) = self.acked.read().ok().and_then(|list| found(&list)) {
+            return Some(resolved);
+        }
+        let mut list = self.acked.write().ok()?;
+        if let Some(resolved) = found(&list) {
+            return Some(resolved);
+        }
+        if list.len() >= KEPT_PARTITIONS {
+            return None;
+        }
+        let resolved = resolve();
+        list.push((partition, resolved.clone()));
+        Some(resolved)
+    }
 }
 
 #[derive(Debug)]
@@ -98,6 +138,8 @@ pub struct Kept<R> {
     pub recipe: Arc<R>,
     /// This message's end-to-end latency (process).
     pub e2e_latency_ms: Option<f64>,
+    /// The situation's metric records, converted once.
+    metrics: Arc<KeptMetrics>,
 }
 
 impl Kept<SendRecipe> {
@@ -124,6 +166,7 @@ impl Template {
             sampling: spec.sampling_attributes().map(kept_key_value).collect(),
             handler,
             recipe: recipe.clone().keep(),
+            metrics: Arc::default(),
         }
     }
 }
@@ -133,7 +176,7 @@ struct StartedSpan<S, R> {
     span: S,
     start: StartTime,
     recipe: Option<R>,
-    kept: Option<Arc<R>>,
+    kept: Option<(Arc<R>, Arc<KeptMetrics>)>,
     handler: Option<HandlerContext>,
 }
 
@@ -307,7 +350,7 @@ where
         let build = || lifecycle.send(message);
         let sources = Sources { ambient, remote: None, poll: None };
         let started = self.start_cached(cache, message.topic, situation, &sources, build, |r| (&r.span, None))?;
-        let kept = started.kept.map(|recipe| Kept { recipe, e2e_latency_ms: None });
+        let kept = started.kept.map(|(recipe, metrics)| Kept { recipe, e2e_latency_ms: None, metrics });
         Some(Started { running: Running::new(ambient.with_span(started.span), started.start), recipe: started.recipe, kept })
     }
 
@@ -340,9 +383,11 @@ where
         let started = self.start_cached(cache, message.topic, situation, &sources, build, |r| (&r.span, Some(r.handler)))?;
         let handler = started.handler.expect("a process recipe has a handler rule");
         let cx = handler_context(handler, ambient, context).with_span(started.span);
-        let kept = started
-            .kept
-            .map(|recipe| Kept { recipe, e2e_latency_ms: crate::span::e2e_latency_ms(message.timestamp_ms, crate::lifecycle::now_ms()) });
+        let kept = started.kept.map(|(recipe, metrics)| Kept {
+            recipe,
+            e2e_latency_ms: crate::span::e2e_latency_ms(message.timestamp_ms, crate::lifecycle::now_ms()),
+            metrics,
+        });
         Some(Started { running: Running::new(cx, started.start), recipe: started.recipe, kept })
     }
 
@@ -350,6 +395,88 @@ where
     /// metrics): nothing to set, nothing to record.
     pub fn end_unrecorded(&self, running: &Running) {
         running.context().span().end();
+    }
+
+    /// The same as `self.finish(running, &kept.finish(result, elapsed, broker_latency))` for a
+    /// span started without a recipe ([`Started::kept`]), cheaper: an acknowledged send records
+    /// the metric records of its situation and partition, converted once, with its own duration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use kafka_trace::lifecycle::{Lifecycle, SendResult};
+    /// use kafka_trace::otel::{Executor, Instruments, StartCache};
+    /// use kafka_trace::span::MessageInfo;
+    /// use opentelemetry::metrics::MeterProvider as _;
+    /// use opentelemetry::Context;
+    /// use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+    /// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    /// # use opentelemetry::trace::TracerProvider as _;
+    ///
+    /// let exporter = InMemoryMetricExporter::default();
+    /// let meters = SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
+    /// let tracers = SdkTracerProvider::builder().with_sampler(Sampler::AlwaysOff).build();
+    /// let executor = Executor::new(tracers.tracer("app"), Some(&meters.meter("app")));
+    /// let (lifecycle, cache) = (Lifecycle::default(), StartCache::default());
+    /// let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+    /// for offset in 0..3 {
+    ///     let started = executor.start_send_cached(&cache, &lifecycle, &message, &Context::new()).unwrap();
+    ///     if let Some(kept) = &started.kept {
+    ///         executor.finish_kept_send(&started.running, kept, SendResult::Acked { partition: 0, offset }, Duration::from_millis(2), None);
+    ///     }
+    /// }
+    /// meters.force_flush().unwrap();
+    /// let exported = exporter.get_finished_metrics().unwrap();
+    /// assert!(exported.iter().flat_map(|rm| rm.scope_metrics()).flat_map(|sm| sm.metrics()).any(|m| m.name() == "messaging.client.sent.messages"));
+    /// ```
+    pub fn finish_kept_send(
+        &self,
+        running: &Running,
+        kept: &Kept<SendRecipe>,
+        result: SendResult<'_>,
+        elapsed: Duration,
+        broker_latency: Option<Duration>,
+    ) {
+        let resolved = match (self.kept_instruments(running), result) {
+            (Some(instruments), SendResult::Acked { partition, .. }) => kept.metrics.acked(partition, || {
+                let (finish, sources) = kept.recipe.acked_finish(partition);
+                instruments.resolve(&finish.metrics, &sources)
+            }),
+            _ => None,
+        };
+        match (resolved, self.instruments()) {
+            (Some(resolved), Some(instruments)) => {
+                self.end_unrecorded(running);
+                instruments.record_resolved(&resolved, broker_latency.unwrap_or(elapsed).as_secs_f64(), None);
+            }
+            _ => self.finish(running, &kept.finish(result, elapsed, broker_latency)),
+        }
+    }
+
+    /// The same as `self.finish(running, &kept.finish(result, elapsed))` for a span started
+    /// without a recipe ([`Started::kept`]), cheaper: a returned handler records the metric
+    /// records of its situation, converted once, with its own duration and end-to-end latency.
+    pub fn finish_kept_process(&self, running: &Running, kept: &Kept<ProcessRecipe>, result: HandlerResult<'_>, elapsed: Duration) {
+        let Some(instruments) = self.kept_instruments(running).filter(|_| result == HandlerResult::Returned) else {
+            return self.finish(running, &kept.finish(result, elapsed));
+        };
+        let resolved = kept.metrics.returned.get_or_init(|| {
+            // With a latency, so the latency's record is among them (a message without one skips it).
+            let mut recipe = (*kept.recipe).clone();
+            recipe.span.e2e_latency_ms = Some(0.0);
+            let (finish, sources) = recipe.returned_finish();
+            instruments.resolve(&finish.metrics, &sources)
+        });
+        self.end_unrecorded(running);
+        instruments.record_resolved(resolved, elapsed.as_secs_f64(), kept.e2e_latency_ms.map(|ms| ms / 1000.0));
+    }
+
+    /// The instruments, for a kept finish of a span that does not record (a recording span, which
+    /// a kept recipe is not for, finishes from its recipe).
+    fn kept_instruments(&self, running: &Running) -> Option<&Instruments> {
+        self.instruments().filter(|_| !running.context().span().is_recording())
     }
 
     fn start_cached<R: Keep>(
@@ -384,7 +511,7 @@ where
         let mut span = self.start_head(head, sources, start);
         let handler = template.handler;
         if !span.is_recording() {
-            let kept = self.instruments().and_then(|_| R::kept(&template.recipe));
+            let kept = self.instruments().and_then(|_| R::kept(&template.recipe)).map(|r| (r, template.metrics.clone()));
             return Some(StartedSpan { span, start, recipe: None, kept, handler });
         }
         let recipe = build();

@@ -280,3 +280,88 @@ fn metric_attribute_sets_converted_once_stay_apart_when_their_hashes_collide() {
     assert_eq!(counts, [("xx-topic-orders".to_owned(), 2), ("yy-topic-orders".to_owned(), 3)]);
     assert_eq!(instruments.sets.read().unwrap().count, 2);
 }
+
+/// Exported metrics as comparable lines: name, sorted attributes and the point's value (sum,
+/// or count, sum and bucket counts).
+fn metric_lines(provider: &opentelemetry_sdk::metrics::SdkMeterProvider, exporter: &opentelemetry_sdk::metrics::InMemoryMetricExporter) -> Vec<String> {
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    provider.force_flush().unwrap();
+    let attrs = |it: &mut dyn Iterator<Item = &KeyValue>| {
+        let mut v: Vec<String> = it.map(|kv| format!("{}={}", kv.key, kv.value)).collect();
+        v.sort();
+        v.join(",")
+    };
+    let mut lines = Vec::new();
+    for metric in exporter.get_finished_metrics().unwrap().iter().flat_map(|rm| rm.scope_metrics()).flat_map(|sm| sm.metrics()) {
+        match metric.data() {
+            AggregatedMetrics::U64(MetricData::Sum(sum)) => {
+                lines.extend(sum.data_points().map(|p| format!("{} {} {}", metric.name(), attrs(&mut p.attributes()), p.value())));
+            }
+            AggregatedMetrics::F64(MetricData::Histogram(h)) => lines.extend(h.data_points().map(|p| {
+                format!("{} {} {} {} {:?}", metric.name(), attrs(&mut p.attributes()), p.count(), p.sum(), p.bucket_counts().collect::<Vec<_>>())
+            })),
+            other => panic!("unexpected {}: {other:?}", metric.name()),
+        }
+    }
+    lines.sort();
+    lines
+}
+
+#[test]
+fn kept_finishes_record_what_the_kept_recipes_finish_records() {
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+    use opentelemetry_sdk::trace::Sampler;
+
+    let meters = || {
+        let exporter = InMemoryMetricExporter::default();
+        (SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build(), exporter)
+    };
+    let ((recipe_meters, recipe_exporter), (kept_meters, kept_exporter)) = (meters(), meters());
+    let tracers = SdkTracerProvider::builder().with_sampler(Sampler::AlwaysOff).build();
+    let by_recipe = Executor::new(tracers.tracer("t"), Some(&recipe_meters.meter("m")));
+    let by_kept = Executor::new(tracers.tracer("t"), Some(&kept_meters.meter("m")));
+    let client = ClientInfo { client_id: Some("c".into()), consumer_group: Some("g".into()), ..ClientInfo::default() }.with_bootstrap("k:9092");
+    let lifecycle = Lifecycle::new(Options::default(), client);
+    let cache = StartCache::default();
+    let mut kept_finishes = 0;
+    let sends = [
+        (SendResult::Acked { partition: 0, offset: 1 }, None),
+        (SendResult::Acked { partition: 1, offset: 2 }, Some(Duration::from_micros(1_500))),
+        (SendResult::Acked { partition: 0, offset: 3 }, Some(Duration::from_millis(40))),
+        (SendResult::Failed { error_type: "MsgTimedOut" }, None),
+    ];
+    for (i, (result, latency)) in sends.into_iter().enumerate() {
+        let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
+        let started = by_kept.start_send_cached(&cache, &lifecycle, &message, &Context::new()).unwrap();
+        let Some(kept) = &started.kept else { continue };
+        let elapsed = Duration::from_millis(3 + i as u64);
+        by_recipe.finish(&started.running, &kept.finish(result, elapsed, latency));
+        by_kept.finish_kept_send(&started.running, kept, result, elapsed, latency);
+        kept_finishes += 1;
+    }
+    let now = crate::lifecycle::now_ms();
+    let processes = [
+        (Some(now - 10), HandlerResult::Returned),
+        (Some(now - 250), HandlerResult::Returned),
+        (None, HandlerResult::Returned),
+        (Some(now - 40), HandlerResult::Failed { error_type: "Boom" }),
+        (Some(now - 1_000), HandlerResult::Returned),
+    ];
+    for (i, (timestamp_ms, result)) in processes.into_iter().enumerate() {
+        let message = MessageInfo { topic: "orders", partition: Some(0), offset: Some(i as i64), timestamp_ms, ..MessageInfo::default() };
+        let started = by_kept.start_process_cached(&cache, &lifecycle, &message, &MessageContext::default(), &Context::new(), None).unwrap();
+        let Some(kept) = &started.kept else { continue };
+        let elapsed = Duration::from_millis(7 * (i as u64 + 1));
+        by_recipe.finish(&started.running, &kept.finish(result, elapsed));
+        by_kept.finish_kept_process(&started.running, kept, result, elapsed);
+        kept_finishes += 1;
+    }
+    // The first message of each situation takes its recipe; the rest are kept.
+    assert_eq!(kept_finishes, 7);
+    let lines = metric_lines(&recipe_meters, &recipe_exporter);
+    // 2 sends x 2 partitions + failures, consumed, process duration, e2e latency.
+    assert!(lines.iter().any(|l| l.starts_with("kafka_trace.e2e.latency")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("messaging.destination.partition.id=1")), "{lines:#?}");
+    assert_eq!(metric_lines(&kept_meters, &kept_exporter), lines);
+}

@@ -183,7 +183,7 @@ where
             (recipe.as_ref(), kept.as_ref()),
             |r, elapsed| r.finish(outcome, elapsed),
             |r, elapsed| r.finish_span(outcome, elapsed),
-            |k, elapsed| k.finish(outcome, elapsed),
+            |k, elapsed| self.executor.finish_kept_process(running, k, outcome, elapsed),
         );
     }
 

@@ -118,7 +118,7 @@ where
             (span.recipe.as_ref(), span.kept.as_ref()),
             |r, elapsed| r.finish(outcome, elapsed, None),
             |r, elapsed| r.finish_span(outcome, elapsed, None),
-            |k, elapsed| k.finish(outcome, elapsed, None),
+            |k, elapsed| self.executor.finish_kept_send(&span.running, k, outcome, elapsed, None),
         );
     }
 

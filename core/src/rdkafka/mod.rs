@@ -220,22 +220,23 @@ fn with_trace_headers(cx: &Context, headers: Option<OwnedHeaders>) -> OwnedHeade
 /// same finish without metric records, which nobody would read); per the recipe kept for its
 /// situation (`kept_full`: a span that does not record, metrics recorded); or only ends it (a
 /// span that does not record, no metrics: it ignores attributes and status, so building them
-/// would be wasted work on every unsampled message). Each finish is given the span's duration,
-/// read only when a finish is built.
+/// would be wasted work on every unsampled message). `kept_full` finishes the span itself
+/// (`Executor::finish_kept_send` / `finish_kept_process`). Each finish is given the span's
+/// duration, read only when a finish is built.
 fn finish_span<T, R>(
     executor: &Executor<T>,
     running: &Running,
     (recipe, kept): (Option<&R>, Option<&Kept<R>>),
     full: impl FnOnce(&R, Duration) -> Finish,
     span_only: impl FnOnce(&R, Duration) -> Finish,
-    kept_full: impl FnOnce(&Kept<R>, Duration) -> Finish,
+    kept_full: impl FnOnce(&Kept<R>, Duration),
 ) where
     T: opentelemetry::trace::Tracer,
     T::Span: Send + Sync + 'static,
 {
     let Some(recipe) = recipe else {
         match kept {
-            Some(kept) => executor.finish(running, &kept_full(kept, running.elapsed())),
+            Some(kept) => kept_full(kept, running.elapsed()),
             None => executor.end_unrecorded(running),
         }
         return;

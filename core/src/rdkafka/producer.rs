@@ -147,7 +147,7 @@ where
             (recipe.as_ref(), kept.as_ref()),
             |r, elapsed| r.finish(outcome, elapsed, None),
             |r, elapsed| r.finish_span(outcome, elapsed, None),
-            |k, elapsed| k.finish(outcome, elapsed, None),
+            |k, elapsed| self.executor.finish_kept_send(&running, k, outcome, elapsed, None),
         );
         result
     }
