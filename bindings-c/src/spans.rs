@@ -554,11 +554,29 @@ impl Span {
             (State::Send(r), Outcome::Failed(e)) => r.finish(SendResult::Failed { error_type: e }, start.elapsed(), None),
             (State::Process(r), Outcome::Success) => r.finish(HandlerResult::Returned, start.elapsed()),
             (State::Process(r), Outcome::Failed(e)) => r.finish(HandlerResult::Failed { error_type: e }, start.elapsed()),
-            (State::KeptSend(k), Outcome::Acked { partition, offset, latency }) => k.finish(SendResult::Acked { partition, offset }, start.elapsed(), latency),
-            (State::KeptSend(k), Outcome::Success) => k.finish(SendResult::Acked { partition: -1, offset: -1 }, start.elapsed(), None),
-            (State::KeptSend(k), Outcome::Failed(e)) => k.finish(SendResult::Failed { error_type: e }, start.elapsed(), None),
-            (State::KeptProcess(k), Outcome::Success) => k.finish(HandlerResult::Returned, start.elapsed()),
-            (State::KeptProcess(k), Outcome::Failed(e)) => k.finish(HandlerResult::Failed { error_type: e }, start.elapsed()),
+            (State::KeptSend(k), outcome @ (Outcome::Acked { .. } | Outcome::Success | Outcome::Failed(_))) => {
+                let (result, latency) = match outcome {
+                    Outcome::Acked { partition, offset, latency } => (SendResult::Acked { partition, offset }, latency),
+                    Outcome::Failed(e) => (SendResult::Failed { error_type: e }, None),
+                    _ => (SendResult::Acked { partition: -1, offset: -1 }, None),
+                };
+                self.ended = true;
+                if let Some(running) = &self.running {
+                    self.shared.executor.finish_kept_send(running, k, result, start.elapsed(), latency);
+                }
+                return kt_result::Ok;
+            }
+            (State::KeptProcess(k), outcome @ (Outcome::Success | Outcome::Failed(_))) => {
+                let result = match outcome {
+                    Outcome::Failed(e) => HandlerResult::Failed { error_type: e },
+                    _ => HandlerResult::Returned,
+                };
+                self.ended = true;
+                if let Some(running) = &self.running {
+                    self.shared.executor.finish_kept_process(running, k, result, start.elapsed());
+                }
+                return kt_result::Ok;
+            }
             (State::PendingPoll, Outcome::Failed(e)) => return self.end_poll(&[], 0, Some(e)),
             (State::PendingPoll, Outcome::Polled { topics, count, error }) => return self.end_poll(&topics, count, error),
             (State::Poll, _) => return kt_result::AlreadyEnded,
