@@ -500,6 +500,22 @@ function plainId(id: string, len: number): boolean {
 }
 
 /**
+ * The last trace id {@link plainIds} found plain (a send's spans, a trace's sends share it); at
+ * first an object no id can be.
+ */
+let lastPlainTrace: unknown = {};
+
+/** Whether both ids of `sc` are plain ({@link plainId}); the trace id is checked once per new value. */
+function plainIds(sc: SpanContext): boolean {
+  const traceId = sc.traceId;
+  if (traceId !== lastPlainTrace) {
+    if (!plainId(traceId, TID)) return false;
+    lastPlainTrace = traceId;
+  }
+  return plainId(sc.spanId, SID);
+}
+
+/**
  * {@link injectSends} of an append-only send without calling the addon per message: the core's
  * plan for the SDK tracestate ({@link native.InjectPlan}: the header names and values it appends,
  * the traceparent as a template) filled with each span's ids. Returns false (nothing written)
@@ -507,7 +523,7 @@ function plainId(id: string, len: number): boolean {
  */
 function injectPlanned(spans: SpanContext[], headers: KafkaHeaders[]): boolean {
   const n = spans.length;
-  for (let i = 0; i < n; i++) if (!plainId(spans[i].traceId, TID) || !plainId(spans[i].spanId, SID)) return false;
+  for (let i = 0; i < n; i++) if (!plainIds(spans[i])) return false;
   const plan = injectPlans.get(spans[0].traceState?.serialize() ?? '');
   if (plan === null) return false;
   const names = plan.names;
@@ -524,7 +540,7 @@ function planValue(plan: Plan, e: number, sc: SpanContext): string {
 
 /** The core's plan for the span of `ctx` when it applies: no baggage, no kept remote context, plain ids. */
 function contextPlan(ctx: Context, sc: SpanContext): Plan | null {
-  if (ctx.getValue(KEPT_REMOTE) !== undefined || !plainId(sc.traceId, TID) || !plainId(sc.spanId, SID)) return null;
+  if (ctx.getValue(KEPT_REMOTE) !== undefined || !plainIds(sc)) return null;
   const bag = propagation.getBaggage(ctx);
   if (bag !== undefined && bag.getAllEntries().length > 0) return null;
   return injectPlans.get(sc.traceState?.serialize() ?? '');

@@ -255,3 +255,33 @@ test('extractKafkaBatch (one native call per chunk) agrees with extractKafka on 
     assert.deepEqual(baggageOfContext(contexts[i]), baggageOfContext(one));
   });
 });
+
+test('inject checks every trace id, also right after a plain one (the last plain trace id is remembered)', () => {
+  const native = require('kafka-trace/native');
+  const spanId = '00f067aa0ba902b7';
+  const plainTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const otherPlain = '0af7651916cd43dd8448eb211c80319c';
+  const injectAfter = (previous, traceId) => {
+    const before = {};
+    assert.equal(kt.injectKafka(trace.setSpanContext(ROOT_CONTEXT, { traceId: previous, spanId, traceFlags: 1 }), before), true);
+    assert.equal(before.traceparent, `00-${previous}-${spanId}-01`);
+    const h = {};
+    kt.injectKafka(trace.setSpanContext(ROOT_CONTEXT, { traceId, spanId, traceFlags: 1 }), h);
+    return h;
+  };
+  const others = [plainTrace, '', '0'.repeat(32), plainTrace.toUpperCase(), plainTrace.slice(1), `${plainTrace}0`, plainTrace.replace('4', 'g'), `${plainTrace.slice(0, 31)}\u0130`, undefined, null, 7];
+  for (const traceId of others) {
+    // Right after the same plain trace id (the case the remembered id short-cuts) ...
+    const h = injectAfter(plainTrace, traceId);
+    // ... the same headers as right after another one,
+    assert.deepEqual(h, injectAfter(otherPlain, traceId), `trace id ${JSON.stringify(traceId)}`);
+    // and, for an id of the right length, exactly what the core's send context gives for it.
+    if (typeof traceId === 'string' && traceId.length === 32) {
+      const want = {};
+      native.sendContextValues(traceId + spanId, true, '', undefined, []).forEach((v, i) => {
+        if (v !== '') want[['traceparent', 'tracestate', 'baggage'][i]] = v;
+      });
+      assert.deepEqual(h, want, `trace id ${JSON.stringify(traceId)}: the core's headers`);
+    }
+  }
+});
