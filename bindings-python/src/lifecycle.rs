@@ -265,10 +265,13 @@ impl PendingSend {
                 offset,
                 latency,
             ),
-            SendEnd::Kept { template, start_ns, t0 } => {
-                let finish = send_finish(&template.recipe, t0.elapsed(), error_type, partition, offset, latency);
-                end_and_record(py, self.instruments.get(), span, *start_ns, &finish)
-            }
+            SendEnd::Kept { template, start_ns, t0 } => match error_type {
+                None => template.end_acked(py, self.instruments.get(), span, *start_ns, t0.elapsed(), partition, offset, latency),
+                Some(_) => {
+                    let finish = send_finish(&template.recipe, t0.elapsed(), error_type, partition, offset, latency);
+                    end_and_record(py, self.instruments.get(), span, *start_ns, &finish)
+                }
+            },
         };
         if let Err(e) = ended {
             log_failure(py, "kafka_trace could not end a send span", &e);
@@ -358,6 +361,8 @@ pub(crate) struct SendTemplate {
     head: StartHead,
     /// The recipe it was taken from: every send of the topic and partition finishes as it does.
     recipe: SendRecipe,
+    /// The metric records of an acknowledged send, per acknowledged partition (most recent first).
+    acked: Mutex<Vec<(i32, Arc<AckedRecords>)>>,
 }
 
 /// The constant part of a receive call's `poll` span of one topic and one message.
@@ -1615,7 +1620,7 @@ pub(crate) struct ProcessTemplate {
     recipe: ProcessRecipe,
     /// The metric records of a returned handler: instrument index, where the value comes from,
     /// the attributes (read by the meter, never changed).
-    returned: Vec<(usize, MetricValueSource, Py<PyDict>)>,
+    returned: AckedRecords,
     returned_end: SpanEnd,
 }
 
@@ -1625,12 +1630,7 @@ impl ProcessTemplate {
             return Err(crate::errors::invalid_option("a process template of another recipe".to_owned()));
         };
         let (finish, sources) = r.returned_finish();
-        let returned = finish
-            .metrics
-            .iter()
-            .zip(sources)
-            .map(|(m, source)| Ok((instrument_index(m.instrument), source, attributes(py, &m.attributes)?.unbind())))
-            .collect::<PyResult<Vec<_>>>()?;
+        let returned = kept_records(py, &finish, sources)?;
         Ok(Self {
             head: StartHead::of(py, lifecycle, recipe)?,
             handler: r.handler,
@@ -1649,9 +1649,78 @@ impl SendTemplate {
         Ok(Self {
             head: StartHead::of(py, lifecycle, recipe)?,
             recipe: r.clone(),
+            acked: Mutex::new(Vec::new()),
         })
     }
+
+    /// Ends a send span that does not record, acknowledged on `partition`: the span's end from the
+    /// core's `finish_span`, the metric records from those kept for the partition
+    /// (`SendRecipe::acked_finish`) with the duration filled in.
+    #[allow(clippy::too_many_arguments)]
+    fn end_acked(
+        &self,
+        py: Python<'_>,
+        instruments: &Instruments,
+        span: &Bound<'_, PyAny>,
+        start_ns: i64,
+        elapsed: Duration,
+        partition: Option<i32>,
+        offset: Option<i64>,
+        latency_s: Option<f64>,
+    ) -> PyResult<()> {
+        let partition = partition.unwrap_or(-1);
+        let latency = latency_s.and_then(|s| Duration::try_from_secs_f64(s).ok());
+        let result = SendResult::Acked { partition, offset: offset.unwrap_or(-1) };
+        end_span(py, span, start_ns, self.recipe.finish_span(result, elapsed, latency).end)?;
+        let records = self.acked_records(py, partition)?;
+        for (index, source, attrs) in records.iter() {
+            let value = match source {
+                MetricValueSource::Constant(v) => *v,
+                // The send's duration as its finish records it: the broker latency, else elapsed.
+                MetricValueSource::ElapsedSeconds => latency.unwrap_or(elapsed).as_secs_f64(),
+                MetricValueSource::E2eLatencySeconds => continue, // a send has none
+            };
+            instruments.records[*index].bind(py).call1((value, attrs.bind(py)))?;
+        }
+        Ok(())
+    }
+
+    /// The metric records of a send acknowledged on `partition` (kept for the last
+    /// [`ACKED_PARTITIONS`] partitions).
+    fn acked_records(&self, py: Python<'_>, partition: i32) -> PyResult<Arc<AckedRecords>> {
+        if let Ok(kept) = self.acked.lock() {
+            if let Some((_, records)) = kept.iter().find(|(p, _)| *p == partition) {
+                return Ok(records.clone());
+            }
+        }
+        let (finish, sources) = self.recipe.acked_finish(partition);
+        let records = Arc::new(kept_records(py, &finish, sources)?);
+        if let Ok(mut kept) = self.acked.lock() {
+            if kept.len() >= ACKED_PARTITIONS {
+                kept.pop();
+            }
+            kept.insert(0, (partition, records.clone()));
+        }
+        Ok(records)
+    }
 }
+
+/// Metric records with where each value comes from: instrument index, source, attributes.
+type AckedRecords = Vec<(usize, MetricValueSource, Py<PyDict>)>;
+
+/// The records of `finish` with their value sources, ready to record (the attribute dicts are
+/// read by the meter, never changed).
+fn kept_records(py: Python<'_>, finish: &Finish, sources: Vec<MetricValueSource>) -> PyResult<AckedRecords> {
+    finish
+        .metrics
+        .iter()
+        .zip(sources)
+        .map(|(m, source)| Ok((instrument_index(m.instrument), source, attributes(py, &m.attributes)?.unbind())))
+        .collect()
+}
+
+/// How many acknowledged partitions' metric records a send template keeps.
+const ACKED_PARTITIONS: usize = 64;
 
 /// A process span started from a template (it does not record): ends it with the template's
 /// finish.

@@ -343,3 +343,32 @@ def test_native_poll_hands_back_every_message_and_records_a_failed_receive(otel:
         c.poll(0)
     failed = [s for s in otel.spans() if s.attributes.get("error.type") == "RuntimeError"]
     assert len(failed) == 1 and failed[0].status.status_code == StatusCode.ERROR
+
+
+def test_a_dropped_send_records_the_acknowledged_partition_and_the_brokers_latency() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from kafka_trace.confluent import TracedProducer
+
+    reader = InMemoryMetricReader()
+    tracing = KafkaTracing(tracer_provider=TracerProvider(sampler=Recorder()),
+                           meter_provider=MeterProvider(metric_readers=[reader]))
+    stub = RecordingProducer()
+    p = TracedProducer(stub, tracing, CONF)
+    for partition, latency in [(3, 0.25), (3, 0.5), (4, None)]:  # the first send makes the template
+        p.produce("orders", b"v")
+        extra = {} if latency is None else {"latency": latency}
+        stub.calls[-1][1]["on_delivery"](None, Message(topic="orders", partition=partition, offset=9, **extra))
+    points = {}
+    for rm in reader.get_metrics_data().resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for pt in metric.data.data_points:
+                    points[(metric.name, pt.attributes.get("messaging.destination.partition.id"))] = pt
+    assert points[("messaging.client.sent.messages", "3")].value == 2
+    assert points[("messaging.client.sent.messages", "4")].value == 1
+    duration = points[("messaging.client.operation.duration", "3")]
+    assert duration.count == 2 and duration.sum == pytest.approx(0.75)
+    assert points[("messaging.client.operation.duration", "4")].count == 1
