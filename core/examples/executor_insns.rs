@@ -53,7 +53,9 @@ mod imp {
         // As the adapters do, the clock is read only for a finish that is built.
         let outcome = SendResult::Acked { partition: 0, offset };
         match (&send.recipe, &send.kept) {
-            (Some(r), _) => executor.finish(&send.running, &r.finish(outcome, send.running.elapsed(), None)),
+            // With metrics, the full finish; without, the span's alone (as the adapters' finish_span).
+            (Some(r), _) if executor.instruments().is_some() => executor.finish(&send.running, &r.finish(outcome, send.running.elapsed(), None)),
+            (Some(r), _) => executor.finish(&send.running, &r.finish_span(outcome, send.running.elapsed(), None)),
             (None, Some(k)) => executor.finish_kept_send(&send.running, k, outcome, send.running.elapsed(), None),
             (None, None) => executor.end_unrecorded(&send.running),
         }
@@ -66,7 +68,8 @@ mod imp {
         }
         let elapsed = || process.running.elapsed();
         match (&process.recipe, &process.kept) {
-            (Some(r), _) => executor.finish(&process.running, &r.finish(HandlerResult::Returned, elapsed())),
+            (Some(r), _) if executor.instruments().is_some() => executor.finish(&process.running, &r.finish(HandlerResult::Returned, elapsed())),
+            (Some(r), _) => executor.finish(&process.running, &r.finish_span(HandlerResult::Returned, elapsed())),
             (None, Some(k)) => executor.finish_kept_process(&process.running, k, HandlerResult::Returned, elapsed()),
             (None, None) => executor.end_unrecorded(&process.running),
         }
