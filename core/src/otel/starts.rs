@@ -171,13 +171,12 @@ impl Template {
     }
 }
 
-/// What [`Executor::start_cached`] started.
-struct StartedSpan<S, R> {
-    span: S,
+/// What [`Executor::start_cached`] started: the span already in its context.
+struct StartedSpan<R> {
+    cx: Context,
     start: StartTime,
     recipe: Option<R>,
     kept: Option<(Arc<R>, Arc<KeptMetrics>)>,
-    handler: Option<HandlerContext>,
 }
 
 /// FNV-1a: topic names are short and chosen by the application, not by an attacker reaching
@@ -349,9 +348,10 @@ where
         };
         let build = || lifecycle.send(message);
         let sources = Sources { ambient, remote: None, poll: None };
-        let started = self.start_cached(cache, message.topic, situation, &sources, build, |r| (&r.span, None))?;
+        let into_cx = |span, _| ambient.with_span(span);
+        let started = self.start_cached(cache, (message.topic, situation), &sources, build, |r| (&r.span, None), into_cx)?;
         let kept = started.kept.map(|(recipe, metrics)| Kept { recipe, e2e_latency_ms: None, metrics });
-        Some(Started { running: Running::new(ambient.with_span(started.span), started.start), recipe: started.recipe, kept })
+        Some(Started { running: Running::new(started.cx, started.start), recipe: started.recipe, kept })
     }
 
     /// Like [`Lifecycle::process`] (no `poll`) or [`Lifecycle::batch_process`] (with the poll
@@ -380,15 +380,17 @@ where
         };
         let poll_sc = poll.map(|p| p.span().span_context().clone());
         let sources = Sources { ambient, remote: context.remote.as_ref(), poll: poll_sc.as_ref() };
-        let started = self.start_cached(cache, message.topic, situation, &sources, build, |r| (&r.span, Some(r.handler)))?;
-        let handler = started.handler.expect("a process recipe has a handler rule");
-        let cx = handler_context(handler, ambient, context).with_span(started.span);
+        let into_cx = |span, handler: Option<HandlerContext>| {
+            let handler = handler.expect("a process recipe has a handler rule");
+            handler_context(handler, ambient, context).with_span(span)
+        };
+        let started = self.start_cached(cache, (message.topic, situation), &sources, build, |r| (&r.span, Some(r.handler)), into_cx)?;
         let kept = started.kept.map(|(recipe, metrics)| Kept {
             recipe,
             e2e_latency_ms: crate::span::e2e_latency_ms(message.timestamp_ms, crate::lifecycle::now_ms()),
             metrics,
         });
-        Some(Started { running: Running::new(cx, started.start), recipe: started.recipe, kept })
+        Some(Started { running: Running::new(started.cx, started.start), recipe: started.recipe, kept })
     }
 
     /// Ends a span started without a recipe (it does not record, and the executor records no
@@ -482,12 +484,12 @@ where
     fn start_cached<R: Keep>(
         &self,
         cache: &StartCache,
-        topic: &str,
-        situation: Situation,
+        (topic, situation): (&str, Situation),
         sources: &Sources<'_>,
         build: impl FnOnce() -> Option<R>,
         parts: impl Fn(&R) -> (&SpanSpec, Option<HandlerContext>),
-    ) -> Option<StartedSpan<T::Span, R>> {
+        into_cx: impl FnOnce(T::Span, Option<HandlerContext>) -> Context,
+    ) -> Option<StartedSpan<R>> {
         let start = StartTime::now();
         let template = match cache.get(topic, situation) {
             Some(entry) => entry?,
@@ -497,8 +499,8 @@ where
                 cache.put(topic, situation, recipe.as_ref().map(|r| Arc::new(Template::of(r, parts(r)))));
                 let recipe = recipe?;
                 let (spec, handler) = parts(&recipe);
-                let span = self.start_span(spec, sources, start);
-                return Some(StartedSpan { span, start, recipe: Some(recipe), kept: None, handler });
+                let cx = into_cx(self.start_span(spec, sources, start), handler);
+                return Some(StartedSpan { cx, start, recipe: Some(recipe), kept: None });
             }
         };
         let head = SpanHead {
@@ -512,13 +514,13 @@ where
         let handler = template.handler;
         if !span.is_recording() {
             let kept = self.instruments().and_then(|_| R::kept(&template.recipe)).map(|r| (r, template.metrics.clone()));
-            return Some(StartedSpan { span, start, recipe: None, kept, handler });
+            return Some(StartedSpan { cx: into_cx(span, handler), start, recipe: None, kept });
         }
         let recipe = build();
         if let Some(r) = &recipe {
             set_recorded(&mut span, parts(r).0);
         }
-        Some(StartedSpan { span, start, recipe, kept: None, handler })
+        Some(StartedSpan { cx: into_cx(span, handler), start, recipe, kept: None })
     }
 }
 
