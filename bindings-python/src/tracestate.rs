@@ -44,8 +44,10 @@ const SHARED_STATES: usize = 16;
 
 /// The members and object of the tracestates extract made last: a vendor's tracestate repeats
 /// from message to message, and the object is immutable, so contexts share it.
-static SHARED: std::sync::Mutex<Vec<(Vec<(String, String)>, Py<NativeTraceState>)>> =
-    std::sync::Mutex::new(Vec::new());
+static SHARED: std::sync::Mutex<Vec<SharedState>> = std::sync::Mutex::new(Vec::new());
+
+/// A kept tracestate: its members (key, value) and its object.
+type SharedState = (Vec<(String, String)>, Py<NativeTraceState>);
 
 /// The `NativeTraceState` of `state`: the object made for the same members before (one of the
 /// last [`SHARED_STATES`]), or a new one.
