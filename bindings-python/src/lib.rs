@@ -21,7 +21,6 @@ mod lifecycle;
 mod otel;
 mod parts;
 mod scope;
-mod starts;
 mod tracestate;
 
 pub use errors::KafkaTraceError;

@@ -14,7 +14,7 @@ use kafka_trace::carrier::extract_parts;
 use kafka_trace::lifecycle::{
     self as lc, AmbientInfo, Finish, HandlerContext, HandlerResult, InstrumentKind, KeptRemote,
     MetricRecord, MetricValueSource, PollRecipe, PollResult, ProcessRecipe, RemoteInfo, SendRecipe, SendResult,
-    SpanEnd, Status,
+    Situation, SituationCache, SpanEnd, Status,
 };
 use kafka_trace::span::{
     is_sampling_attribute, Attribute, AttributeValue, ClientInfo, ContextSource, MessageInfo, Options, SpanKind, SpanSpec,
@@ -26,7 +26,10 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::headers::RawHeaders;
-use crate::starts::{Situation, StartCache};
+
+/// Templates by topic and situation, bounded like the Rust executor's; a `None` entry remembers
+/// that the core traces no span there.
+type StartCache<T> = SituationCache<Option<Arc<T>>>;
 
 const AMBIENT: u8 = 0;
 const REMOTE: u8 = 1;
@@ -1066,9 +1069,9 @@ impl Lifecycle {
             kinds,
             start_dicts: DictCache::new(16),
             names: Mutex::new(Vec::with_capacity(CACHED_NAMES)),
-            process_starts: StartCache::new(),
-            send_starts: StartCache::new(),
-            poll_starts: StartCache::new(),
+            process_starts: StartCache::default(),
+            send_starts: StartCache::default(),
+            poll_starts: StartCache::default(),
         }
     }
 
@@ -1250,7 +1253,7 @@ impl Lifecycle {
         headers: &Bound<'py, PyAny>,
         on_delivery: Option<Py<PyAny>>,
     ) -> PyResult<Option<(PendingSend, Bound<'py, PyAny>)>> {
-        let situation = Situation { partition, remote_valid: false, ambient_span: false, e2e: false };
+        let situation = Situation::send(&MessageInfo { topic, partition, ..MessageInfo::default() });
         let template = match self.send_starts.get(topic, situation) {
             Some(None) => return Ok(None),
             Some(Some(t)) => t,
@@ -1382,7 +1385,7 @@ impl Lifecycle {
         start_ns: i64,
         elapsed_s: f64,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let situation = Situation { partition: None, remote_valid: false, ambient_span: false, e2e: false };
+        let situation = Situation::poll();
         let template = match self.poll_starts.get(topic, situation) {
             Some(None) => return Ok(None),
             Some(Some(t)) => t,
@@ -1507,12 +1510,8 @@ impl Lifecycle {
             timestamp_ms,
         );
         let (info, remote, kept) = Self::remote(py, &headers)?;
-        let situation = Situation {
-            partition: fields.1,
-            remote_valid: info.valid,
-            ambient_span: has_span,
-            e2e: timestamp_ms.is_some_and(|t| t > 0),
-        };
+        let situation =
+            Situation::process(&MessageInfo { topic: fields.0, partition: fields.1, timestamp_ms, ..MessageInfo::default() }, info.valid, has_span);
         let template = if cached { self.process_starts.get(&topic, situation) } else { None };
         let remote_b = remote.bind(py).clone();
         // No poll span here: the ambient context is the poll source too.

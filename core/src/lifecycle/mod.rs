@@ -48,10 +48,12 @@ mod finish;
 mod names;
 mod propagation;
 mod recipe;
+pub(crate) mod starts;
 
 pub use acks::batch_acks;
 pub use finish::{now_ms, Finish, HandlerResult, MetricValueSource, PollResult, SendResult, SpanEnd, Status};
 pub use names::{OptionName, OPTION_NAMES};
+pub use starts::{Situation, SituationCache, START_CACHE_CAPACITY};
 pub use propagation::{send_context, send_context_parsed, KeptRemote, SpanIdentity};
 pub use recipe::{
     AmbientInfo, HandlerContext, Instrument, InstrumentKind, Lifecycle, MetricRecord, Operation,

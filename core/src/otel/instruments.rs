@@ -11,7 +11,7 @@ use opentelemetry::metrics::{Counter, Histogram, Meter};
 use opentelemetry::KeyValue;
 
 use super::convert::key_values;
-use super::starts::Fnv;
+use crate::lifecycle::starts::Fnv;
 use crate::lifecycle::{Instrument, InstrumentKind, MetricRecord, MetricValueSource, INSTRUMENTS};
 use crate::span::{Attribute, AttributeValue};
 

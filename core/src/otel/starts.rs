@@ -6,8 +6,6 @@
 //! record come from the recipe kept for its situation ([`Kept`]).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -19,23 +17,13 @@ use super::kept::{kept_key_value, span_name};
 use super::executor::{handler_context, set_recorded, Executor, MessageContext, Running, SpanHead, Sources, StartTime};
 use super::instruments::{Instruments, Resolved};
 use crate::lifecycle::{
-    AmbientInfo, Finish, HandlerContext, HandlerResult, Lifecycle, Operation, ProcessRecipe, SendRecipe, SendResult,
+    AmbientInfo, Finish, HandlerContext, HandlerResult, Lifecycle, ProcessRecipe, SendRecipe, SendResult, Situation,
+    SituationCache,
 };
+/// How many (topic, situation) entries a [`StartCache`] keeps: the core's
+/// [`crate::lifecycle::START_CACHE_CAPACITY`].
+pub use crate::lifecycle::START_CACHE_CAPACITY;
 use crate::span::{ContextSource, MessageInfo, SpanSpec};
-
-/// How many (operation, topic, partition, parent situation) entries a [`StartCache`] keeps. Past
-/// it, new entries are not kept: those messages take the full recipe path (memory stays bounded
-/// for a client that sees any number of topics).
-pub const START_CACHE_CAPACITY: usize = 4096;
-
-/// What a span's start depends on besides the message's own recorded attributes.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-struct Situation {
-    operation: Operation,
-    partition: Option<i32>,
-    remote_valid: bool,
-    ambient_span: bool,
-}
 
 /// The constant part of a span start, from a recipe of the core.
 #[derive(Debug)]
@@ -181,31 +169,8 @@ struct StartedSpan<R> {
 
 /// FNV-1a: topic names are short and chosen by the application, not by an attacker reaching
 /// the process; SipHash would cost more than the rest of the lookup.
-#[derive(Default)]
-pub(super) struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-/// `None`: the lifecycle does not trace the topic.
 type Entry = Option<Arc<Template>>;
 
-#[derive(Default)]
-struct Entries {
-    by_topic: HashMap<String, Vec<(Situation, Entry)>, BuildHasherDefault<Fnv>>,
-    count: usize,
-}
 
 /// A bounded cache of span starts, for one [`Lifecycle`] (keep it next to the lifecycle it was
 /// filled from; a cache used with another lifecycle would start spans by the first one's rules).
@@ -242,7 +207,7 @@ struct Entries {
 /// ```
 pub struct StartCache {
     /// Read-mostly: every message reads, a new situation writes once.
-    entries: RwLock<Entries>,
+    entries: SituationCache<Entry>,
     capacity: usize,
 }
 
@@ -278,12 +243,12 @@ impl StartCache {
     /// assert_eq!(cache.len(), 2); // bounded: "c" and "d" took the full recipe path
     /// ```
     pub fn with_capacity(capacity: usize) -> Self {
-        Self { entries: RwLock::new(Entries::default()), capacity }
+        Self { entries: SituationCache::with_capacity(capacity), capacity }
     }
 
     /// How many entries the cache holds.
     pub fn len(&self) -> usize {
-        self.entries.read().map_or(0, |e| e.count)
+        self.entries.len()
     }
 
     /// Whether the cache holds no entry.
@@ -291,25 +256,6 @@ impl StartCache {
         self.len() == 0
     }
 
-    /// `Some(entry)` when known; `None` when not cached.
-    fn get(&self, topic: &str, situation: Situation) -> Option<Entry> {
-        let entries = self.entries.read().ok()?;
-        let list = entries.by_topic.get(topic)?;
-        list.iter().find(|(s, _)| *s == situation).map(|(_, e)| e.clone())
-    }
-
-    fn put(&self, topic: &str, situation: Situation, entry: Entry) {
-        let Ok(mut entries) = self.entries.write() else { return };
-        if entries.count >= self.capacity {
-            return;
-        }
-        let list = entries.by_topic.entry(topic.to_owned()).or_default();
-        if list.iter().any(|(s, _)| *s == situation) {
-            return;
-        }
-        list.push((situation, entry));
-        entries.count += 1;
-    }
 }
 
 /// A span started through a [`StartCache`].
@@ -340,12 +286,7 @@ where
         message: &MessageInfo<'_>,
         ambient: &Context,
     ) -> Option<Started<SendRecipe>> {
-        let situation = Situation {
-            operation: Operation::Send,
-            partition: message.partition.filter(|p| *p >= 0),
-            remote_valid: false,
-            ambient_span: false,
-        };
+        let situation = Situation::send(message);
         let build = || lifecycle.send(message);
         let sources = Sources { ambient, remote: None, poll: None };
         let into_cx = |span, _| ambient.with_span(span);
@@ -368,11 +309,9 @@ where
     ) -> Option<Started<ProcessRecipe>> {
         let remote = context.remote_info();
         let ambient_span = poll.is_none() && ambient.span().span_context().is_valid();
-        let situation = Situation {
-            operation: if poll.is_some() { Operation::BatchProcess } else { Operation::Process },
-            partition: message.partition.filter(|p| *p >= 0),
-            remote_valid: remote.valid,
-            ambient_span,
+        let situation = match poll {
+            Some(_) => Situation::batch_process(message, remote.valid),
+            None => Situation::process(message, remote.valid, ambient_span),
         };
         let build = || match poll {
             Some(_) => lifecycle.batch_process(message, remote, crate::lifecycle::now_ms()),
@@ -491,12 +430,12 @@ where
         into_cx: impl FnOnce(T::Span, Option<HandlerContext>) -> Context,
     ) -> Option<StartedSpan<R>> {
         let start = StartTime::now();
-        let template = match cache.get(topic, situation) {
+        let template = match cache.entries.get(topic, situation) {
             Some(entry) => entry?,
             None => {
                 // First of its kind: the recipe decides, the cache keeps its constant part.
                 let recipe = build();
-                cache.put(topic, situation, recipe.as_ref().map(|r| Arc::new(Template::of(r, parts(r)))));
+                cache.entries.put(topic, situation, recipe.as_ref().map(|r| Arc::new(Template::of(r, parts(r)))));
                 let recipe = recipe?;
                 let (spec, handler) = parts(&recipe);
                 let cx = into_cx(self.start_span(spec, sources, start), handler);

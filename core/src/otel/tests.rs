@@ -347,6 +347,9 @@ fn kept_finishes_record_what_the_kept_recipes_finish_records() {
         (None, HandlerResult::Returned),
         (Some(now - 40), HandlerResult::Failed { error_type: "Boom" }),
         (Some(now - 1_000), HandlerResult::Returned),
+        // Without a timestamp a message is of its own situation (no e2e latency record): the
+        // first took its recipe, this one is kept.
+        (None, HandlerResult::Returned),
     ];
     for (i, (timestamp_ms, result)) in processes.into_iter().enumerate() {
         let message = MessageInfo { topic: "orders", partition: Some(0), offset: Some(i as i64), timestamp_ms, ..MessageInfo::default() };
