@@ -142,15 +142,20 @@ impl<'py> RawHeaders<'py> {
             None => pairs.push((Held::name(name), Held::of(value))),
         }
     }
+}
 
-    pub(crate) fn view(&self) -> View<'_> {
-        View {
-            entries: self
-                .pairs
-                .iter()
-                .filter_map(|(n, v)| Some((std::str::from_utf8(n.bytes()?).ok()?, v.bytes())))
-                .collect(),
-        }
+/// The core reads the held pairs in place; a name that is not UTF-8 reads as no header.
+impl Headers for RawHeaders<'_> {
+    fn header_count(&self) -> usize {
+        self.pairs.len()
+    }
+    fn header(&self, index: usize) -> Option<(&str, Option<&[u8]>)> {
+        let (name, value) = self.pairs.get(index)?;
+        let name = match name {
+            Held::Static(name) => name,
+            other => std::str::from_utf8(other.bytes()?).ok()?,
+        };
+        Some((name, value.bytes()))
     }
 }
 
@@ -161,20 +166,6 @@ pub(crate) fn name_of<'a>(name: &'a Bound<'_, PyAny>) -> Option<Cow<'a, str>> {
         std::str::from_utf8(b.as_bytes()).ok().map(Cow::Borrowed)
     } else {
         None
-    }
-}
-
-/// Borrowed `(name, value)` views the core reads.
-pub(crate) struct View<'a> {
-    entries: Vec<(&'a str, Option<&'a [u8]>)>,
-}
-
-impl Headers for View<'_> {
-    fn header_count(&self) -> usize {
-        self.entries.len()
-    }
-    fn header(&self, index: usize) -> Option<(&str, Option<&[u8]>)> {
-        self.entries.get(index).copied()
     }
 }
 

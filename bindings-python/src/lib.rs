@@ -6,7 +6,7 @@
 //! policy, span names, kinds, attributes, parent/link choice, handler context, span end, metric
 //! attributes) is the core's.
 //!
-//! No `unsafe` outside [`fast`], the one module allowed to use it (two stable-ABI calls on the
+//! No `unsafe` outside [`fast`], the one module allowed to use it (stable-ABI calls on the
 //! header hot path, each with its safety argument).
 #![deny(unsafe_code)]
 

@@ -1107,8 +1107,7 @@ impl Lifecycle {
         headers: &Bound<'_, PyAny>,
     ) -> PyResult<(RemoteInfo, Py<PyAny>, Option<Py<Kept>>)> {
         let raw = RawHeaders::collect(headers);
-        let view = raw.view();
-        let parts = extract_parts(&view);
+        let parts = extract_parts(&raw);
         let info = RemoteInfo::of(&parts);
         let context = crate::otel::context_of(py, &parts, None)?.unbind();
         let kept = match parts.into_context() {

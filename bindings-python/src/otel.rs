@@ -17,22 +17,26 @@ use kafka_trace::Baggage;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 
 use crate::headers::{DictWriter, ListWriter, RawHeaders};
 use crate::lifecycle::Kept;
-use crate::tracestate::NativeTraceState;
+use crate::tracestate::{Members, NativeTraceState};
 
 struct Api {
     context_cls: Py<PyAny>,
     tuple_new: Py<PyAny>,
-    span_context_cls: Py<PyAny>,
+    span_context_cls: Py<PyType>,
     empty_trace_state: Py<PyAny>,
-    non_recording_span_cls: Py<PyAny>,
+    non_recording_span_cls: Py<PyType>,
     object_new: Py<PyAny>,
     /// `object.__new__(NonRecordingSpan)` + `_context` gives the same span as the constructor
     /// (checked once in `_init`), without running Python code per message.
     span_fast_path: bool,
+    /// The class's allocator makes the same objects as the API's constructors (checked once in
+    /// `_init`): a `SpanContext` from `fast::tuple_instance`, a `NonRecordingSpan` from
+    /// `fast::plain_instance` + `_context`.
+    alloc_fast_path: bool,
     flags: Vec<Py<PyAny>>,
     span_key: Py<PyString>,
     baggage_key: Py<PyString>,
@@ -64,9 +68,9 @@ pub struct RawBaggage {
 fn _init(
     py: Python<'_>,
     context_cls: Py<PyAny>,
-    span_context_cls: Py<PyAny>,
+    span_context_cls: Py<PyType>,
     trace_state_cls: Py<PyAny>,
-    non_recording_span_cls: Py<PyAny>,
+    non_recording_span_cls: Py<PyType>,
     trace_flags_cls: Bound<'_, PyAny>,
     span_key: Py<PyString>,
     baggage_key: Py<PyString>,
@@ -89,6 +93,14 @@ fn _init(
             .map(|sc| sc.is(&probe))
             .unwrap_or(false)
     };
+    let alloc_fast_path = alloc_fast_path(
+        py,
+        span_context_cls.bind(py),
+        non_recording_span_cls.bind(py),
+        &empty_trace_state,
+        &flags,
+    )
+    .unwrap_or(false);
     let api = Api {
         context_cls,
         tuple_new,
@@ -97,6 +109,7 @@ fn _init(
         non_recording_span_cls,
         object_new: object_new.unbind(),
         span_fast_path,
+        alloc_fast_path,
         flags,
         span_key,
         baggage_key,
@@ -106,6 +119,55 @@ fn _init(
     };
     let _ = API.set(py, api);
     Ok(())
+}
+
+/// Whether objects made by [`crate::fast`] from the classes' allocators equal, hash and print as
+/// those of the API's constructors (a probe `SpanContext` and `NonRecordingSpan`).
+fn alloc_fast_path(
+    py: Python<'_>,
+    span_context_cls: &Bound<'_, PyType>,
+    non_recording_span_cls: &Bound<'_, PyType>,
+    empty_trace_state: &Py<PyAny>,
+    flags: &[Py<PyAny>],
+) -> PyResult<bool> {
+    let (trace_id, span_id) = (0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736_u128, 0x00f0_67aa_0ba9_02b7_u64);
+    let kwargs = PyDict::new(py);
+    kwargs.set_item("trace_id", trace_id)?;
+    kwargs.set_item("span_id", span_id)?;
+    kwargs.set_item("is_remote", true)?;
+    kwargs.set_item("trace_flags", flags[1].bind(py))?;
+    kwargs.set_item("trace_state", empty_trace_state.bind(py))?;
+    let api_context = span_context_cls.call((), Some(&kwargs))?;
+    let yes = pyo3::types::PyBool::new(py, true).to_owned().into_any();
+    let context = crate::fast::tuple_instance(
+        span_context_cls,
+        [
+            trace_id.into_pyobject(py)?.into_any(),
+            span_id.into_pyobject(py)?.into_any(),
+            yes.clone(),
+            flags[1].bind(py).clone(),
+            empty_trace_state.bind(py).clone(),
+            yes,
+        ],
+    )?;
+    let same_context = context.get_type().is(span_context_cls)
+        && context.eq(&api_context)?
+        // The API's TraceState is unhashable, so is its SpanContext: both must raise alike (a
+        // tuple that caches its hash, as 3.14's do, would not).
+        && match (context.hash(), api_context.hash()) {
+            (Ok(a), Ok(b)) => a == b,
+            (Err(a), Err(b)) => a.get_type(py).is(b.get_type(py)),
+            _ => false,
+        }
+        && context.repr()?.to_cow()? == api_context.repr()?.to_cow()?
+        && context.getattr("is_valid")?.is_truthy()?;
+    let api_span = non_recording_span_cls.call1((&api_context,))?;
+    let span = crate::fast::plain_instance(non_recording_span_cls)?;
+    span.setattr(intern!(py, "_context"), &context)?;
+    let same_span = span.get_type().is(non_recording_span_cls)
+        && span.call_method0("get_span_context")?.is(&context)
+        && span.repr()?.to_cow()? == api_span.repr()?.to_cow()?;
+    Ok(same_context && same_span)
 }
 
 /// extract(headers, context=None) -> Context
@@ -123,8 +185,7 @@ fn extract<'py>(
     context: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let raw = RawHeaders::collect(headers);
-    let view = raw.view();
-    let parts = extract_parts(&view);
+    let parts = extract_parts(&raw);
     context_of(py, &parts, context)
 }
 
@@ -143,38 +204,7 @@ pub(crate) fn context_of<'py>(
     };
     let values = result.cast::<PyDict>()?;
     if let Ok(parent) = &parts.parent {
-        let trace_state = match &parts.tracestate {
-            Ok(ts) if !ts.is_empty() => crate::tracestate::shared(py, ts)?.into_any(),
-            _ => api.empty_trace_state.bind(py).clone(),
-        };
-        let yes = pyo3::types::PyBool::new(py, true).to_owned().into_any();
-        let fields = PyTuple::new(
-            py,
-            [
-                crate::fast::int_from_hex(py, &parent.trace_id.to_hex())?,
-                u64::from_be_bytes(parent.span_id.0)
-                    .into_pyobject(py)?
-                    .into_any(),
-                yes.clone(),
-                api.flags[usize::from(parent.flags.0)].bind(py).clone(),
-                trace_state,
-                yes,
-            ],
-        )?;
-        let span_context = api
-            .tuple_new
-            .bind(py)
-            .call1((api.span_context_cls.bind(py), fields))?;
-        let span = if api.span_fast_path {
-            let span = api
-                .object_new
-                .bind(py)
-                .call1((api.non_recording_span_cls.bind(py),))?;
-            span.setattr(intern!(py, "_context"), span_context)?;
-            span
-        } else {
-            api.non_recording_span_cls.bind(py).call1((span_context,))?
-        };
+        let span = remote_span(py, api, parent, parts.tracestate.as_ref().ok())?;
         values.set_item(api.span_key.bind(py), span)?;
     }
     if !parts.baggage.is_empty() {
@@ -190,6 +220,119 @@ pub(crate) fn context_of<'py>(
         values.set_item(api.raw_baggage_key.bind(py), Py::new(py, raw)?)?;
     }
     Ok(result)
+}
+
+/// How many remote spans [`remote_span`] keeps (most recent first).
+const REMOTE_SPANS: usize = 8;
+
+/// A span extract made: trace id, span id, flags, tracestate members (`None`: empty), the
+/// `NonRecordingSpan`.
+type RemoteSpan = (TraceId, SpanId, TraceFlags, Option<Members>, Py<PyAny>);
+
+/// The spans extract made last, and the int of the last trace id it made.
+struct RemoteSpans {
+    spans: Vec<RemoteSpan>,
+    trace_id: Option<(TraceId, Py<PyAny>)>,
+}
+
+static REMOTE_SPANS_MADE: std::sync::Mutex<RemoteSpans> =
+    std::sync::Mutex::new(RemoteSpans { spans: Vec::new(), trace_id: None });
+
+/// The `NonRecordingSpan` of a valid remote parent and its tracestate (`None`: discarded).
+///
+/// A pure function of the trace context: the span holds only its `SpanContext` (an immutable
+/// tuple of ints, flags and an immutable `TraceState`) and every method of a `NonRecordingSpan`
+/// is a no-op, so the span made for the same ids, flags and tracestate members (one of the last
+/// [`REMOTE_SPANS`]) is returned again, as the API shares its own `INVALID_SPAN`. Messages
+/// carrying the same trace context (one request's context injected into each message it sends,
+/// a message read again) then cost no new objects; the trace id's int is shared the same way
+/// by consecutive spans of one trace.
+fn remote_span<'py>(
+    py: Python<'py>,
+    api: &Api,
+    parent: &TraceParent,
+    state: Option<&kafka_trace::TraceState<'_>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (trace_id, span_id, flags) = (parent.trace_id, parent.span_id, parent.flags);
+    // The lock is never held across a call into Python (which may switch threads).
+    let same_trace_id = match REMOTE_SPANS_MADE.lock().as_deref_mut() {
+        Ok(made) => {
+            let found = made.spans.iter().position(|(t, s, f, kept, _)| {
+                *t == trace_id
+                    && *s == span_id
+                    && *f == flags
+                    && match (kept, state) {
+                        (Some(kept), Some(state)) => crate::tracestate::same_members(kept, state),
+                        (None, state) => state.is_none_or(|s| s.is_empty()),
+                        (Some(_), None) => false,
+                    }
+            });
+            if let Some(i) = found {
+                if i != 0 {
+                    made.spans.swap(0, i);
+                }
+                return Ok(made.spans[0].4.bind(py).clone());
+            }
+            made.trace_id
+                .as_ref()
+                .filter(|(t, _)| *t == trace_id)
+                .map(|(_, int)| int.bind(py).clone())
+        }
+        Err(_) => None,
+    };
+    let (trace_state, kept) = match state {
+        Some(ts) if !ts.is_empty() => {
+            let (object, kept) = crate::tracestate::shared(py, ts)?;
+            (object.into_any(), Some(kept))
+        }
+        _ => (api.empty_trace_state.bind(py).clone(), None),
+    };
+    let trace_id_int = match same_trace_id {
+        Some(int) => int,
+        None => crate::fast::int_from_hex(py, &trace_id.to_hex())?,
+    };
+    let yes = pyo3::types::PyBool::new(py, true).to_owned().into_any();
+    let fields = [
+        trace_id_int.clone(),
+        u64::from_be_bytes(span_id.0).into_pyobject(py)?.into_any(),
+        yes.clone(),
+        api.flags[usize::from(flags.0)].bind(py).clone(),
+        trace_state,
+        yes,
+    ];
+    let span = if api.alloc_fast_path {
+        let span_context = crate::fast::tuple_instance(api.span_context_cls.bind(py), fields)?;
+        let span = crate::fast::plain_instance(api.non_recording_span_cls.bind(py))?;
+        span.setattr(intern!(py, "_context"), span_context)?;
+        span
+    } else {
+        let span_context = api
+            .tuple_new
+            .bind(py)
+            .call1((api.span_context_cls.bind(py), PyTuple::new(py, fields)?))?;
+        if api.span_fast_path {
+            let span = api
+                .object_new
+                .bind(py)
+                .call1((api.non_recording_span_cls.bind(py),))?;
+            span.setattr(intern!(py, "_context"), span_context)?;
+            span
+        } else {
+            api.non_recording_span_cls.bind(py).call1((span_context,))?
+        }
+    };
+    let entry = (trace_id, span_id, flags, kept, span.clone().unbind());
+    let evicted = match REMOTE_SPANS_MADE.lock().as_deref_mut() {
+        Ok(made) => {
+            let evicted = if made.spans.len() >= REMOTE_SPANS { made.spans.pop() } else { None };
+            made.spans.insert(0, entry);
+            (evicted, made.trace_id.replace((trace_id, trace_id_int.unbind())))
+        }
+        Err(_) => (None, None),
+    };
+    // Released (possibly freeing Python objects) after the lock.
+    drop(evicted);
+    Ok(span)
 }
 
 /// The value written for `state` if it is the last `TraceState` object injected.
@@ -497,6 +640,18 @@ pub(crate) fn handler_context<'py>(
     Ok(context)
 }
 
+/// _extract_fast_paths() -> (bool, bool)
+/// --
+///
+/// Whether extract makes its `NonRecordingSpan` without calling its constructor, and its
+/// `SpanContext` and span from the classes' allocators (each checked against the installed
+/// opentelemetry-api in `_init`). For tests.
+#[pyfunction]
+fn _extract_fast_paths(py: Python<'_>) -> PyResult<(bool, bool)> {
+    let api = api(py)?;
+    Ok((api.span_fast_path, api.alloc_fast_path))
+}
+
 /// The context key of the current span (`opentelemetry.trace`'s).
 pub(crate) fn span_key(py: Python<'_>) -> PyResult<&Bound<'_, PyString>> {
     Ok(api(py)?.span_key.bind(py))
@@ -505,6 +660,7 @@ pub(crate) fn span_key(py: Python<'_>) -> PyResult<&Bound<'_, PyString>> {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RawBaggage>()?;
     m.add_function(wrap_pyfunction!(_init, m)?)?;
+    m.add_function(wrap_pyfunction!(_extract_fast_paths, m)?)?;
     m.add_function(wrap_pyfunction!(extract, m)?)?;
     m.add_function(wrap_pyfunction!(inject, m)?)?;
     m.add_function(wrap_pyfunction!(inject_send, m)?)?;

@@ -28,8 +28,7 @@ pub struct Extracted {
 #[pyfunction]
 fn extract_parts(py: Python<'_>, headers: &Bound<'_, PyAny>) -> PyResult<Extracted> {
     let raw = RawHeaders::collect(headers);
-    let view = raw.view();
-    let parts = core_extract_parts(&view);
+    let parts = core_extract_parts(&raw);
     let (traceparent, error) = match &parts.parent {
         Ok(tp) => (
             Some(Py::new(

@@ -46,32 +46,46 @@ const SHARED_STATES: usize = 16;
 /// from message to message, and the object is immutable, so contexts share it.
 static SHARED: std::sync::Mutex<Vec<SharedState>> = std::sync::Mutex::new(Vec::new());
 
-/// A kept tracestate: its members (key, value) and its object.
-type SharedState = (Vec<(String, String)>, Py<NativeTraceState>);
+/// The members of a kept tracestate, `(key, value)` in order (compared by [`same_members`]).
+pub(crate) type Members = std::sync::Arc<[(String, String)]>;
 
-/// The `NativeTraceState` of `state`: the object made for the same members before (one of the
-/// last [`SHARED_STATES`]), or a new one.
-pub(crate) fn shared<'py>(py: Python<'py>, state: &kafka_trace::TraceState<'_>) -> PyResult<Bound<'py, NativeTraceState>> {
+/// A kept tracestate: its members and its object.
+type SharedState = (Members, Py<NativeTraceState>);
+
+/// The `NativeTraceState` of `state` and its members: the object made for the same members
+/// before (one of the last [`SHARED_STATES`]), or a new one.
+pub(crate) fn shared<'py>(
+    py: Python<'py>,
+    state: &kafka_trace::TraceState<'_>,
+) -> PyResult<(Bound<'py, NativeTraceState>, Members)> {
     let members = state.members();
-    let same = |kept: &[(String, String)]| {
-        kept.len() == members.len() && kept.iter().zip(members).all(|((k, v), m)| k == m.key && v == m.value)
-    };
-    let Ok(mut states) = SHARED.lock() else {
-        return Bound::new(py, NativeTraceState::new(state));
-    };
-    if let Some(i) = states.iter().position(|(kept, _)| same(kept)) {
-        if i != 0 {
-            states.swap(0, i);
+    // The lock is never held across a call into Python (which may switch threads).
+    if let Ok(mut states) = SHARED.lock() {
+        if let Some(i) = states.iter().position(|(kept, _)| same_members(kept, state)) {
+            if i != 0 {
+                states.swap(0, i);
+            }
+            return Ok((states[0].1.bind(py).clone(), states[0].0.clone()));
         }
-        return Ok(states[0].1.bind(py).clone());
     }
     let object = Bound::new(py, NativeTraceState::new(state))?;
-    if states.len() >= SHARED_STATES {
-        states.pop();
-    }
-    let kept = members.iter().map(|m| (m.key.to_owned(), m.value.to_owned())).collect();
-    states.insert(0, (kept, object.clone().unbind()));
-    Ok(object)
+    let kept: Members = members.iter().map(|m| (m.key.to_owned(), m.value.to_owned())).collect();
+    let evicted = match SHARED.lock() {
+        Ok(mut states) => {
+            let evicted = if states.len() >= SHARED_STATES { states.pop() } else { None };
+            states.insert(0, (kept.clone(), object.clone().unbind()));
+            evicted
+        }
+        Err(_) => None,
+    };
+    drop(evicted);
+    Ok((object, kept))
+}
+
+/// Whether `kept` holds the same members as `state`, in order.
+pub(crate) fn same_members(kept: &[(String, String)], state: &kafka_trace::TraceState<'_>) -> bool {
+    let members = state.members();
+    kept.len() == members.len() && kept.iter().zip(members.iter()).all(|((k, v), m)| k == m.key && v == m.value)
 }
 
 #[pymethods]
@@ -168,14 +182,16 @@ impl NativeTraceState {
         Ok(mine == theirs)
     }
 
-    fn __repr__(&self) -> String {
-        let pairs: Vec<String> = self
-            .buf
-            .view()
-            .members()
-            .iter()
-            .map(|m| format!("'{{key={}, value={}}}'", m.key, m.value))
-            .collect();
-        format!("[{}]", pairs.join(", "))
+    /// As the API's `TraceState.__repr__`: `str` of the list of `{key=..., value=...}` strings.
+    fn __repr__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyString>> {
+        let pairs = PyList::new(
+            py,
+            self.buf
+                .view()
+                .members()
+                .iter()
+                .map(|m| format!("{{key={}, value={}}}", m.key, m.value)),
+        )?;
+        pairs.str()
     }
 }

@@ -206,3 +206,144 @@ def test_extract_shares_one_tracestate_object_per_distinct_tracestate() -> None:
     for i in range(40):
         assert list(state(b"k%d=v%d" % (i, i)).items()) == [("k%d" % i, "v%d" % i)]
     assert list(state(b"rojo=1,congo=2").items()) == [("rojo", "1"), ("congo", "2")]
+
+
+def _sdk_span_context(trace_id: int, span_id: int, flags: int, members: List[Tuple[str, str]]) -> Any:
+    from opentelemetry.trace import SpanContext, TraceFlags, TraceState
+
+    return SpanContext(trace_id=trace_id, span_id=span_id, is_remote=True, trace_flags=TraceFlags(flags),
+                       trace_state=TraceState(members))
+
+
+def _assert_remote_span_is(ctx: Any, want: Any) -> None:
+    """`ctx` holds a `NonRecordingSpan` whose `SpanContext` is the API's own `want` in every field."""
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext
+
+    span = trace.get_current_span(ctx)
+    assert type(span) is NonRecordingSpan
+    sc = span.get_span_context()
+    assert type(sc) is SpanContext and isinstance(sc, tuple) and len(sc) == 6
+    assert (sc.trace_id, sc.span_id, int(sc.trace_flags), sc.is_remote, sc.is_valid) == (
+        want.trace_id, want.span_id, int(want.trace_flags), True, True)
+    assert type(sc.trace_id) is int and type(sc.span_id) is int and type(sc.trace_flags) is type(want.trace_flags)
+    assert list(sc.trace_state.items()) == list(want.trace_state.items())
+    assert sc.trace_state.to_header() == want.trace_state.to_header()
+    assert sc == want and repr(sc) == repr(want) and repr(span) == repr(NonRecordingSpan(want))
+    # The API's SpanContext is unhashable (its TraceState is); ours must behave the same.
+    for obj in (sc, want):
+        try:
+            hash(obj)
+        except TypeError:
+            pass
+        else:
+            raise AssertionError("hashable SpanContext")
+
+
+def test_extract_builds_the_apis_span_context_from_the_allocators() -> None:
+    from opentelemetry.trace import SpanContext
+
+    from kafka_trace import extract
+
+    # The allocator path is what runs on this opentelemetry-api (checked against it at import).
+    assert _native._extract_fast_paths() == (True, True)
+    span_ids = [0x00F067AA0BA902B7 + i for i in range(12)]
+    for i, span_id in enumerate(span_ids):
+        trace_id = 0x4BF92F3577B34DA6A3CE929D0E0E4736 + (i % 3)
+        flags = (0x01, 0x00, 0x03)[i % 3]
+        members = [("rojo", "%d" % i), ("congo", "t61rcWkgMzE")][: i % 3]
+        tp = b"00-%032x-%016x-%02x" % (trace_id, span_id, flags)
+        headers = [("traceparent", tp)] + ([("tracestate", ",".join("%s=%s" % m for m in members).encode())]
+                                           if members else [])
+        _assert_remote_span_is(extract(headers), _sdk_span_context(trace_id, span_id, flags, members))
+    # A SpanContext built by the API from ours is equal to it.
+    sc = extract([("traceparent", TP)])
+    from opentelemetry import trace
+
+    got = trace.get_current_span(sc).get_span_context()
+    assert SpanContext(got.trace_id, got.span_id, True, got.trace_flags, got.trace_state) == got
+
+
+def test_extract_shares_a_remote_span_only_for_the_same_ids_flags_and_tracestate() -> None:
+    from opentelemetry import trace
+
+    from kafka_trace import extract
+
+    def span(tp: bytes, ts: Optional[bytes] = None) -> Any:
+        headers = [("traceparent", tp)] + ([("tracestate", ts)] if ts is not None else [])
+        return trace.get_current_span(extract(headers))
+
+    tid, sid = 0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7
+    tp = b"00-%032x-%016x-01" % (tid, sid)
+    base = span(tp, b"rojo=1,congo=2")
+    assert span(tp, b"rojo=1,congo=2") is base
+    # Equal after the core's reading (OWS, an empty member): the same members, the same span.
+    assert span(b" " + tp + b"\t", b"rojo=1 , ,congo=2") is base
+    variants = {
+        "span id": (b"00-%032x-%016x-01" % (tid, sid + 1), b"rojo=1,congo=2", (tid, sid + 1, 1, [("rojo", "1"), ("congo", "2")])),
+        "trace id": (b"00-%032x-%016x-01" % (tid + 1, sid), b"rojo=1,congo=2", (tid + 1, sid, 1, [("rojo", "1"), ("congo", "2")])),
+        "flags": (b"00-%032x-%016x-03" % (tid, sid), b"rojo=1,congo=2", (tid, sid, 3, [("rojo", "1"), ("congo", "2")])),
+        "member value": (tp, b"rojo=1,congo=3", (tid, sid, 1, [("rojo", "1"), ("congo", "3")])),
+        "member order": (tp, b"congo=2,rojo=1", (tid, sid, 1, [("congo", "2"), ("rojo", "1")])),
+        "fewer members": (tp, b"rojo=1", (tid, sid, 1, [("rojo", "1")])),
+        "no tracestate": (tp, None, (tid, sid, 1, [])),
+        "discarded tracestate": (tp, b"rojo=1,Bad=2", (tid, sid, 1, [])),
+    }
+    for name, (variant_tp, ts, want) in variants.items():
+        got = span(variant_tp, ts)
+        assert got is not base, name
+        _assert_remote_span_is(trace.set_span_in_context(got), _sdk_span_context(*want))
+        assert span(variant_tp, ts) is got, name
+    # "no tracestate" and "discarded tracestate" read the same: one span.
+    assert span(tp, None) is span(tp, b"rojo=1,Bad=2")
+    # Past the spans kept (8), each context still gets its own, right span.
+    for i in range(20):
+        _assert_remote_span_is(
+            trace.set_span_in_context(span(b"00-%032x-%016x-01" % (tid, i + 1), b"k=%d" % i)),
+            _sdk_span_context(tid, i + 1, 1, [("k", "%d" % i)]))
+    _assert_remote_span_is(trace.set_span_in_context(span(tp, b"rojo=1,congo=2")),
+                           _sdk_span_context(tid, sid, 1, [("rojo", "1"), ("congo", "2")]))
+    # Each extract is its own Context: adding to one leaves the other alone.
+    a, b = extract([("traceparent", tp)]), extract([("traceparent", tp)])
+    assert a is not b and a == b
+    from opentelemetry import baggage
+
+    assert baggage.get_all(baggage.set_baggage("k", "v", a)) == {"k": "v"} and baggage.get_all(b) == {}
+
+
+def test_extract_matches_the_sdk_propagator_on_every_shared_vector_twice() -> None:
+    """Every shared vector with a valid traceparent, extracted twice (made, then shared): the span
+    context the SDK's own constructor makes from the vector's expected fields."""
+    import json
+    from pathlib import Path
+
+    from opentelemetry import trace
+
+    from kafka_trace import extract
+
+    doc = json.loads((Path(__file__).resolve().parents[2] / "core" / "testdata" / "trace_context_vectors.json").read_text())
+    checked = 0
+    for case in doc["cases"]:
+        want = case["expect"]["traceparent"]
+        if want is None:
+            continue
+        headers = []
+        for h in case["headers"]:
+            value = h.get("value")
+            headers.append((h["name"], value.encode() if isinstance(value, str)
+                            else bytes.fromhex(h["value_hex"]) if isinstance(h.get("value_hex"), str) else None))
+        members = [tuple(m) for m in case["expect"]["tracestate"]]
+        expected = _sdk_span_context(int(want["trace_id"], 16), int(want["span_id"], 16), int(want["flags"], 16),
+                                     members)
+        for _ in range(2):
+            ctx = extract(headers)
+            if list(expected.trace_state.items()) == members:
+                _assert_remote_span_is(ctx, expected)
+            else:
+                # The API's TraceState rejects some W3C keys (e.g. a digit after `@`): every other
+                # field against the API's, the members against the vector.
+                sc = trace.get_current_span(ctx).get_span_context()
+                assert sc[:4] == expected[:4] and sc[5] is expected[5] is True
+                assert list(sc.trace_state.items()) == members
+        checked += 1
+    assert checked >= 50
