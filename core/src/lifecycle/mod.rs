@@ -46,6 +46,7 @@
 mod acks;
 mod finish;
 mod names;
+mod partitions;
 mod propagation;
 mod recipe;
 pub(crate) mod starts;
@@ -53,6 +54,7 @@ pub(crate) mod starts;
 pub use acks::batch_acks;
 pub use finish::{now_ms, Finish, HandlerResult, MetricValueSource, PollResult, SendResult, SpanEnd, Status};
 pub use names::{OptionName, OPTION_NAMES};
+pub use partitions::{PartitionCache, PARTITION_CACHE_CAPACITY};
 pub use starts::{Situation, SituationCache, START_CACHE_CAPACITY};
 pub use propagation::{send_context, send_context_parsed, KeptRemote, SpanIdentity};
 pub use recipe::{

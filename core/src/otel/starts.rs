@@ -6,7 +6,7 @@
 //! record come from the recipe kept for its situation ([`Kept`]).
 
 use std::borrow::Cow;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use opentelemetry::trace::{self as ot, Span as _, TraceContextExt as _, Tracer};
@@ -17,8 +17,8 @@ use super::kept::{kept_key_value, span_name};
 use super::executor::{handler_context, set_recorded, Executor, MessageContext, Running, SpanHead, Sources, StartTime};
 use super::instruments::{Instruments, Resolved};
 use crate::lifecycle::{
-    AmbientInfo, Finish, HandlerContext, HandlerResult, Lifecycle, ProcessRecipe, SendRecipe, SendResult, Situation,
-    SituationCache,
+    AmbientInfo, Finish, HandlerContext, HandlerResult, Lifecycle, PartitionCache, ProcessRecipe, SendRecipe, SendResult,
+    Situation, SituationCache,
 };
 /// How many (topic, situation) entries a [`StartCache`] keeps: the core's
 /// [`crate::lifecycle::START_CACHE_CAPACITY`].
@@ -44,10 +44,6 @@ struct Template {
     metrics: Arc<KeptMetrics>,
 }
 
-/// How many acknowledged partitions of one send template keep their converted metric records;
-/// past it, a send on another partition finishes from its recipe.
-const KEPT_PARTITIONS: usize = 1024;
-
 /// The metric records of a template's kept recipe with their attribute sets converted once, so a
 /// span that does not record finishes without a recipe finish and without a set lookup per
 /// message ([`Executor::finish_kept_send`], [`Executor::finish_kept_process`]).
@@ -55,29 +51,9 @@ const KEPT_PARTITIONS: usize = 1024;
 struct KeptMetrics {
     /// A process template's records of a returned handler (with the end-to-end latency record).
     returned: OnceLock<Arc<[Resolved]>>,
-    /// A send template's records of an acknowledged send, per acknowledged partition (bounded).
-    acked: RwLock<Vec<(i32, Arc<[Resolved]>)>>,
-}
-
-impl KeptMetrics {
-    /// The records of a send acknowledged on `partition`, converted now if new (`None` past
-    /// [`KEPT_PARTITIONS`]).
-    fn acked(&self, partition: i32, resolve: impl FnOnce() -> Arc<[Resolved]>) -> Option<Arc<[Resolved]>> {
-        let found = |list: &[(i32, Arc<[Resolved]>)]| list.iter().find(|(p, _)| *p == partition).map(|(_, r)| r.clone());
-        if let Some(resolved) = self.acked.read().ok().and_then(|list| found(&list)) {
-            return Some(resolved);
-        }
-        let mut list = self.acked.write().ok()?;
-        if let Some(resolved) = found(&list) {
-            return Some(resolved);
-        }
-        if list.len() >= KEPT_PARTITIONS {
-            return None;
-        }
-        let resolved = resolve();
-        list.push((partition, resolved.clone()));
-        Some(resolved)
-    }
+    /// A send template's records of an acknowledged send, per acknowledged partition (the core's
+    /// bounded [`PartitionCache`]: partitions past its bound convert their records per message).
+    acked: PartitionCache<Arc<[Resolved]>>,
 }
 
 #[derive(Debug)]
@@ -157,14 +133,6 @@ impl Template {
             metrics: Arc::default(),
         }
     }
-}
-
-/// What [`Executor::start_cached`] started: the span already in its context.
-struct StartedSpan<R> {
-    cx: Context,
-    start: StartTime,
-    recipe: Option<R>,
-    kept: Option<(Arc<R>, Arc<KeptMetrics>)>,
 }
 
 /// FNV-1a: topic names are short and chosen by the application, not by an attacker reaching
@@ -290,9 +258,7 @@ where
         let build = || lifecycle.send(message);
         let sources = Sources { ambient, remote: None, poll: None };
         let into_cx = |span, _| ambient.with_span(span);
-        let started = self.start_cached(cache, (message.topic, situation), &sources, build, |r| (&r.span, None), into_cx)?;
-        let kept = started.kept.map(|(recipe, metrics)| Kept { recipe, e2e_latency_ms: None, metrics });
-        Some(Started { running: Running::new(started.cx, started.start), recipe: started.recipe, kept })
+        self.start_cached(cache, (message.topic, situation), &sources, build, |r| (&r.span, None), into_cx, || None)
     }
 
     /// Like [`Lifecycle::process`] (no `poll`) or [`Lifecycle::batch_process`] (with the poll
@@ -323,13 +289,8 @@ where
             let handler = handler.expect("a process recipe has a handler rule");
             handler_context(handler, ambient, context).with_span(span)
         };
-        let started = self.start_cached(cache, (message.topic, situation), &sources, build, |r| (&r.span, Some(r.handler)), into_cx)?;
-        let kept = started.kept.map(|(recipe, metrics)| Kept {
-            recipe,
-            e2e_latency_ms: crate::span::e2e_latency_ms(message.timestamp_ms, crate::lifecycle::now_ms()),
-            metrics,
-        });
-        Some(Started { running: Running::new(started.cx, started.start), recipe: started.recipe, kept })
+        let e2e = || crate::span::e2e_latency_ms(message.timestamp_ms, crate::lifecycle::now_ms());
+        self.start_cached(cache, (message.topic, situation), &sources, build, |r| (&r.span, Some(r.handler)), into_cx, e2e)
     }
 
     /// Ends a span started without a recipe (it does not record, and the executor records no
@@ -381,10 +342,10 @@ where
         broker_latency: Option<Duration>,
     ) {
         let resolved = match (self.kept_instruments(running), result) {
-            (Some(instruments), SendResult::Acked { partition, .. }) => kept.metrics.acked(partition, || {
+            (Some(instruments), SendResult::Acked { partition, .. }) => Some(kept.metrics.acked.get_or_insert_with(partition, || {
                 let (finish, sources) = kept.recipe.acked_finish(partition);
                 instruments.resolve(&finish.metrics, &sources)
-            }),
+            })),
             _ => None,
         };
         match (resolved, self.instruments()) {
@@ -420,6 +381,10 @@ where
         self.instruments().filter(|_| !running.context().span().is_recording())
     }
 
+    /// Starts a span from `cache` (its recipe from `build` when new or recording), straight into
+    /// the [`Started`] returned (no intermediate to move): `e2e` is a kept finish's end-to-end
+    /// latency, asked for only when there is one.
+    #[allow(clippy::too_many_arguments)]
     fn start_cached<R: Keep>(
         &self,
         cache: &StartCache,
@@ -428,7 +393,8 @@ where
         build: impl FnOnce() -> Option<R>,
         parts: impl Fn(&R) -> (&SpanSpec, Option<HandlerContext>),
         into_cx: impl FnOnce(T::Span, Option<HandlerContext>) -> Context,
-    ) -> Option<StartedSpan<R>> {
+        e2e: impl FnOnce() -> Option<f64>,
+    ) -> Option<Started<R>> {
         let start = StartTime::now();
         let template = match cache.entries.get(topic, situation) {
             Some(entry) => entry?,
@@ -439,7 +405,7 @@ where
                 let recipe = recipe?;
                 let (spec, handler) = parts(&recipe);
                 let cx = into_cx(self.start_span(spec, sources, start), handler);
-                return Some(StartedSpan { cx, start, recipe: Some(recipe), kept: None });
+                return Some(Started { running: Running::new(cx, start), recipe: Some(recipe), kept: None });
             }
         };
         let head = SpanHead {
@@ -452,14 +418,17 @@ where
         let mut span = self.start_head(head, sources, start);
         let handler = template.handler;
         if !span.is_recording() {
-            let kept = self.instruments().and_then(|_| R::kept(&template.recipe)).map(|r| (r, template.metrics.clone()));
-            return Some(StartedSpan { cx: into_cx(span, handler), start, recipe: None, kept });
+            let kept = self
+                .instruments()
+                .and_then(|_| R::kept(&template.recipe))
+                .map(|recipe| Kept { recipe, e2e_latency_ms: e2e(), metrics: template.metrics.clone() });
+            return Some(Started { running: Running::new(into_cx(span, handler), start), recipe: None, kept });
         }
         let recipe = build();
         if let Some(r) = &recipe {
             set_recorded(&mut span, parts(r).0);
         }
-        Some(StartedSpan { cx: into_cx(span, handler), start, recipe, kept: None })
+        Some(Started { running: Running::new(into_cx(span, handler), start), recipe, kept: None })
     }
 }
 

@@ -330,6 +330,11 @@ fn kept_finishes_record_what_the_kept_recipes_finish_records() {
         (SendResult::Acked { partition: 1, offset: 2 }, Some(Duration::from_micros(1_500))),
         (SendResult::Acked { partition: 0, offset: 3 }, Some(Duration::from_millis(40))),
         (SendResult::Failed { error_type: "MsgTimedOut" }, None),
+        // Past the partition cache's bound: converted per message, the same records.
+        (SendResult::Acked { partition: 1500, offset: 4 }, None),
+        (SendResult::Acked { partition: 1500, offset: 5 }, Some(Duration::from_millis(2))),
+        // Unknown partition: no partition attribute.
+        (SendResult::Acked { partition: -1, offset: -1 }, None),
     ];
     for (i, (result, latency)) in sends.into_iter().enumerate() {
         let message = MessageInfo { topic: "orders", payload_len: Some(1), ..MessageInfo::default() };
@@ -361,10 +366,13 @@ fn kept_finishes_record_what_the_kept_recipes_finish_records() {
         kept_finishes += 1;
     }
     // The first message of each situation takes its recipe; the rest are kept.
-    assert_eq!(kept_finishes, 7);
+    assert_eq!(kept_finishes, 10);
     let lines = metric_lines(&recipe_meters, &recipe_exporter);
-    // 2 sends x 2 partitions + failures, consumed, process duration, e2e latency.
+    // 2 sends x 4 partitions (0, 1, 1500, unknown) + failures, consumed, process duration, e2e latency.
     assert!(lines.iter().any(|l| l.starts_with("kafka_trace.e2e.latency")), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.contains("messaging.destination.partition.id=1")), "{lines:#?}");
+    for partition in ["=1,", "=1500,"] {
+        assert!(lines.iter().any(|l| l.contains(&format!("messaging.destination.partition.id{partition}"))), "{lines:#?}");
+    }
+    assert!(lines.iter().any(|l| l.starts_with("messaging.client.sent.messages") && !l.contains("partition.id")), "{lines:#?}");
     assert_eq!(metric_lines(&kept_meters, &kept_exporter), lines);
 }
