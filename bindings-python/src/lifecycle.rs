@@ -377,10 +377,37 @@ pub(crate) struct PollTemplate {
 
 impl PollTemplate {
     fn of(py: Python<'_>, lifecycle: &Lifecycle, recipe: &Recipe) -> PyResult<Self> {
-        let Inner::Poll(r) = &recipe.inner else {
-            return Err(crate::errors::invalid_option("a poll template of another recipe".to_owned()));
-        };
-        Ok(Self { head: StartHead::of(py, lifecycle, recipe)?, recipe: r.clone() })
+        let (head, r) = StartHead::with_recipe::<PollRecipe>(py, lifecycle, recipe)?;
+        Ok(Self { head, recipe: r.clone() })
+    }
+}
+
+/// The core's recipe of one operation, as held in [`Inner`]: what a template of that operation
+/// is taken from.
+trait OperationRecipe {
+    /// The operation's name, for the error when a template is given another recipe.
+    const OPERATION: &'static str;
+    fn inside(inner: &Inner) -> Option<&Self>;
+}
+
+impl OperationRecipe for SendRecipe {
+    const OPERATION: &'static str = "send";
+    fn inside(inner: &Inner) -> Option<&Self> {
+        if let Inner::Send(r) = inner { Some(r) } else { None }
+    }
+}
+
+impl OperationRecipe for ProcessRecipe {
+    const OPERATION: &'static str = "process";
+    fn inside(inner: &Inner) -> Option<&Self> {
+        if let Inner::Process(r) = inner { Some(r) } else { None }
+    }
+}
+
+impl OperationRecipe for PollRecipe {
+    const OPERATION: &'static str = "poll";
+    fn inside(inner: &Inner) -> Option<&Self> {
+        if let Inner::Poll(r) = inner { Some(r) } else { None }
     }
 }
 
@@ -395,6 +422,23 @@ struct StartHead {
 }
 
 impl StartHead {
+    /// The head of a template of `T`'s operation taken from `recipe`, and `recipe`'s `T`: the one
+    /// place a template checks it was given a recipe of its own operation.
+    fn with_recipe<'r, T: OperationRecipe>(
+        py: Python<'_>,
+        lifecycle: &Lifecycle,
+        recipe: &'r Recipe,
+    ) -> PyResult<(Self, &'r T)> {
+        let Some(r) = T::inside(&recipe.inner) else {
+            return Err(crate::errors::invalid_option(format!(
+                "a {} template of a {} recipe",
+                T::OPERATION,
+                recipe.operation()
+            )));
+        };
+        Ok((Self::of(py, lifecycle, recipe)?, r))
+    }
+
     fn of(py: Python<'_>, lifecycle: &Lifecycle, recipe: &Recipe) -> PyResult<Self> {
         let spec = recipe.spec();
         let sampling = spec.attributes.iter().filter(|(k, _)| is_sampling_attribute(k));
@@ -1624,13 +1668,11 @@ pub(crate) struct ProcessTemplate {
 
 impl ProcessTemplate {
     fn of(py: Python<'_>, lifecycle: &Lifecycle, recipe: &Recipe) -> PyResult<Self> {
-        let Inner::Process(r) = &recipe.inner else {
-            return Err(crate::errors::invalid_option("a process template of another recipe".to_owned()));
-        };
+        let (head, r) = StartHead::with_recipe::<ProcessRecipe>(py, lifecycle, recipe)?;
         let (finish, sources) = r.returned_finish();
         let returned = kept_records(py, &finish, sources)?;
         Ok(Self {
-            head: StartHead::of(py, lifecycle, recipe)?,
+            head,
             handler: r.handler,
             recipe: r.clone(),
             returned,
@@ -1641,11 +1683,9 @@ impl ProcessTemplate {
 
 impl SendTemplate {
     fn of(py: Python<'_>, lifecycle: &Lifecycle, recipe: &Recipe) -> PyResult<Self> {
-        let Inner::Send(r) = &recipe.inner else {
-            return Err(crate::errors::invalid_option("a send template of another recipe".to_owned()));
-        };
+        let (head, r) = StartHead::with_recipe::<SendRecipe>(py, lifecycle, recipe)?;
         Ok(Self {
-            head: StartHead::of(py, lifecycle, recipe)?,
+            head,
             recipe: r.clone(),
             acked: Mutex::new(Vec::new()),
         })
