@@ -23,7 +23,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from confluent_kafka import Message
 from opentelemetry import context as otel_context
@@ -37,9 +37,29 @@ from kafka_trace import KafkaTracing
 from kafka_trace.confluent import TracedConsumer, TracedProducer
 
 MODES = ("none", "sdk-floor", "kafka-trace")
-# Not a contract mode (no BENCH_ROW): sdk-floor plus the CLIENT span the core records for each
-# receive call that returned messages, i.e. the SDK's own cost of the spans kafka-trace makes.
-EXTRA_MODES = ("sdk-floor+poll",)
+# Not contract modes (no BENCH_ROW): sdk-floor plus the CLIENT span the core records for each
+# receive call that returned messages, i.e. the SDK's own cost of the spans kafka-trace makes;
+# "+attrs": those spans carrying the attributes kafka-trace's spans carry (read once from a
+# kafka-trace run of this file into an in-memory exporter), each span's whole set given to
+# `start_span` as one dict, the SDK's cheapest way (no headers, no metrics either).
+EXTRA_MODES = ("sdk-floor+poll", "sdk-floor+attrs", "sdk-floor+poll+attrs")
+
+# span name -> the attributes kafka-trace's span of that name carries (filled by `our_attributes`).
+OUR_ATTRIBUTES: Dict[str, Dict[str, Any]] = {}
+
+
+def our_attributes(topic: str = "orders") -> Dict[str, Dict[str, Any]]:
+    """The attributes of the send, poll and process spans kafka-trace makes for one message of
+    `run`, as exported (full sampling, in-memory exporter)."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_ON)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    run("kafka-trace", 1, provider, topic)
+    provider.shutdown()
+    return {s.name: dict(s.attributes or {}) for s in exporter.get_finished_spans()}
 
 
 class DropExporter(SpanExporter):
@@ -107,9 +127,14 @@ def run(mode: str, n: int, provider: TracerProvider, topic: str = "orders", payl
     tracer = provider.get_tracer("sdk-floor")
 
     cpu0 = time.process_time()
+    attrs = "+attrs" in mode
+    if attrs and not OUR_ATTRIBUTES:
+        OUR_ATTRIBUTES.update(our_attributes(topic))
+    send_attrs, poll_attrs, process_attrs = (
+        (OUR_ATTRIBUTES[f"{op} {topic}"] for op in ("send", "poll", "process")) if attrs else (None, None, None))
     for _ in range(n):
         if mode.startswith("sdk-floor"):
-            span = tracer.start_span(f"send {topic}", kind=SpanKind.PRODUCER)
+            span = tracer.start_span(f"send {topic}", kind=SpanKind.PRODUCER, attributes=send_attrs)
             producer.produce(topic, payload, headers=[("app", b"1")], on_delivery=lambda err, msg, s=span: s.end())
         else:
             producer.produce(topic, payload, headers=[("app", b"1")])
@@ -123,13 +148,13 @@ def run(mode: str, n: int, provider: TracerProvider, topic: str = "orders", payl
         m = consumer.poll(0.5)
         if m is None:
             break
-        if mode == "sdk-floor+poll":
-            tracer.start_span(f"poll {topic}", kind=SpanKind.CLIENT).end()
+        if mode.startswith("sdk-floor+poll"):
+            tracer.start_span(f"poll {topic}", kind=SpanKind.CLIENT, attributes=poll_attrs).end()
         if mode == "kafka-trace":
             with consumer.process(m):
                 pass
         elif mode.startswith("sdk-floor"):
-            span = tracer.start_span(f"process {topic}", kind=SpanKind.CONSUMER)
+            span = tracer.start_span(f"process {topic}", kind=SpanKind.CONSUMER, attributes=process_attrs)
             token = otel_context.attach(trace.set_span_in_context(span))
             otel_context.detach(token)
             span.end()
