@@ -1354,12 +1354,12 @@ impl Lifecycle {
         )
     }
 
-    /// `process(...)` of a confluent-kafka `Message` (its `topic` a method), read natively, with
+    /// `process(...)` of a confluent-kafka `Message` or an aiokafka `ConsumerRecord`, read natively, with
     /// the span started (`Recipe.start`) and the handler's context built (`handler_context`) in
     /// the same call: `(recipe, span, handler_context)`. `ambient` is the current context (the
     /// ambient source; whether it holds a valid span decides as in `process`). `None` for an
-    /// error event, a message without a topic or an untraced topic; `False` when `message` is not
-    /// shaped like a confluent-kafka `Message` (the caller reads it itself).
+    /// error event, a message without a topic or an untraced topic; `False` when `message` has no
+    /// `topic` (the caller reads it itself).
     fn process_message<'py>(
         &self,
         py: Python<'py>,
@@ -1489,7 +1489,7 @@ type Consumed<'a, 'py> = (
 
 /// What [`Lifecycle::start_message`] did with a message.
 pub(crate) enum Started<'py> {
-    /// Not shaped like a confluent-kafka `Message` (its `topic` is not a method).
+    /// Not a Kafka message: it has no `topic`.
     NotAMessage,
     /// An error event, a message without a topic or an untraced topic: no span.
     Nothing,
@@ -1501,8 +1501,8 @@ pub(crate) enum Started<'py> {
 }
 
 impl Lifecycle {
-    /// A confluent-kafka `Message` read natively, its process recipe made, its span started and
-    /// the handler's context built (`ambient`: the current context, the ambient and poll source).
+    /// A confluent-kafka `Message` or an aiokafka `ConsumerRecord` (or look-alike) read natively,
+    /// its process recipe made, its span started and the handler's context built (`ambient`: the current context, the ambient and poll source).
     pub(crate) fn start_message<'py>(
         &self,
         py: Python<'py>,
@@ -1511,24 +1511,41 @@ impl Lifecycle {
         ambient: &Bound<'py, PyAny>,
         cached: bool,
     ) -> PyResult<Started<'py>> {
-        let topic_method = match message.getattr(intern!(py, "topic")) {
-            Ok(t) if t.is_callable() => t,
-            _ => return Ok(Started::NotAMessage),
+        let Ok(topic_attr) = message.getattr(intern!(py, "topic")) else {
+            return Ok(Started::NotAMessage);
         };
-        if !message.call_method0(intern!(py, "error"))?.is_none() {
-            return Ok(Started::Nothing);
+        // A confluent-kafka `Message` (its fields are methods) or an aiokafka `ConsumerRecord`
+        // and look-alikes (attributes, absent ones None), read as `tracing.MessageInfo` reads them.
+        let confluent = topic_attr.is_callable();
+        let error = if confluent { message.getattr(intern!(py, "error")).ok() } else { message.getattr_opt(intern!(py, "error"))? };
+        if let Some(error) = error.filter(|e| confluent || e.is_callable()) {
+            if !error.call0()?.is_none() {
+                return Ok(Started::Nothing);
+            }
         }
-        let topic = topic_method.call0()?;
-        let topic: String = if topic.is_none() { String::new() } else { topic.extract()? };
+        let field = |name: &Bound<'py, PyString>| -> PyResult<Bound<'py, PyAny>> {
+            if confluent {
+                message.call_method0(name)
+            } else {
+                Ok(message.getattr_opt(name)?.unwrap_or_else(|| py.None().into_bound(py)))
+            }
+        };
+        let topic = if confluent { topic_attr.call0()? } else { topic_attr };
+        let topic: String = if topic.is_none() || !topic.is_truthy()? { String::new() } else { topic.extract()? };
         if topic.is_empty() {
             return Ok(Started::Nothing);
         }
-        let partition: Option<i32> = message.call_method0(intern!(py, "partition"))?.extract()?;
-        let offset: Option<i64> = message.call_method0(intern!(py, "offset"))?.extract()?;
-        let key = message.call_method0(intern!(py, "key"))?;
-        let value = message.call_method0(intern!(py, "value"))?;
-        let (ts_type, ts): (i64, Option<i64>) = message.call_method0(intern!(py, "timestamp"))?.extract()?;
-        let headers = message.call_method0(intern!(py, "headers"))?;
+        let partition: Option<i32> = field(intern!(py, "partition"))?.extract()?;
+        let offset: Option<i64> = field(intern!(py, "offset"))?.extract()?;
+        let key = field(intern!(py, "key"))?;
+        let value = field(intern!(py, "value"))?;
+        let (ts_type, ts): (i64, Option<i64>) = if confluent {
+            message.call_method0(intern!(py, "timestamp"))?.extract()?
+        } else {
+            // aiokafka: milliseconds or None, whatever its type (as MessageInfo).
+            (1, field(intern!(py, "timestamp"))?.extract()?)
+        };
+        let headers = field(intern!(py, "headers"))?;
         let has_span = match ambient.cast::<PyDict>() {
             Ok(values) => match values.get_item(crate::otel::span_key(py)?)? {
                 Some(span) => span

@@ -1,8 +1,9 @@
-//! `process(msg)` of a confluent-kafka consumer as one native context manager: `__enter__` reads
-//! the message, makes the core's process recipe, starts the span, builds the handler's context
-//! and attaches it; `__exit__` records the handler's exception, carries out the core's finish and
+//! `process(msg)` outside a batch as one native context manager (a confluent-kafka `Message`, an
+//! aiokafka `ConsumerRecord` or a look-alike): `__enter__` reads the message, starts the span (from
+//! its situation's template, or the core's process recipe), builds the handler's context and
+//! attaches it; `__exit__` records the handler's exception, carries out the core's finish and
 //! detaches. No Python frame runs per message besides the API's `attach`/`detach` and the SDK.
-//! A message not shaped like a confluent-kafka `Message` goes to the Python scope (`fallback`).
+//! Anything without a `topic` goes to the Python scope (`fallback`).
 //! Tracing never raises into the handler: every failure is logged to the `kafka_trace` logger.
 
 use pyo3::intern;

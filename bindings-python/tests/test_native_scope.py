@@ -98,7 +98,7 @@ def test_a_failing_tracer_or_hook_never_reaches_the_handler(otel: Any, caplog: A
     assert len(otel.named("process orders")) == 1
 
 
-def test_other_records_and_events_take_the_python_scope(otel: Any) -> None:
+def test_record_look_alikes_are_read_natively_and_events_start_nothing(otel: Any) -> None:
     class Record:
         topic, partition, offset, key, value, timestamp = "orders", 1, 9, b"k", b"v", None
         headers = [("traceparent", TP)]
@@ -153,8 +153,24 @@ def situation_messages() -> List[Message]:
     return out
 
 
+def situation_records() -> List[Any]:
+    """`situation_messages` as aiokafka `ConsumerRecord`s (no timestamp: None; no headers: ())."""
+    from aiokafka.structs import ConsumerRecord
+
+    out = []
+    for m in situation_messages():
+        ts_type, ts = m.timestamp()
+        out.append(ConsumerRecord(topic=m.topic(), partition=m.partition(), offset=m.offset(),
+                                  timestamp=ts if ts_type else None, timestamp_type=0, key=m.key(), value=m.value(),
+                                  checksum=None, serialized_key_size=2, serialized_value_size=len(m.value() or b""),
+                                  headers=tuple(m.headers() or ())))
+    return out
+
+
 def run_consumer(record: Any, fresh_each: bool, strategy: str = "parent", ambient: bool = False,
-                 fail: bool = False) -> Any:
+                 fail: bool = False, records: bool = False) -> Any:
+    """`records`: aiokafka records through `KafkaTracing.process` (one model, or a new one per
+    record with `fresh_each`) instead of confluent-kafka messages through `TracedConsumer.process`."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
@@ -171,12 +187,14 @@ def run_consumer(record: Any, fresh_each: bool, strategy: str = "parent", ambien
     c = TracedConsumer(StubConsumer(), tracing, CONF)
     outer = trace.NonRecordingSpan(trace.SpanContext(0xABC, 0xDEF, True, trace.TraceFlags(1)))
     handler_views = []
-    for m in situation_messages():
+    model = tracing.model_for(CONF)
+    for m in situation_records() if records else situation_messages():
         if fresh_each:
             c = TracedConsumer(StubConsumer(), tracing, CONF)
+            model = tracing.model_for(CONF)
         token = otel_context.attach(trace.set_span_in_context(outer)) if ambient else None
         try:
-            with c.process(m):
+            with tracing.process(m, model) if records else c.process(m):
                 sc = trace.get_current_span().get_span_context()
                 from opentelemetry import baggage
 
@@ -222,6 +240,15 @@ def test_spans_started_from_the_start_cache_equal_the_recipes(strategy: str, amb
         strip_ids = lambda views: [(t if t in (0x4BF92F3577B34DA6A3CE929D0E0E4736, 0xABC) else "new", b)  # noqa: E731
                                    for t, b in views]
         assert strip_ids(cached[3]) == strip_ids(fresh[3])
+        # aiokafka records of the same messages (read natively, started from the templates too):
+        # the same starts, spans, metric records and handler contexts.
+        for fresh_each in (False, True):
+            got = run_consumer(record, fresh_each=fresh_each, strategy=strategy, ambient=ambient, fail=fail,
+                               records=True)
+            assert strip(got[0]) == strip(cached[0])
+            assert got[1] == cached[1]
+            assert no_e2e(got[2]) == no_e2e(cached[2])
+            assert strip_ids(got[3]) == strip_ids(cached[3])
 
 
 class ListConsumer:

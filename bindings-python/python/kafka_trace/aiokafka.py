@@ -25,7 +25,7 @@ import asyncio
 import functools
 from typing import Any, Callable, Dict, List, Optional
 
-from .tracing import KafkaTracing, PendingSend, ProcessScope, _AlreadyOpen, _log, _untraced
+from .tracing import _NO_SCOPE, KafkaTracing, PendingSend, _AlreadyOpen, _log, _untraced
 
 __all__ = ["TracedAIOKafkaProducer", "TracedAIOKafkaConsumer"]
 
@@ -108,7 +108,7 @@ class TracedAIOKafkaConsumer:
         self._model = self._tracing.model_for(config)
         self._batch: Dict[int, Any] = {}
         self._batch_records: List[Any] = []
-        self._open: Optional[ProcessScope] = None
+        self._open: Any = None  # a ProcessScope (Python or native)
         self._open_record: Any = None
 
     def process(self, record: Any) -> Any:
@@ -174,7 +174,7 @@ class TracedAIOKafkaConsumer:
     def _open_process(self, record: Any) -> None:
         """Makes ``record``'s ``process`` span current until the next receive or ``stop()``."""
         scope = self._tracing.process(record, self._model, self._batch.get(id(record)))
-        if isinstance(scope, ProcessScope):
+        if scope is not _NO_SCOPE:
             scope.__enter__()
             self._open, self._open_record = scope, record
 
