@@ -76,11 +76,28 @@ impl KeptRemote {
     /// assert!(kept.tracestate.is_empty());
     /// ```
     pub fn of(context: &TraceContext) -> Self {
-        Self {
-            trace_id: context.traceparent.trace_id,
-            flags: context.traceparent.flags,
-            tracestate: context.tracestate.clone(),
-        }
+        Self::with_state(&context.traceparent, context.tracestate.clone())
+    }
+
+    /// [`of`](Self::of) a context of `traceparent` and `tracestate`, taking the tracestate
+    /// without a copy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::lifecycle::KeptRemote;
+    /// use kafka_trace::{extract, TraceStateBuf};
+    ///
+    /// let headers: Vec<(String, Vec<u8>)> = vec![
+    ///     ("traceparent".into(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03".to_vec()),
+    ///     ("tracestate".into(), b"rojo=1".to_vec()),
+    /// ];
+    /// let context = extract(&headers).unwrap();
+    /// let kept = KeptRemote::with_state(&context.traceparent, TraceStateBuf::parse(b"rojo=1").unwrap());
+    /// assert_eq!(kept, KeptRemote::of(&context));
+    /// ```
+    pub fn with_state(traceparent: &TraceParent, tracestate: TraceStateBuf) -> Self {
+        Self { trace_id: traceparent.trace_id, flags: traceparent.flags, tracestate }
     }
 }
 
@@ -135,7 +152,9 @@ pub fn send_context(
     kept: Option<&KeptRemote>,
     baggage: Baggage,
 ) -> TraceContext {
-    send_context_parsed(span, TraceStateBuf::parse(sdk_tracestate).unwrap_or_default(), kept, baggage)
+    // The SDK's state is usually empty: no parse (it moves a kilobyte-sized result) for nothing.
+    let sdk = if sdk_tracestate.is_empty() { TraceStateBuf::default() } else { TraceStateBuf::parse(sdk_tracestate).unwrap_or_default() };
+    send_context_parsed(span, sdk, kept, baggage)
 }
 
 /// [`send_context`] with the SDK's tracestate already read (`TraceStateBuf::parse(..)

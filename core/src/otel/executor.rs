@@ -13,7 +13,7 @@ use opentelemetry::Context;
 use super::convert::{key_value, to_kind, to_status};
 use super::instruments::Instruments;
 use super::propagator::{add_baggage, remote_span_context};
-use crate::carrier::{extract_parts, Extracted, Headers, TraceContext};
+use crate::carrier::{extract_parts, Extracted, Headers};
 use crate::codec::tracestate::TraceStateBuf;
 use crate::codec::baggage::Baggage;
 use crate::lifecycle::{Finish, HandlerContext, KeptRemote, PollRecipe, ProcessRecipe, RemoteInfo, SendRecipe, SpanEnd};
@@ -74,12 +74,9 @@ impl MessageContext {
             Ok(state) => TraceStateBuf::from_state(state),
             Err(_) => TraceStateBuf::default(),
         };
-        let context = TraceContext { traceparent, tracestate, baggage: Baggage::default() };
-        Self {
-            remote: Some(remote_span_context(&context.traceparent, &context.tracestate)),
-            kept: Some(KeptRemote::of(&context)),
-            baggage,
-        }
+        let remote = remote_span_context(&traceparent, &tracestate);
+        // The tracestate moves into the kept remote: no copy.
+        Self { remote: Some(remote), kept: Some(KeptRemote::with_state(&traceparent, tracestate)), baggage }
     }
 
     /// From a message's header list (`None`: the message has no headers).

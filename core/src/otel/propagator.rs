@@ -251,9 +251,14 @@ pub fn kept_remote(cx: &Context) -> Option<&KeptRemote> {
 /// assert_eq!(sc.trace_state().get("rojo"), Some("1"));
 /// ```
 pub fn remote_span_context(parent: &TraceParent, tracestate: &TraceStateBuf) -> ot::SpanContext {
-    let members = tracestate.view();
-    let members = members.members().iter().map(|m| (m.key, m.value));
-    let state = ot::TraceState::from_key_value(members).unwrap_or_default();
+    // No state (the usual case): the SDK's empty one, without building it from no members.
+    let state = if tracestate.as_str().is_empty() {
+        ot::TraceState::NONE
+    } else {
+        let members = tracestate.view();
+        let members = members.members().iter().map(|m| (m.key, m.value));
+        ot::TraceState::from_key_value(members).unwrap_or_default()
+    };
     ot::SpanContext::new(
         ot::TraceId::from_bytes(parent.trace_id.0),
         ot::SpanId::from_bytes(parent.span_id.0),

@@ -41,6 +41,18 @@ fn propagator_round_trips_through_a_text_map() {
 }
 
 #[test]
+fn a_remote_parent_without_tracestate_gets_the_state_built_from_no_members() {
+    // remote_span_context skips building the SDK's state when there is none: the same state.
+    let parent = crate::TraceParent::parse(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+    let none = std::iter::empty::<(&str, &str)>();
+    let sc = remote_span_context(&parent, &crate::TraceStateBuf::default());
+    assert_eq!(sc.trace_state(), &ot::TraceState::from_key_value(none).unwrap());
+    assert_eq!(sc.trace_state().header(), "");
+    let sc = remote_span_context(&parent, &crate::TraceStateBuf::parse(b"rojo=1,congo=2").unwrap());
+    assert_eq!(sc.trace_state(), &ot::TraceState::from_key_value([("rojo", "1"), ("congo", "2")]).unwrap());
+}
+
+#[test]
 fn no_span_means_no_headers() {
     let mut out: HashMap<String, String> = HashMap::new();
     KafkaTracePropagator::new().inject_context(&Context::new(), &mut out);
