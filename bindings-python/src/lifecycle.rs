@@ -1367,7 +1367,7 @@ impl Lifecycle {
         message: &Bound<'py, PyAny>,
         ambient: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        match self.start_message(py, tracer, message, ambient, false)? {
+        match self.start_message(py, tracer, message, ambient, None, false)? {
             Started::NotAMessage => Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any()),
             Started::Nothing => Ok(py.None().into_bound(py)),
             Started::Span(recipe, span, context) => {
@@ -1509,6 +1509,7 @@ impl Lifecycle {
         tracer: &Bound<'py, PyAny>,
         message: &Bound<'py, PyAny>,
         ambient: &Bound<'py, PyAny>,
+        poll: Option<&Bound<'py, PyAny>>,
         cached: bool,
     ) -> PyResult<Started<'py>> {
         let Ok(topic_attr) = message.getattr(intern!(py, "topic")) else {
@@ -1546,15 +1547,16 @@ impl Lifecycle {
             (1, field(intern!(py, "timestamp"))?.extract()?)
         };
         let headers = field(intern!(py, "headers"))?;
-        let has_span = match ambient.cast::<PyDict>() {
-            Ok(values) => match values.get_item(crate::otel::span_key(py)?)? {
+        // A batch's message (`poll`: its receive call's context) does not look at the ambient span.
+        let has_span = match ambient.cast::<PyDict>().ok().filter(|_| poll.is_none()) {
+            Some(values) => match values.get_item(crate::otel::span_key(py)?)? {
                 Some(span) => span
                     .call_method0(intern!(py, "get_span_context"))?
                     .getattr(intern!(py, "is_valid"))?
                     .is_truthy()?,
                 None => false,
             },
-            Err(_) => false,
+            None => false,
         };
         // The core answers `None` for a filtered topic anyway; asking first saves reading headers.
         if !self.inner.allows(&topic) {
@@ -1570,17 +1572,20 @@ impl Lifecycle {
             timestamp_ms,
         );
         let (info, remote, kept) = Self::remote(py, &headers)?;
-        let situation =
-            Situation::process(&MessageInfo { topic: fields.0, partition: fields.1, timestamp_ms, ..MessageInfo::default() }, info.valid, has_span);
+        let message_info = MessageInfo { topic: fields.0, partition: fields.1, timestamp_ms, ..MessageInfo::default() };
+        let (situation, ambient_has_span) = match poll {
+            Some(_) => (Situation::batch_process(&message_info, info.valid), None),
+            None => (Situation::process(&message_info, info.valid, has_span), Some(has_span)),
+        };
         let template = if cached { self.process_starts.get(&topic, situation) } else { None };
         let remote_b = remote.bind(py).clone();
-        // No poll span here: the ambient context is the poll source too.
-        let sources = [Some(ambient), Some(&remote_b), Some(ambient)];
+        // Without a receive call's context the ambient context is the poll source too.
+        let sources = [Some(ambient), Some(&remote_b), Some(poll.unwrap_or(ambient))];
         let template = match template {
             Some(None) => return Ok(Started::Nothing),
             Some(Some(t)) => t,
             None => {
-                let recipe = self.consumed_with(py, fields, (info, remote, kept), Some(has_span), None)?;
+                let recipe = self.consumed_with(py, fields, (info, remote, kept), ambient_has_span, None)?;
                 if cached {
                     let template = match &recipe {
                         Some(r) => Some(Arc::new(ProcessTemplate::of(py, self, r)?)),
@@ -1601,7 +1606,7 @@ impl Lifecycle {
         // Started from the template: the recipe is made only if the span records.
         let (span, recording, start_ns, t0) = template.head.start(py, tracer, &sources, None)?;
         if recording {
-            let recipe = self.consumed_with(py, fields, (info, remote, kept), Some(has_span), None)?;
+            let recipe = self.consumed_with(py, fields, (info, remote, kept), ambient_has_span, None)?;
             let Some(recipe) = recipe else {
                 span.call_method0(intern!(py, "end"))?;
                 return Ok(Started::Nothing);

@@ -1,5 +1,5 @@
-//! `process(msg)` outside a batch as one native context manager (a confluent-kafka `Message`, an
-//! aiokafka `ConsumerRecord` or a look-alike): `__enter__` reads the message, starts the span (from
+//! `process(msg)` as one native context manager (a confluent-kafka `Message`, an aiokafka
+//! `ConsumerRecord` or a look-alike; handed to a per-message handler or one of a batch): `__enter__` reads the message, starts the span (from
 //! its situation's template, or the core's process recipe), builds the handler's context and
 //! attaches it; `__exit__` records the handler's exception, carries out the core's finish and
 //! detaches. No Python frame runs per message besides the API's `attach`/`detach` and the SDK.
@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use crate::lifecycle::{log_failure, Instruments, KeptProcess, Lifecycle, Recipe, Started};
 
 /// What a consumer's `process(msg)` scopes share: the tracer, the instruments, the `KafkaTracing`
-/// (its `_on_process` hook), the Python scope for other messages (`fallback(model, message)`) and the API's
+/// (its `_on_process` hook), the Python scope for other messages (`fallback(model, message, poll)`) and the API's
 /// `(get_current, attach, detach)`. Called as `scopes(model, message)` it makes one scope.
 #[pyclass(frozen, module = "kafka_trace._native")]
 pub struct ProcessScopes {
@@ -38,8 +38,11 @@ impl ProcessScopes {
         Self { tracer, instruments, hooks, fallback, context_api }
     }
 
-    fn __call__(slf: &Bound<'_, Self>, model: Py<Lifecycle>, message: Py<PyAny>) -> ProcessScope {
-        ProcessScope { scopes: slf.clone().unbind(), model, message, state: State::Idle }
+    /// `poll`: the context of the receive call a batch's message came in (its `poll` span), or
+    /// `None` for a message handed to a per-message handler.
+    #[pyo3(signature = (model, message, poll = None))]
+    fn __call__(slf: &Bound<'_, Self>, model: Py<Lifecycle>, message: Py<PyAny>, poll: Option<Py<PyAny>>) -> ProcessScope {
+        ProcessScope { scopes: slf.clone().unbind(), model, message, poll, state: State::Idle }
     }
 }
 
@@ -64,6 +67,7 @@ pub struct ProcessScope {
     scopes: Py<ProcessScopes>,
     model: Py<Lifecycle>,
     message: Py<PyAny>,
+    poll: Option<Py<PyAny>>,
     state: State,
 }
 
@@ -87,7 +91,8 @@ impl ProcessScope {
         let message = self.message.bind(py);
         let started = (|| {
             let ambient = scopes.context_api.0.bind(py).call0()?;
-            self.model.get().start_message(py, scopes.tracer.bind(py), message, &ambient, true)
+            let poll = self.poll.as_ref().map(|p| p.bind(py));
+            self.model.get().start_message(py, scopes.tracer.bind(py), message, &ambient, poll, true)
         })();
         let opened = match started {
             Ok(Started::Span(recipe, span, context)) => Ok((End::Recipe(recipe.unbind()), span, context)),
@@ -118,7 +123,7 @@ impl ProcessScope {
                 let entered = scopes
                     .fallback
                     .bind(py)
-                    .call1((self.model.clone_ref(py), message))
+                    .call1((self.model.clone_ref(py), message, self.poll.as_ref().map(|p| p.clone_ref(py))))
                     .and_then(|scope| {
                         let span = scope.call_method0(intern!(py, "__enter__"))?;
                         Ok((scope, span))

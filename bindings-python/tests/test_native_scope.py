@@ -15,6 +15,7 @@ from opentelemetry.trace import StatusCode
 
 from kafka_trace import KafkaTracing, _native
 from kafka_trace.confluent import TracedConsumer
+from kafka_trace.tracing import ProcessScope
 
 TP = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 CONF = {"bootstrap.servers": "kafka:9092", "client.id": "c1", "group.id": "g1"}
@@ -167,10 +168,15 @@ def situation_records() -> List[Any]:
     return out
 
 
+POLL_CTX = trace.set_span_in_context(trace.NonRecordingSpan(trace.SpanContext(0x123, 0x456, False, trace.TraceFlags(1))))
+
+
 def run_consumer(record: Any, fresh_each: bool, strategy: str = "parent", ambient: bool = False,
-                 fail: bool = False, records: bool = False) -> Any:
+                 fail: bool = False, records: bool = False, batch: bool = False, python_scope: bool = False) -> Any:
     """`records`: aiokafka records through `KafkaTracing.process` (one model, or a new one per
-    record with `fresh_each`) instead of confluent-kafka messages through `TracedConsumer.process`."""
+    record with `fresh_each`) instead of confluent-kafka messages through `TracedConsumer.process`;
+    `batch`: each message through `KafkaTracing.process` as one of a batch received in `POLL_CTX`
+    (`python_scope`: through the Python `ProcessScope` instead, a recipe per message)."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
@@ -194,7 +200,11 @@ def run_consumer(record: Any, fresh_each: bool, strategy: str = "parent", ambien
             model = tracing.model_for(CONF)
         token = otel_context.attach(trace.set_span_in_context(outer)) if ambient else None
         try:
-            with tracing.process(m, model) if records else c.process(m):
+            if batch:
+                scope = ProcessScope(tracing, model, m, POLL_CTX) if python_scope else tracing.process(m, model, POLL_CTX)
+            else:
+                scope = tracing.process(m, model) if records else c.process(m)
+            with scope:
                 sc = trace.get_current_span().get_span_context()
                 from opentelemetry import baggage
 
@@ -249,6 +259,34 @@ def test_spans_started_from_the_start_cache_equal_the_recipes(strategy: str, amb
             assert got[1] == cached[1]
             assert no_e2e(got[2]) == no_e2e(cached[2])
             assert strip_ids(got[3]) == strip_ids(cached[3])
+
+
+@pytest.mark.parametrize("strategy", ["parent", "link"])
+@pytest.mark.parametrize("ambient", [False, True])
+@pytest.mark.parametrize("fail", [False, True])
+def test_batch_spans_started_from_the_start_cache_equal_the_recipes(strategy: str, ambient: bool, fail: bool) -> None:
+    # Messages of a batch (their receive call's poll span a parent or link source): one model (the
+    # second message of each situation starts from the template; confluent-kafka messages and
+    # aiokafka records) and a new model per message (every start from a recipe), against the
+    # Python scope (MessageInfo, a recipe per message).
+    for record in (lambda i: False, lambda i: i % 3 == 1):
+        fresh = run_consumer(record, fresh_each=True, strategy=strategy, ambient=ambient, fail=fail, batch=True,
+                             python_scope=True)
+        assert len(fresh[0]) == len(SITUATIONS) * 2 and fresh[1]
+        # The poll span is a source: the parent (parent strategy, no valid remote) or a link.
+        assert any(p == 0x456 or (0x123, 0x456) in links for (_, _, _, _, p, links) in fresh[0])
+        for records, fresh_each in ((False, False), (True, False), (False, True)):
+            got = run_consumer(record, fresh_each=fresh_each, strategy=strategy, ambient=ambient, fail=fail,
+                               records=records, batch=True)
+            strip = lambda seen: [(n, k, a, t if p else None, p, links) for (n, k, a, t, p, links) in seen]  # noqa: E731
+            assert strip(got[0]) == strip(fresh[0])
+            assert got[1] == fresh[1]
+            no_e2e = lambda spans: [(n, k, {a: v for a, v in at.items() if a != "kafka_trace.e2e_latency_ms"}, p, st)  # noqa: E731
+                                    for (n, k, at, p, st) in spans]
+            assert no_e2e(got[2]) == no_e2e(fresh[2])
+            strip_ids = lambda views: [(t if t in (0x4BF92F3577B34DA6A3CE929D0E0E4736, 0xABC, 0x123) else "new", b)  # noqa: E731
+                                       for t, b in views]
+            assert strip_ids(got[3]) == strip_ids(fresh[3])
 
 
 class ListConsumer:

@@ -125,7 +125,7 @@ class TracedConsumer:
         # span, handler context, attach; end, metrics, detach); other messages: the Python scope.
         self._scopes = _native.ProcessScopes(
             tracing._tracer, tracing._instruments, tracing,
-            lambda model, message: ProcessScope(tracing, model, message, None), (_get_current, _attach, _detach),
+            lambda model, message, poll=None: ProcessScope(tracing, model, message, poll), (_get_current, _attach, _detach),
         )
 
     def poll(self, *args: Any, **kwargs: Any) -> Any:

@@ -417,12 +417,12 @@ class KafkaTracing:
             consumer_group=client["consumer_group"],
             bootstrap_servers=client["bootstrap_servers"],
         )
-        # process(message) outside a batch: one native context manager (read, start from the
-        # situation's template, handler context, attach; end, metrics, detach); anything it does
-        # not read (no `topic`) goes to the Python scope.
+        # process(message): one native context manager (read, start from the situation's
+        # template, handler context, attach; end, metrics, detach); anything it does not read
+        # (no `topic`) goes to the Python scope.
         self._scopes = _native.ProcessScopes(
             self._tracer, self._instruments, self,
-            lambda model, message: ProcessScope(self, model, message, None), (_get_current, _attach, _detach),
+            lambda model, message, poll=None: ProcessScope(self, model, message, poll), (_get_current, _attach, _detach),
         )
 
     def model_for(self, config: Optional[Dict[str, Any]] = None) -> Any:
@@ -468,9 +468,7 @@ class KafkaTracing:
         ``poll_context``: the context of the ``poll`` span the message came in (a batch)."""
         if message is None:
             return _NO_SCOPE
-        if poll_context is None:
-            return self._scopes(model or self.model, message)
-        return ProcessScope(self, model or self.model, message, poll_context)
+        return self._scopes(model or self.model, message, poll_context)
 
     def handler(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Decorator: runs ``func(message, ...)`` inside :meth:`process`."""
