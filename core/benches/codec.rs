@@ -17,8 +17,8 @@
 //!
 //!   Each result, ours and the SDK's, is observed in place (`black_box(&result)`) and dropped
 //!   inside the timed loop; it is not moved into `black_box` or returned to criterion, since that
-//!   copies it first (about a kilobyte for our borrowed result, a few words for the SDK's
-//!   `Context`): a harness cost, not an extract cost.
+//!   copies it first (a harness cost, not an extract cost; our borrowed result was about a
+//!   kilobyte until its tracestate kept header values instead of a member array).
 //! - `inject`:
 //!   - `kafka_trace/reused`: into a `Vec` that already holds the previous injection (forwarding).
 //!   - `kafka_trace/fresh`: into a new empty `Vec` per iteration, dropped inside the timed loop
@@ -139,9 +139,9 @@ fn check_equivalence() {
 /// Makes an extract's result observable to the optimizer and drops it, the same for both sides.
 /// The result is passed to `black_box` by reference, where it was built: moving it into
 /// `black_box` (or returning it to criterion) copies it first, which no caller that reads the
-/// result in place does. That copy cost the borrowed `Extracted` (about a kilobyte: up to 32
-/// tracestate members inline) ~136 instructions per call and the SDK's `Context` (a few words)
-/// next to nothing, so it measured the harness rather than the extract.
+/// result in place does. When the borrowed `Extracted` held up to 32 tracestate members inline
+/// (about a kilobyte), that copy cost ~136 instructions per call and the SDK's `Context` (a few
+/// words) next to nothing, so it measured the harness rather than the extract.
 #[inline(always)]
 fn observe<T>(result: T) {
     black_box(&result);

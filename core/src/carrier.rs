@@ -186,8 +186,8 @@ impl Extracted<'_> {
         self.take_context()
     }
 
-    /// [`into_context`](Self::into_context) through a reference: the tracestate (about a
-    /// kilobyte) is read where it is, never moved.
+    /// [`into_context`](Self::into_context) through a reference: the result is read where it
+    /// is, never moved.
     #[inline]
     fn take_context(&mut self) -> Option<TraceContext> {
         let traceparent = *self.parent.as_ref().ok()?;
@@ -335,8 +335,8 @@ pub fn extract_parts_with<H: Headers + ?Sized>(headers: &H, policy: DuplicatePol
     out
 }
 
-/// [`extract_parts_with`] into an empty result the caller holds: the result is about a kilobyte
-/// (its tracestate), and filling it in place is the only way the compiler reliably never copies it.
+/// [`extract_parts_with`] into an empty result the caller holds, filled in place (the compiler
+/// does not reliably build a returned value in the caller's slot).
 #[inline(always)]
 fn read_into<'a, H: Headers + ?Sized>(headers: &'a H, policy: DuplicatePolicy, out: &mut Extracted<'a>) {
     let mut traceparent: Option<&[u8]> = None;

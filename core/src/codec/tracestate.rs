@@ -1372,6 +1372,14 @@ mod tests {
         }
     }
 
+    /// A parsed state stays a few words however many members it has: returning or moving it (an
+    /// extract's result holds one) must not copy a member array again.
+    #[test]
+    fn a_state_is_a_few_words() {
+        assert!(core::mem::size_of::<TraceState<'_>>() <= 64, "{}", core::mem::size_of::<TraceState<'_>>());
+        assert!(core::mem::size_of::<Result<TraceState<'_>, ErrorCode>>() <= 64);
+    }
+
     #[test]
     fn discards_on_the_33rd_member() {
         let list: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
