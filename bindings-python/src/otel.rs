@@ -13,7 +13,7 @@ use kafka_trace::carrier::{extract_parts, inject_values, Extracted, HeadersMut};
 use kafka_trace::codec::traceparent::{SpanId, TraceFlags, TraceId, TraceParent};
 use kafka_trace::encode::{baggage_from_pairs, tracestate_from_pairs};
 use kafka_trace::lifecycle::{send_context, HandlerContext, SpanIdentity};
-use kafka_trace::Baggage;
+use kafka_trace::{Baggage, TraceStateBuf};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -225,8 +225,8 @@ pub(crate) fn context_of<'py>(
 /// How many remote spans [`remote_span`] keeps (most recent first).
 const REMOTE_SPANS: usize = 8;
 
-/// A span extract made: trace id, span id, flags, tracestate members (`None`: empty), the
-/// `NonRecordingSpan`.
+/// A span extract made: trace id, span id, flags, tracestate (its normalized list; `None`: empty),
+/// the `NonRecordingSpan`.
 type RemoteSpan = (TraceId, SpanId, TraceFlags, Option<Members>, Py<PyAny>);
 
 /// The spans extract made last, and the int of the last trace id it made.
@@ -254,18 +254,14 @@ fn remote_span<'py>(
     state: Option<&kafka_trace::TraceState<'_>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (trace_id, span_id, flags) = (parent.trace_id, parent.span_id, parent.flags);
+    // The members as one normalized list: equal lists, equal members (one copy of a plain list).
+    let normalized = state.filter(|s| !s.is_empty()).map(|s| (TraceStateBuf::from_state(s), s.members().len()));
+    let text = normalized.as_ref().map(|(buf, _)| buf.as_str());
     // The lock is never held across a call into Python (which may switch threads).
     let same_trace_id = match REMOTE_SPANS_MADE.lock().as_deref_mut() {
         Ok(made) => {
             let found = made.spans.iter().position(|(t, s, f, kept, _)| {
-                *t == trace_id
-                    && *s == span_id
-                    && *f == flags
-                    && match (kept, state) {
-                        (Some(kept), Some(state)) => crate::tracestate::same_members(kept, state),
-                        (None, state) => state.is_none_or(|s| s.is_empty()),
-                        (Some(_), None) => false,
-                    }
+                *t == trace_id && *s == span_id && *f == flags && kept.as_deref() == text
             });
             if let Some(i) = found {
                 if i != 0 {
@@ -280,12 +276,12 @@ fn remote_span<'py>(
         }
         Err(_) => None,
     };
-    let (trace_state, kept) = match state {
-        Some(ts) if !ts.is_empty() => {
-            let (object, kept) = crate::tracestate::shared(py, ts)?;
+    let (trace_state, kept) = match normalized {
+        Some((buf, len)) => {
+            let (object, kept) = crate::tracestate::shared(py, buf, len)?;
             (object.into_any(), Some(kept))
         }
-        _ => (api.empty_trace_state.bind(py).clone(), None),
+        None => (api.empty_trace_state.bind(py).clone(), None),
     };
     let trace_id_int = match same_trace_id {
         Some(int) => int,

@@ -15,14 +15,6 @@ pub struct NativeTraceState {
 }
 
 impl NativeTraceState {
-    /// `state` is the parsed list `buf` was built from (its member count saves a re-parse).
-    pub(crate) fn new(state: &kafka_trace::TraceState<'_>) -> Self {
-        Self {
-            buf: TraceStateBuf::from_state(state),
-            len: state.members().len(),
-        }
-    }
-
     fn items_vec(&self) -> Vec<(String, String)> {
         self.buf
             .view()
@@ -42,34 +34,36 @@ impl NativeTraceState {
 /// How many distinct tracestates [`shared`] keeps (most recent first).
 const SHARED_STATES: usize = 16;
 
-/// The members and object of the tracestates extract made last: a vendor's tracestate repeats
-/// from message to message, and the object is immutable, so contexts share it.
+/// The tracestates extract made last and their objects: a vendor's tracestate repeats from
+/// message to message, and the object is immutable, so contexts share it.
 static SHARED: std::sync::Mutex<Vec<SharedState>> = std::sync::Mutex::new(Vec::new());
 
-/// The members of a kept tracestate, `(key, value)` in order (compared by [`same_members`]).
-pub(crate) type Members = std::sync::Arc<[(String, String)]>;
+/// A kept tracestate as its normalized list (`TraceStateBuf::as_str`): two lists are equal
+/// exactly when their members are (keys and values hold no `,`, keys no `=`).
+pub(crate) type Members = std::sync::Arc<str>;
 
-/// A kept tracestate: its members and its object.
+/// A kept tracestate: its normalized list and its object.
 type SharedState = (Members, Py<NativeTraceState>);
 
-/// The `NativeTraceState` of `state` and its members: the object made for the same members
-/// before (one of the last [`SHARED_STATES`]), or a new one.
+/// The `NativeTraceState` of `buf` (a parsed list of `len` members, normalized) and its kept
+/// list: the object made for the same list before (one of the last [`SHARED_STATES`]), or a new
+/// one.
 pub(crate) fn shared<'py>(
     py: Python<'py>,
-    state: &kafka_trace::TraceState<'_>,
+    buf: TraceStateBuf,
+    len: usize,
 ) -> PyResult<(Bound<'py, NativeTraceState>, Members)> {
-    let members = state.members();
     // The lock is never held across a call into Python (which may switch threads).
     if let Ok(mut states) = SHARED.lock() {
-        if let Some(i) = states.iter().position(|(kept, _)| same_members(kept, state)) {
+        if let Some(i) = states.iter().position(|(kept, _)| **kept == *buf.as_str()) {
             if i != 0 {
                 states.swap(0, i);
             }
             return Ok((states[0].1.bind(py).clone(), states[0].0.clone()));
         }
     }
-    let object = Bound::new(py, NativeTraceState::new(state))?;
-    let kept: Members = members.iter().map(|m| (m.key.to_owned(), m.value.to_owned())).collect();
+    let kept: Members = buf.as_str().into();
+    let object = Bound::new(py, NativeTraceState { buf, len })?;
     let evicted = match SHARED.lock() {
         Ok(mut states) => {
             let evicted = if states.len() >= SHARED_STATES { states.pop() } else { None };
@@ -80,12 +74,6 @@ pub(crate) fn shared<'py>(
     };
     drop(evicted);
     Ok((object, kept))
-}
-
-/// Whether `kept` holds the same members as `state`, in order.
-pub(crate) fn same_members(kept: &[(String, String)], state: &kafka_trace::TraceState<'_>) -> bool {
-    let members = state.members();
-    kept.len() == members.len() && kept.iter().zip(members.iter()).all(|((k, v), m)| k == m.key && v == m.value)
 }
 
 #[pymethods]
