@@ -670,14 +670,14 @@ fn raw_members(list: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     })
 }
 
-/// One bit of 64 for the key `value[start..eq]` (not empty), from its length and its first and
-/// last bytes (Fibonacci hashing of the three): two keys with different bits differ.
+/// One bit of 64 for the key `value[start..eq]` (not empty), from its first byte and its length
+/// (Fibonacci hashing of the two): two keys with different bits differ. Vendors' keys mostly differ
+/// in one or the other; keys that share both (`t1@vendor`, `t2@vendor`) are compared in full.
 #[inline(always)]
 fn key_bit(value: &[u8], start: usize, eq: usize) -> u64 {
     let first = value.get(start).copied().unwrap_or(0) as u32;
-    let last = value.get(eq.wrapping_sub(1)).copied().unwrap_or(0) as u32;
     let len = eq.wrapping_sub(start) as u32;
-    1u64 << ((first | last << 8 | len << 16).wrapping_mul(0x9e37_79b1) >> 26)
+    1u64 << ((first | len << 8).wrapping_mul(0x9e37_79b1) >> 26)
 }
 
 /// Appends `key=value`, after a `,` unless `out` is empty.
