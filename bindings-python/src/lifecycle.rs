@@ -13,8 +13,8 @@ use std::time::Duration;
 use kafka_trace::carrier::extract_parts;
 use kafka_trace::lifecycle::{
     self as lc, AmbientInfo, Finish, HandlerContext, HandlerResult, InstrumentKind, KeptRemote,
-    MetricRecord, MetricValueSource, PollRecipe, PollResult, ProcessRecipe, RemoteInfo, SendRecipe, SendResult,
-    Situation, SituationCache, SpanEnd, Status,
+    MetricRecord, MetricValueSource, PartitionCache, PollRecipe, PollResult, ProcessRecipe, RemoteInfo, SendRecipe,
+    SendResult, Situation, SituationCache, SpanEnd, Status,
 };
 use kafka_trace::span::{
     is_sampling_attribute, Attribute, AttributeValue, ClientInfo, ContextSource, MessageInfo, Options, SpanKind, SpanSpec,
@@ -364,8 +364,9 @@ pub(crate) struct SendTemplate {
     head: StartHead,
     /// The recipe it was taken from: every send of the topic and partition finishes as it does.
     recipe: SendRecipe,
-    /// The metric records of an acknowledged send, per acknowledged partition (most recent first).
-    acked: Mutex<Vec<(i32, Arc<AckedRecords>)>>,
+    /// The metric records of an acknowledged send, per acknowledged partition id (the core's
+    /// bounded per-partition cache: ids past its bound are converted per send).
+    acked: PartitionCache<Arc<AckedRecords>>,
 }
 
 /// The constant part of a receive call's `poll` span of one topic and one message.
@@ -1709,7 +1710,7 @@ impl SendTemplate {
         Ok(Self {
             head,
             recipe: r.clone(),
-            acked: Mutex::new(Vec::new()),
+            acked: PartitionCache::default(),
         })
     }
 
@@ -1745,23 +1746,12 @@ impl SendTemplate {
         Ok(())
     }
 
-    /// The metric records of a send acknowledged on `partition` (kept for the last
-    /// [`ACKED_PARTITIONS`] partitions).
+    /// The metric records of a send acknowledged on `partition`, converted once per partition.
     fn acked_records(&self, py: Python<'_>, partition: i32) -> PyResult<Arc<AckedRecords>> {
-        if let Ok(kept) = self.acked.lock() {
-            if let Some((_, records)) = kept.iter().find(|(p, _)| *p == partition) {
-                return Ok(records.clone());
-            }
-        }
-        let (finish, sources) = self.recipe.acked_finish(partition);
-        let records = Arc::new(kept_records(py, &finish, sources)?);
-        if let Ok(mut kept) = self.acked.lock() {
-            if kept.len() >= ACKED_PARTITIONS {
-                kept.pop();
-            }
-            kept.insert(0, (partition, records.clone()));
-        }
-        Ok(records)
+        self.acked.get_or_try_insert_with(partition, || {
+            let (finish, sources) = self.recipe.acked_finish(partition);
+            Ok(Arc::new(kept_records(py, &finish, sources)?))
+        })
     }
 }
 
@@ -1778,9 +1768,6 @@ fn kept_records(py: Python<'_>, finish: &Finish, sources: Vec<MetricValueSource>
         .map(|(m, source)| Ok((instrument_index(m.instrument), source, attributes(py, &m.attributes)?.unbind())))
         .collect()
 }
-
-/// How many acknowledged partitions' metric records a send template keeps.
-const ACKED_PARTITIONS: usize = 64;
 
 /// A process span started from a template (it does not record): ends it with the template's
 /// finish.

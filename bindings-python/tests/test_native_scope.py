@@ -437,3 +437,33 @@ def test_a_dropped_send_records_the_acknowledged_partition_and_the_brokers_laten
     duration = points[("messaging.client.operation.duration", "3")]
     assert duration.count == 2 and duration.sum == pytest.approx(0.75)
     assert points[("messaging.client.operation.duration", "4")].count == 1
+
+
+def test_dropped_sends_on_many_partitions_each_record_their_own_partition() -> None:
+    """More partitions than a most-recent cache would hold, written round-robin twice, plus one
+    past the core's per-partition bound and the unknown partition: every acknowledged send counts
+    under its own partition (the core's PartitionCache keeps 0..1024 and converts the rest)."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from kafka_trace.confluent import TracedProducer
+
+    reader = InMemoryMetricReader()
+    tracing = KafkaTracing(tracer_provider=TracerProvider(sampler=Recorder()),
+                           meter_provider=MeterProvider(metric_readers=[reader]))
+    stub = RecordingProducer()
+    p = TracedProducer(stub, tracing, CONF)
+    partitions = list(range(70)) + [5000]
+    for _ in range(2):
+        for partition in partitions:
+            p.produce("orders", b"v")
+            stub.calls[-1][1]["on_delivery"](None, Message(topic="orders", partition=partition, offset=9))
+    sent = {}
+    for rm in reader.get_metrics_data().resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                if metric.name == "messaging.client.sent.messages":
+                    for pt in metric.data.data_points:
+                        sent[pt.attributes.get("messaging.destination.partition.id")] = pt.value
+    assert sent == {str(partition): 2 for partition in partitions}
