@@ -39,4 +39,12 @@ const FRESH = 4096;
 const freshIds = Array.from({ length: FRESH }, (_, i) => Buffer.from((BigInt(i + 7) * 0x9e3779b97f4a7c15n).toString(16).padStart(16, '0').slice(-16)).toString('latin1'));
 const freshOf = (ctx) => freshIds.map((spanId) => trace.setSpanContext(ROOT_CONTEXT, { ...trace.getSpanContext(ctx), spanId }));
 
-module.exports = { kt, headers, bufferGetter, w3c, oursCtx, w3cCtx, FRESH, oursFresh: freshOf(oursCtx), w3cFresh: freshOf(w3cCtx) };
+// Extract with a fresh message per op: FRESH header sets as a consumer gets them (each its own
+// Buffers), the tracestate and content-type as above; `freshHeaders` a new span id per message
+// in one trace (the messages of one send), `newTraceHeaders` also a new trace id per message.
+const tpOf = (traceId, spanId) => Buffer.from(`00-${traceId}-${spanId}-01`);
+const headersOf = (tp) => ({ traceparent: tp, tracestate: Buffer.from(headers.tracestate), 'content-type': Buffer.from(headers['content-type']) });
+const freshHeaders = freshIds.map((spanId) => headersOf(tpOf('4bf92f3577b34da6a3ce929d0e0e4736', spanId)));
+const newTraceHeaders = freshIds.map((spanId, i) => headersOf(tpOf(freshIds[(i * 7 + 1) & (FRESH - 1)] + spanId, spanId)));
+
+module.exports = { kt, headers, bufferGetter, w3c, oursCtx, w3cCtx, FRESH, oursFresh: freshOf(oursCtx), w3cFresh: freshOf(w3cCtx), freshHeaders, newTraceHeaders };

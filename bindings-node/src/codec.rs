@@ -12,7 +12,7 @@ use napi_derive::napi;
 
 use crate::errors::{missing, negative, too_small};
 use crate::js_memory::{i32s, push_values, raw_function, with_scratch, Answer, Bytes, Detach, ANSWER_BYTES};
-use crate::layout::{COMPACT_FLAGS, COMPACT_SPAN_ID, COMPACT_TRACE_ID, SAME_TRACESTATE, SCRATCH_BYTES};
+use crate::layout::{COMPACT_FLAGS, COMPACT_SPAN_ID, COMPACT_TRACE_ID, SAME_PARENT, SAME_TRACESTATE, SCRATCH_BYTES};
 
 /// Which of our headers `name` is: 0 none, 1 traceparent, 2 tracestate, 3 baggage (any case).
 #[napi]
@@ -142,34 +142,80 @@ impl Headers for OneTraceparent<'_> {
     }
 }
 
+/// The longest traceparent value [`LastParent`] remembers (a plain one is 55 bytes).
+const MEMO_BYTES: usize = 64;
+
+/// The valid parent [`extract_parent_in`] answered last and the bytes it read it from, so that the
+/// next answer can be "the same as the last" or leave out a trace id equal to the last one. It only
+/// ever holds a pure function of the bytes read (the core's parent of those bytes), and it changes
+/// with every valid answer, as the caller's copy of the last answer does.
+pub(crate) struct LastParent {
+    bytes: [u8; MEMO_BYTES],
+    /// How many of `bytes` the last valid parent was read from; `usize::MAX` when it was read from
+    /// a longer value (then no input is "the same").
+    len: usize,
+    parent: Option<TraceParent>,
+}
+
+impl LastParent {
+    pub(crate) const fn new() -> Self {
+        LastParent { bytes: [0; MEMO_BYTES], len: usize::MAX, parent: None }
+    }
+}
+
 /// The parent alone over the scratch memory, the per-message extract: the input is the
 /// traceparent value's byte length (input number 0, as `layout`'s scratch numbers) then its bytes
-/// from `SCRATCH_BYTES`. Answers, for a valid parent, its trace id and span id hex (the compact
-/// head's first 48 characters) followed by one character whose code is the flags; otherwise the
-/// number `-code`.
-fn extract_parent_in(input: &[u8]) -> Answer {
+/// from `SCRATCH_BYTES`. Answers, for a valid parent:
+/// - the number [`SAME_PARENT`] when the bytes are those of the last valid answer (`last`);
+/// - else the span id hex followed by one character whose code is the flags, when the trace id
+///   is the last valid answer's;
+/// - else the trace id and span id hex (the compact head's first 48 characters) followed by the
+///   flags' character.
+///
+/// Otherwise (no valid parent) the number `-code`; `last` is then unchanged.
+fn extract_parent_in(input: &[u8], last: &mut LastParent) -> Answer {
     let len = crate::layout::input_number(input, 0);
     if len.is_nan() || len < 0.0 || len > input.len().saturating_sub(SCRATCH_BYTES) as f64 {
         return Answer::Int(too_small());
     }
     let tp = &input[SCRATCH_BYTES..SCRATCH_BYTES + len as usize];
+    if last.len == tp.len() && last.bytes[..tp.len()] == *tp {
+        return Answer::Int(SAME_PARENT);
+    }
     match carrier::extract_parts(&OneTraceparent(tp)).parent {
         Ok(parent) => {
+            let same_trace = last.parent.is_some_and(|p| p.trace_id == parent.trace_id);
+            last.parent = Some(parent);
+            match last.bytes.get_mut(..tp.len()) {
+                Some(slot) => {
+                    slot.copy_from_slice(tp);
+                    last.len = tp.len();
+                }
+                None => last.len = usize::MAX,
+            }
             let mut out = [0u8; ANSWER_BYTES];
             head(&mut out[..HEAD], &parent);
             out[HEAD - COMPACT_FLAGS] = parent.flags.0;
-            Answer::Latin1(out, HEAD - COMPACT_FLAGS + 1)
+            let end = HEAD - COMPACT_FLAGS + 1;
+            if same_trace {
+                out.copy_within(COMPACT_TRACE_ID..end, 0);
+                Answer::Latin1(out, end - COMPACT_TRACE_ID)
+            } else {
+                Answer::Latin1(out, end)
+            }
         }
         Err(code) => Answer::Int(negative(code)),
     }
 }
 
 /// The per-message extract as a function of no arguments (see [`extract_parent_in`] for its
-/// scratch layout and answer, and [`crate::js_memory::raw_function`] for why it is not a
-/// `#[napi]` function).
+/// scratch layout and answers, and [`crate::js_memory::raw_function`] for why it is not a
+/// `#[napi]` function). Each function has its own [`LastParent`]: its caller keeps the matching
+/// copy of the last answer.
 #[napi]
 pub fn extract_parent_call(env: &Env) -> Result<Unknown<'_>> {
-    raw_function(env, "extractParent", Box::new(|| with_scratch(|input, _| extract_parent_in(input)).unwrap_or(Answer::Int(too_small()))))
+    let last = std::cell::RefCell::new(LastParent::new());
+    raw_function(env, "extractParent", Box::new(move || with_scratch(|input, _| extract_parent_in(input, &mut last.borrow_mut())).unwrap_or(Answer::Int(too_small()))))
 }
 
 /// The normalized tracestate of a message whose parent is valid, from its `tracestate` header
@@ -734,17 +780,24 @@ mod tests {
             .collect()
     }
 
+    /// `tp` in the scratch input layout of [`extract_parent_in`].
+    fn parent_input(tp: &[u8]) -> Vec<u8> {
+        let mut input = vec![0u8; 1024];
+        input[..8].copy_from_slice(&(tp.len() as f64).to_le_bytes());
+        input[SCRATCH_BYTES..SCRATCH_BYTES + tp.len()].copy_from_slice(tp);
+        input
+    }
+
+    fn answer(a: Answer) -> std::result::Result<Vec<u8>, i32> {
+        match a {
+            Answer::Int(n) => Err(n),
+            Answer::Latin1(bytes, len) => Ok(bytes[..len].to_vec()),
+        }
+    }
+
     #[test]
     fn extract_parent_in_answers_what_extract_parts_reads() {
-        let run = |tp: &[u8]| {
-            let mut input = vec![0u8; 1024];
-            input[..8].copy_from_slice(&(tp.len() as f64).to_le_bytes());
-            input[SCRATCH_BYTES..SCRATCH_BYTES + tp.len()].copy_from_slice(tp);
-            match extract_parent_in(&input) {
-                Answer::Int(n) => Err(n),
-                Answer::Latin1(bytes, len) => Ok(bytes[..len].to_vec()),
-            }
-        };
+        let run = |tp: &[u8]| answer(extract_parent_in(&parent_input(tp), &mut LastParent::new()));
         let mut want = b"4bf92f3577b34da6a3ce929d0e0e473600f067aa0ba902b7".to_vec();
         want.push(3);
         assert_eq!(run(b" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03 "), Ok(want));
@@ -756,8 +809,73 @@ mod tests {
         let mut input = vec![0u8; 256];
         for len in [1e9, f64::NAN, -1.0] {
             input[..8].copy_from_slice(&f64::to_le_bytes(len));
-            assert!(matches!(extract_parent_in(&input), Answer::Int(n) if n == too_small()));
+            assert!(matches!(extract_parent_in(&input, &mut LastParent::new()), Answer::Int(n) if n == too_small()));
         }
+    }
+
+    /// The caller's side of [`extract_parent_in`]'s answers (as the facade's `withParent`): the
+    /// last valid answer's ids and flags, completed from each short or "same" answer.
+    #[derive(Default)]
+    struct Caller {
+        trace_id: Vec<u8>,
+        span_id: Vec<u8>,
+        flags: u8,
+        /// How many answers of each kind: the same, the same trace, whole.
+        kinds: [usize; 3],
+    }
+
+    impl Caller {
+        /// (trace id, span id, flags) of `tp`, or the error code, through the remembering answers.
+        fn read(&mut self, last: &mut LastParent, tp: &[u8]) -> std::result::Result<(Vec<u8>, Vec<u8>, u8), u32> {
+            match answer(extract_parent_in(&parent_input(tp), last)) {
+                Err(SAME_PARENT) => self.kinds[0] += 1,
+                Err(n) => return Err((-n) as u32),
+                Ok(a) if a.len() == COMPACT_SPAN_ID + 1 => {
+                    self.kinds[1] += 1;
+                    self.span_id = a[..COMPACT_SPAN_ID].to_vec();
+                    self.flags = a[COMPACT_SPAN_ID];
+                }
+                Ok(a) => {
+                    assert_eq!(a.len(), COMPACT_TRACE_ID + COMPACT_SPAN_ID + 1);
+                    self.kinds[2] += 1;
+                    self.trace_id = a[..COMPACT_TRACE_ID].to_vec();
+                    self.span_id = a[COMPACT_TRACE_ID..COMPACT_TRACE_ID + COMPACT_SPAN_ID].to_vec();
+                    self.flags = a[COMPACT_TRACE_ID + COMPACT_SPAN_ID];
+                }
+            }
+            Ok((self.trace_id.clone(), self.span_id.clone(), self.flags))
+        }
+    }
+
+    #[test]
+    fn remembered_answers_read_what_extract_parts_reads() {
+        let a = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec();
+        let a_other_span = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b8-01".to_vec();
+        let a_other_flags = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03".to_vec();
+        let a_ows = b" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\t".to_vec();
+        let b = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00".to_vec();
+        let zero = b"00-00000000000000000000000000000000-00f067aa0ba902b7-01".to_vec();
+        let upper = b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01".to_vec();
+        // A later version with more fields (valid), longer than the remembered bytes hold.
+        let mut long = b"cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b9-01-".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 40));
+        let mut long_b = long.clone();
+        long_b[3] = b'5';
+        let sequence: Vec<&[u8]> = vec![
+            &a, &a, &zero, &a, &a_other_span, &a, &b, &a, &a_other_flags, &a_other_flags, &upper, &a_other_flags, &a_ows, &a, &a_ows,
+            &a_ows, b"", &a_ows, &long, &long, &a, &long, &long_b, &long, &b, &b, &zero, &zero, &b, &a_other_span, &a_other_span,
+        ];
+        let mut last = LastParent::new();
+        let mut caller = Caller::default();
+        for (i, tp) in sequence.iter().enumerate() {
+            let core = match carrier::extract_parts(&raw_view(Some(tp), None)).parent {
+                Ok(p) => Ok((p.trace_id.to_hex().to_vec(), p.span_id.to_hex().to_vec(), p.flags.0)),
+                Err(code) => Err(code.code()),
+            };
+            assert_eq!(caller.read(&mut last, tp), core, "message {i}");
+        }
+        // The sequence takes every kind of answer: the same bytes, the same trace, whole.
+        assert_eq!(caller.kinds, [9, 10, 7]);
     }
 
     #[test]

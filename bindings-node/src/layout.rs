@@ -57,6 +57,9 @@ pub const COMPACT_SPAN_ID: usize = 16;
 pub const COMPACT_FLAGS: usize = 2;
 /// Marker after the flags: the tracestate is the raw value the caller passed.
 pub const SAME_TRACESTATE: char = '=';
+/// The per-message extract's answer for a traceparent whose bytes are those of its last valid
+/// answer (the caller reuses that answer's ids and flags; `codec::extract_parent_in`).
+pub const SAME_PARENT: i32 = 0;
 
 /// Bytes of scratch memory, and where its output region starts.
 pub const SCRATCH_LEN: usize = 16 * 1024;
@@ -107,6 +110,7 @@ pub struct Layout {
     pub compact_span_id: u32,
     pub compact_flags: u32,
     pub same_tracestate: String,
+    pub same_parent: i32,
     pub scratch_len: u32,
     pub scratch_out: u32,
     pub scratch_bytes: u32,
@@ -128,6 +132,7 @@ pub fn layout() -> Layout {
         compact_span_id: COMPACT_SPAN_ID as u32,
         compact_flags: COMPACT_FLAGS as u32,
         same_tracestate: SAME_TRACESTATE.to_string(),
+        same_parent: SAME_PARENT,
         scratch_len: SCRATCH_LEN as u32,
         scratch_out: SCRATCH_OUT as u32,
         scratch_bytes: SCRATCH_BYTES as u32,

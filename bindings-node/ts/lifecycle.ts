@@ -31,6 +31,7 @@ import {
   trace,
   Tracer,
 } from '@opentelemetry/api';
+import { Buffer } from 'buffer'; // the module's, not the global accessor (see propagator.ts)
 import { Instruments } from './instruments';
 import {
   baggageOfValues,

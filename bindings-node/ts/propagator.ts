@@ -19,6 +19,9 @@ import {
   BaggageEntry,
   createContextKey,
 } from '@opentelemetry/api';
+// The module's Buffer, not the global one: Node's global `Buffer` is an accessor property, and
+// every read of it in a hot function is a global load IC calling its getter.
+import { Buffer } from 'buffer';
 import native = require('./native');
 import { BoundedCache } from './bounded';
 
@@ -207,14 +210,30 @@ const EXTRACT_ROOM = SCRATCH_INPUT_ROOM;
 /**
  * The core's per-message extract (`extract_parent_in` in the addon): the traceparent value's byte
  * length in input number 0 and its bytes at `SCRATCH_INPUT_BYTES`; answers, for a valid parent,
- * its trace id and span id hex followed by one character whose code is the flags, or the number
- * `-code`. A bare Node-API function of no arguments (no napi-rs call scope).
+ * its trace id and span id hex followed by one character whose code is the flags; only the span id
+ * and the flags' character when the trace id is the last valid answer's; the number
+ * `SAME_PARENT` when the bytes are those of the last valid answer; otherwise the number `-code`.
+ * A bare Node-API function of no arguments (no napi-rs call scope), with its own memory of its
+ * last valid answer, which {@link lastParent} mirrors.
  */
 const extractParent: (() => string | number) | null = SCRATCH !== null ? (native.extractParentCall() as () => string | number) : null;
+const SAME_PARENT = LAYOUT.sameParent;
+/** The ids and flags of `extractParent`'s last valid answer (what a short or "same" answer completes). */
+const lastParent = { traceId: '', spanId: '', traceFlags: 0 };
 
 /** `ctx` with the parent `extractParent` answered (unchanged for a code). */
 function withParent(ctx: Context, r: string | number, lazyTracestate: HeaderValue): Context {
-  if (typeof r === 'number') {
+  const last = lastParent;
+  if (typeof r === 'string') {
+    if (r.length === SID + 1) {
+      last.spanId = r.substring(0, SID);
+      last.traceFlags = r.charCodeAt(SID);
+    } else {
+      last.traceId = r.substring(0, TID);
+      last.spanId = r.substring(TID, TID + SID);
+      last.traceFlags = r.charCodeAt(TID + SID);
+    }
+  } else if (r !== SAME_PARENT) {
     extracted.valid = false;
     extracted.code = -r;
     return ctx;
@@ -222,9 +241,9 @@ function withParent(ctx: Context, r: string | number, lazyTracestate: HeaderValu
   extracted.valid = true;
   extracted.code = 0;
   return trace.setSpanContext(ctx, {
-    traceId: r.substring(0, TID),
-    spanId: r.substring(TID, TID + SID),
-    traceFlags: r.charCodeAt(TID + SID),
+    traceId: last.traceId,
+    spanId: last.spanId,
+    traceFlags: last.traceFlags,
     isRemote: true,
     traceState: lazyTracestate === undefined ? undefined : new KafkaTraceState(undefined, undefined, lazyTracestate),
   });
@@ -259,13 +278,32 @@ function extractValues(ctx: Context, tp: HeaderValue, ts: HeaderValue, bg: Heade
 /** What {@link gather} found: our headers' values (undefined = absent), whether any was there. */
 export const gathered: { tp: HeaderValue; ts: HeaderValue; bg: HeaderValue; any: boolean } = { tp: undefined, ts: undefined, bg: undefined, any: false };
 
+/**
+ * The names met at each of the first {@link SEEN} places of the last headers {@link gather} read,
+ * and their kinds: a producer's messages list the same names in the same order, so a name is
+ * usually the very string seen there last time (one reference comparison instead of a map lookup).
+ */
+const SEEN = 8;
+const seenNames: (string | undefined)[] = new Array(SEEN).fill(undefined);
+const seenKinds = new Int32Array(SEEN);
+
 /** Collects the values of our headers (each name classified by the core) from KafkaJS headers. */
 export function gather(headers: KafkaHeaders | undefined | null): void {
   let tp: HeaderValue, ts: HeaderValue, bg: HeaderValue;
   let any = false;
   if (headers != null) {
+    let at = 0;
     for (const name in headers) {
-      const kind = headerKind(name);
+      let kind: number;
+      if (at < SEEN) {
+        if (seenNames[at] === name) kind = seenKinds[at];
+        else {
+          kind = headerKind(name);
+          seenNames[at] = name;
+          seenKinds[at] = kind;
+        }
+        at++;
+      } else kind = headerKind(name);
       if (kind === KIND_OTHER) continue;
       any = true;
       let v = headers[name];

@@ -5,6 +5,7 @@
  * addon's `layout` module defines (read from `NAMES.layout`, never spelled here).
  */
 import { Attributes } from '@opentelemetry/api';
+import { Buffer } from 'buffer'; // the module's, not the global accessor (see propagator.ts)
 import native = require('./native');
 import { NAMES } from './propagator';
 import { BoundedCache } from './bounded';

@@ -285,3 +285,48 @@ test('inject checks every trace id, also right after a plain one (the last plain
     }
   }
 });
+
+test('extractKafka reads every vector exactly after any other message (the addon answers "the same parent" or leaves out the same trace id)', () => {
+  // The per-message extract remembers its last valid answer; a message right after an identical
+  // one, one of the same trace, or an invalid one must still read what the core reads.
+  const core = (headers) => {
+    const got = kt.headerList.extract(headers.flatMap((h) => [h.name, bytesOf(h)]));
+    return got.traceparent ? [got.traceparent[1], got.traceparent[2], got.traceparent[3]] : null;
+  };
+  const read = (headers) => {
+    const sc = trace.getSpanContext(kt.extractKafka(ROOT_CONTEXT, asKafkaObject(headers)));
+    return sc ? [sc.traceId, sc.spanId, sc.traceFlags.toString(16).padStart(2, '0')] : null;
+  };
+  const cases = doc.cases.filter((c) => objectIsLossless(c.headers));
+  const invalid = [{ name: 'traceparent', value: '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01' }];
+  // The same message with another span id (the last hex digit changed), when it has one.
+  const sameTrace = (headers) =>
+    headers.map((h) => {
+      if (kt.headerKind(h.name) !== 1 || typeof h.value !== 'string') return h;
+      const m = /^(\s*[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{15})([0-9a-f])/.exec(h.value);
+      return m ? { ...h, value: m[1] + (m[2] === '1' ? '2' : '1') + h.value.slice(m[0].length) } : h;
+    });
+  let checked = 0;
+  let parents = 0;
+  for (let i = 0; i < cases.length; i++) {
+    const c = cases[i];
+    const next = cases[(i + 1) % cases.length].headers;
+    for (const [label, headers] of [
+      ['first', c.headers],
+      ['identical', c.headers],
+      ['same trace', sameTrace(c.headers)],
+      ['back', c.headers],
+      ['invalid', invalid],
+      ['after invalid', c.headers],
+      ['next', next],
+      ['after next', c.headers],
+      ['after next, same trace', sameTrace(c.headers)],
+    ]) {
+      const want = core(headers);
+      assert.deepEqual(read(headers), want, `${c.name} (${label})`);
+      checked++;
+      if (want !== null) parents++;
+    }
+  }
+  assert.ok(checked > 1800 && parents > 900, `${checked} reads, ${parents} with a parent`);
+});
