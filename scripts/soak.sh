@@ -12,7 +12,9 @@
 # each printing one JSON line; the summary reports per binding: messages lost and duplicated at
 # the last consumer (both must be 0), spans ended/exported/failed/dropped (the binding's own
 # counters) and spans the receiver got, and resident memory after warm-up (a tenth of the
-# messages) and at the end (growth must be <= KT_SOAK_MAX_GROWTH_MB, default 20). Exits non-zero
+# messages) and at the end (growth must be <= KT_SOAK_MAX_GROWTH_MB, default 20; for Rust, whose
+# trimmed RSS counts its arenas' fragmentation, the heap still in use after every thread joined
+# must be within the same bound instead). Exits non-zero
 # when a check fails. Results: target/soak/results.jsonl, logs: target/soak/*.log.
 #
 # Needs what the test suites need: Rust, gcc + librdkafka-dev + pkg-config (C), Node >= 20 with
@@ -168,7 +170,16 @@ for r in results:
         bad.append(f"{b}: {r['lost']} messages lost")
     if r["duplicated"]:
         bad.append(f"{b}: {r['duplicated']} messages duplicated")
-    if r["rss_end_kb"] - r["rss_warm_kb"] > limit_kb:
+    if "live_heap_end_kb" in r:
+        # Rust: glibc's heap in use once every thread has joined and the producer has flushed (a
+        # leak stays in use). Its trimmed RSS is printed but not judged: it counts the free memory
+        # malloc_trim cannot return from 30+ threads' fragmented arenas, which moved the growth
+        # figure from +2 to +22 MB between runs of the same build while the heap in use ended at
+        # 1 MB (and a 1,000,000-message run ended at the same RSS as a 100,000-message one).
+        print(f"{'':8} live heap at the end, threads joined: {r['live_heap_end_kb']/1024:.1f} MB")
+        if r["live_heap_end_kb"] > limit_kb:
+            bad.append(f"{b}: {r['live_heap_end_kb']/1024:.1f} MB of heap still in use after every thread joined")
+    elif r["rss_end_kb"] - r["rss_warm_kb"] > limit_kb:
         bad.append(f"{b}: resident memory grew {growth:.1f} MB after warm-up")
     if r["rss_warm_kb"] == 0:
         bad.append(f"{b}: no warm-up memory sample")

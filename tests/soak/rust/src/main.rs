@@ -227,7 +227,7 @@ fn main() {
     let stats = telemetry.shutdown(Duration::from_secs(5));
     let received = unique.load(Ordering::SeqCst);
     println!(
-        "{{\"binding\": \"rust\", \"messages\": {n}, \"received\": {received}, \"lost\": {}, \"duplicated\": {}, \"spans_ended\": {}, \"spans_exported\": {}, \"spans_export_failed\": {}, \"spans_dropped\": {}, \"rss_warm_kb\": {}, \"rss_end_kb\": {rss_end}, \"rss_end_untrimmed_kb\": {rss_end_untrimmed}, \"seconds\": {:.1}}}",
+        "{{\"binding\": \"rust\", \"messages\": {n}, \"received\": {received}, \"lost\": {}, \"duplicated\": {}, \"spans_ended\": {}, \"spans_exported\": {}, \"spans_export_failed\": {}, \"spans_dropped\": {}, \"rss_warm_kb\": {}, \"rss_end_kb\": {rss_end}, \"rss_end_untrimmed_kb\": {rss_end_untrimmed}, \"live_heap_end_kb\": {heap_end}, \"seconds\": {:.1}}}",
         n - received,
         dups.load(Ordering::SeqCst),
         stats.ended,
