@@ -152,7 +152,7 @@ pub fn send_context(
     kept: Option<&KeptRemote>,
     baggage: Baggage,
 ) -> TraceContext {
-    // The SDK's state is usually empty: no parse (it moves a kilobyte-sized result) for nothing.
+    // The SDK's state is usually empty: no parse and no copy for nothing.
     let sdk = if sdk_tracestate.is_empty() { TraceStateBuf::default() } else { TraceStateBuf::parse(sdk_tracestate).unwrap_or_default() };
     send_context_parsed(span, sdk, kept, baggage)
 }

@@ -65,8 +65,8 @@ impl MessageContext {
         Self::read(&extracted)
     }
 
-    /// [`of`](Self::of) through a reference: the extraction (about a kilobyte, its tracestate
-    /// inline) is read where it is, never moved (what [`Extracted::into_context`] would keep).
+    /// [`of`](Self::of) through a reference: the extraction is read where it is, never moved
+    /// (what [`Extracted::into_context`] would keep).
     fn read(extracted: &Extracted<'_>) -> Self {
         let baggage = extracted.baggage.clone();
         let Ok(traceparent) = extracted.parent else { return Self { remote: None, kept: None, baggage } };
