@@ -49,7 +49,9 @@ function start(mode, batch) {
   child.on('exit', (code) => {
     for (const w of waiting.splice(0)) w.reject(new Error(`worker ${mode} exited with ${code}`));
   });
-  // As the one-process-per-run version's 300 s timeout: a worker that never answers fails the run.
+  // A send to a worker that died: its exit above already failed the run.
+  child.on('error', () => {});
+  // A worker that never answers (a lost message, a stuck broker) fails the run instead of hanging it.
   const next = () =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
