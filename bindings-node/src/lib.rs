@@ -15,6 +15,7 @@
 pub mod codec;
 pub mod errors;
 mod js_memory;
+mod kept_ack;
 pub mod layout;
 pub mod lifecycle;
 pub mod options;

@@ -28,6 +28,7 @@ use crate::js_memory::{raw_function, with_scratch, Answer};
 use crate::layout::{
     input_number, is_delta, template_attributes, write_delta, write_numbers, E2E_AT, END_AT, ID_STRIDE, METRIC_AT, METRIC_SLOTS, SCRATCH_BYTES, STRIDE,
 };
+use crate::kept_ack::{KeptAck, KeptAcks};
 use crate::options;
 
 /// Templates and plans are deduplicated by content; their number is bounded by the metric
@@ -427,11 +428,12 @@ pub struct TracingState {
     templates: RefCell<Interned<Recipe>>,
     plans: RefCell<Interned<Finish>>,
     topics: RefCell<Interned<String>>,
+    acked: RefCell<KeptAcks>,
 }
 
 impl TracingState {
     fn new(lifecycle: Lifecycle) -> Self {
-        Self { lifecycle, templates: RefCell::default(), plans: RefCell::default(), topics: RefCell::default() }
+        Self { lifecycle, templates: RefCell::default(), plans: RefCell::default(), topics: RefCell::default(), acked: RefCell::default() }
     }
 }
 
@@ -473,6 +475,34 @@ impl TracingState {
     fn finish(&self, finish: &Finish, out: &mut [f64], ids: &mut [u32]) {
         ids[0] = write_finish(finish, out);
         ids[1] = self.plan_of(finish);
+    }
+
+    /// The finish of one message of a send call (KafkaJS reports no per-message broker
+    /// latency: the span ends when the call settles). An acknowledged one takes the finish kept
+    /// for its template and partition when its span finish has that finish's shape.
+    fn send_finish_one(&self, template: u32, result: SendResult<'_>, elapsed: Duration, out: &mut [f64], ids: &mut [u32]) -> Result<()> {
+        let templates = self.templates.borrow();
+        let Some(Recipe::Send(recipe)) = templates.entries.get(template as usize) else { return Err(missing("send template")) };
+        if let SendResult::Acked { partition, .. } = result {
+            if self.acked.borrow().get(template, partition).is_none() {
+                let (finish, sources) = recipe.acked_finish(partition);
+                let plan = self.plan_of(&finish);
+                if let Some(kept) = KeptAck::new(&finish, &sources, plan) {
+                    self.acked.borrow_mut().keep(template, partition, || kept);
+                }
+            }
+            if let Some(kept) = self.acked.borrow().get(template, partition) {
+                if let Some(bits) = kept.fill(&recipe.finish_span(result, elapsed, None), elapsed, out) {
+                    ids[0] = bits;
+                    ids[1] = kept.plan;
+                    return Ok(());
+                }
+            }
+        }
+        let finish = recipe.finish(result, elapsed, None);
+        drop(templates);
+        self.finish(&finish, out, ids);
+        Ok(())
     }
 
     /// See [`Tracing::scratch_calls`] (`process`).
@@ -720,12 +750,7 @@ impl Tracing {
                 Some(e) => SendResult::Failed { error_type: e },
                 None => SendResult::Acked { partition: acks[i].0, offset: acks[i].1 },
             };
-            // KafkaJS reports no per-message broker latency: the span ends when the call settles.
-            let finish = match self.templates.borrow().entries.get(templates[i] as usize) {
-                Some(Recipe::Send(recipe)) => recipe.finish(result, elapsed, None),
-                _ => return Err(missing("send template")),
-            };
-            self.finish(&finish, &mut out[STRIDE * i..STRIDE * (i + 1)], &mut ids[ID_STRIDE * i..ID_STRIDE * (i + 1)]);
+            self.send_finish_one(templates[i], result, elapsed, &mut out[STRIDE * i..STRIDE * (i + 1)], &mut ids[ID_STRIDE * i..ID_STRIDE * (i + 1)])?;
         }
         Ok(())
     }
@@ -987,6 +1012,55 @@ mod tests {
         }
     }
 
+    /// The full finish of a send as `send_finish` wrote it before finishes were kept.
+    fn full_send_finish(t: &Tracing, template: u32, result: SendResult<'_>, elapsed: Duration, out: &mut [f64], ids: &mut [u32]) {
+        let Some(Recipe::Send(recipe)) = t.templates.borrow().entries.get(template as usize).cloned() else { panic!("a send template") };
+        t.finish(&recipe.finish(result, elapsed, None), out, ids);
+    }
+
+    #[test]
+    fn a_kept_send_finish_writes_what_the_full_finish_writes() {
+        let client = ClientInfo { client_id: Some("c".into()), ..ClientInfo::default() }.with_bootstrap("k:9092");
+        let t = Tracing { state: Rc::new(TracingState::new(Lifecycle::new(Options::default(), client))), deprecations: Vec::new() };
+        let mut templates = Vec::new();
+        for (topic, partition, key) in [("orders", None, Some(&b"k1"[..])), ("orders", Some(2), None), ("payments", None, None)] {
+            let message = MessageInfo { topic, partition, key, payload_len: Some(10), ..MessageInfo::default() };
+            let mut out = [0f64; STRIDE];
+            let mut ids = [0u32; ID_STRIDE];
+            t.start(Recipe::Send(t.lifecycle.send(&message).unwrap()), &mut out, &mut ids);
+            templates.push(ids[1]);
+        }
+        let results = [
+            SendResult::Acked { partition: 0, offset: 0 },
+            SendResult::Acked { partition: 0, offset: 41 },
+            SendResult::Acked { partition: 2, offset: 7 },
+            SendResult::Acked { partition: 0, offset: -1 }, // no offset from the broker: another shape
+            SendResult::Acked { partition: -1, offset: 5 },
+            SendResult::Acked { partition: 7, offset: 1 << 40 },
+            SendResult::Failed { error_type: "KafkaJSNumberOfRetriesExceeded" },
+            SendResult::Acked { partition: 0, offset: 42 },
+        ];
+        // Twice over: the first pass keeps finishes, the second uses them.
+        for _ in 0..2 {
+            for &template in &templates {
+                for result in results {
+                    for elapsed in [Duration::ZERO, Duration::from_secs_f64(0.012_345_678_9), Duration::from_millis(900)] {
+                        let (mut kept, mut full) = ([f64::NAN; STRIDE], [f64::NAN; STRIDE]);
+                        let (mut kept_ids, mut full_ids) = ([0u32; ID_STRIDE], [0u32; ID_STRIDE]);
+                        t.send_finish_one(template, result, elapsed, &mut kept, &mut kept_ids).unwrap();
+                        full_send_finish(&t, template, result, elapsed, &mut full, &mut full_ids);
+                        assert_eq!(kept_ids, full_ids, "{result:?}");
+                        for i in 0..STRIDE {
+                            assert_eq!(kept[i].to_bits(), full[i].to_bits(), "slot {i} of {result:?} after {elapsed:?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(t.acked.borrow().get(templates[0], 0).is_some() && t.acked.borrow().get(templates[2], 7).is_some());
+        assert!(t.send_finish_one(99, results[0], Duration::ZERO, &mut [0f64; STRIDE], &mut [0u32; ID_STRIDE]).is_err(), "an unknown template is refused");
+    }
+
     #[test]
     fn scratch_finish_matches_process_finish() {
         let t = tracing();
@@ -1026,7 +1100,7 @@ mod perf {
         Lifecycle::new(Options::default(), client)
     }
 
-    /// `cargo test --release -p kafka-trace-node --lib perf -- --ignored --nocapture`
+    /// `cargo test --release -p kafka-trace-node --lib --features napi/noop perf -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn per_message_costs() {
@@ -1067,6 +1141,23 @@ mod perf {
         });
         time("recipe clone", &mut || {
             black_box(black_box(&recipe).clone());
+        });
+        let send = MessageInfo { topic: "t", key: Some(b"k1"), payload_len: Some(100), ..MessageInfo::default() };
+        let mut ids = [0u32; ID_STRIDE];
+        tracing.start(Recipe::Send(tracing.lifecycle.send(&send).unwrap()), &mut out, &mut ids);
+        let send_template = ids[1];
+        let mut offset = 0;
+        time("send finish, full (before kept acks)", &mut || {
+            offset += 1;
+            let templates = tracing.templates.borrow();
+            let Some(Recipe::Send(r)) = templates.entries.get(send_template as usize) else { unreachable!() };
+            let finish = r.finish(SendResult::Acked { partition: 0, offset }, Duration::from_millis(3), None);
+            drop(templates);
+            tracing.finish(&finish, &mut out, &mut ids);
+        });
+        time("send finish, kept ack", &mut || {
+            offset += 1;
+            tracing.send_finish_one(send_template, SendResult::Acked { partition: 0, offset }, Duration::from_millis(3), &mut out, &mut ids).unwrap();
         });
     }
 }
