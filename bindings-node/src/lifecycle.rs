@@ -1146,6 +1146,13 @@ mod perf {
         let mut ids = [0u32; ID_STRIDE];
         tracing.start(Recipe::Send(tracing.lifecycle.send(&send).unwrap()), &mut out, &mut ids);
         let send_template = ids[1];
+        time("lifecycle.send", &mut || {
+            black_box(tracing.lifecycle.send(black_box(&send)));
+        });
+        time("send + start", &mut || {
+            let r = tracing.lifecycle.send(&send).unwrap();
+            tracing.start(Recipe::Send(r), &mut out, &mut ids);
+        });
         let mut offset = 0;
         time("send finish, full (before kept acks)", &mut || {
             offset += 1;
