@@ -41,48 +41,80 @@ pub(crate) fn u128_of(obj: &Bound<'_, PyAny>) -> Option<u128> {
     Some((u128::from(high) << 64) | u128::from(low))
 }
 
-/// The `tp_alloc` slot of the heap type `cls` (`None` if it has none).
-fn alloc_of(cls: &Bound<'_, PyType>) -> Option<pyo3::ffi::allocfunc> {
+/// The slot `id` of the heap type `cls` (`None` if it has none).
+fn slot_of(cls: &Bound<'_, PyType>, id: std::ffi::c_int) -> Option<*mut std::ffi::c_void> {
     // SAFETY: `cls` is a live type object; `PyType_GetSlot` works on heap types in every stable
-    // ABI version (on static types from 3.10), and callers pass Python classes (heap types). A
-    // non-null `Py_tp_alloc` slot is an `allocfunc`.
-    unsafe {
-        let slot = pyo3::ffi::PyType_GetSlot(cls.as_type_ptr(), pyo3::ffi::Py_tp_alloc);
-        (!slot.is_null()).then(|| std::mem::transmute::<*mut std::ffi::c_void, pyo3::ffi::allocfunc>(slot))
-    }
+    // ABI version (on static types from 3.10), and callers pass Python classes (heap types).
+    let slot = unsafe { pyo3::ffi::PyType_GetSlot(cls.as_type_ptr(), id) };
+    (!slot.is_null()).then_some(slot)
 }
 
-/// A new instance of `cls`, a Python subclass of `tuple`, holding `items`: what
+/// A Python subclass of `tuple` and its allocator, to make instances holding given items: what
 /// `tuple.__new__(cls, items)` makes (CPython's `tuple_subtype_new`: `tp_alloc` with the length,
 /// then each item set), without building an argument tuple and calling. Used only where `_init`
 /// checked the result against the API's own constructor (equality, hash, repr).
-pub(crate) fn tuple_instance<'py, const N: usize>(
-    cls: &Bound<'py, PyType>,
-    items: [Bound<'py, PyAny>; N],
-) -> PyResult<Bound<'py, PyAny>> {
-    let py = cls.py();
-    let alloc = alloc_of(cls).ok_or_else(|| pyo3::exceptions::PyTypeError::new_err("no tp_alloc"))?;
-    // SAFETY: `alloc` is `cls`'s allocator, called with the item count of a tuple layout; it
-    // returns a new reference (items NULL) or NULL with an exception set.
-    let object = unsafe { Bound::from_owned_ptr_or_err(py, alloc(cls.as_type_ptr(), N as pyo3::ffi::Py_ssize_t))? };
-    if object.cast::<pyo3::types::PyTuple>().is_err() {
-        return Err(pyo3::exceptions::PyTypeError::new_err("not a tuple type"));
-    }
-    for (i, item) in items.into_iter().enumerate() {
-        // SAFETY: `object` is a tuple (checked) that nothing else references yet (refcount 1), `i`
-        // is below its length; `PyTuple_SetItem` steals the item's reference, also on failure.
-        if unsafe { pyo3::ffi::PyTuple_SetItem(object.as_ptr(), i as pyo3::ffi::Py_ssize_t, item.into_ptr()) } != 0 {
-            return Err(PyErr::fetch(py));
-        }
-    }
-    Ok(object)
+pub(crate) struct TupleClass {
+    cls: Py<PyType>,
+    alloc: pyo3::ffi::allocfunc,
 }
 
-/// A new instance of the Python class `cls` from its `tp_alloc` alone: what `object.__new__(cls)`
-/// makes after its checks (no arguments, not abstract), which `_init` did once for the class.
-pub(crate) fn plain_instance<'py>(cls: &Bound<'py, PyType>) -> PyResult<Bound<'py, PyAny>> {
-    let alloc = alloc_of(cls).ok_or_else(|| pyo3::exceptions::PyTypeError::new_err("no tp_alloc"))?;
-    // SAFETY: `alloc` is `cls`'s allocator, called for a fixed-size instance; it returns a new
-    // reference or NULL with an exception set.
-    unsafe { Bound::from_owned_ptr_or_err(cls.py(), alloc(cls.as_type_ptr(), 0)) }
+impl TupleClass {
+    /// `None` unless `cls` is a subclass of `tuple` with an allocator.
+    pub(crate) fn of(cls: &Bound<'_, PyType>) -> Option<Self> {
+        if !cls.is_subclass_of::<pyo3::types::PyTuple>().ok()? {
+            return None;
+        }
+        let slot = slot_of(cls, pyo3::ffi::Py_tp_alloc)?;
+        // SAFETY: a non-null `Py_tp_alloc` slot is an `allocfunc`.
+        let alloc = unsafe { std::mem::transmute::<*mut std::ffi::c_void, pyo3::ffi::allocfunc>(slot) };
+        Some(Self { cls: cls.clone().unbind(), alloc })
+    }
+
+    pub(crate) fn make<'py, const N: usize>(&self, py: Python<'py>, items: [Bound<'py, PyAny>; N]) -> PyResult<Bound<'py, PyAny>> {
+        let cls = self.cls.bind(py);
+        // SAFETY: `alloc` is the allocator of `cls` (kept alive by `self`), a tuple subclass
+        // (checked in `of`), called with the item count of a tuple layout; it returns a new
+        // reference (items NULL) or NULL with an exception set.
+        let object = unsafe { Bound::from_owned_ptr_or_err(py, (self.alloc)(cls.as_type_ptr(), N as pyo3::ffi::Py_ssize_t))? };
+        for (i, item) in items.into_iter().enumerate() {
+            // SAFETY: `object` is a tuple of length N that nothing else references yet, `i` is
+            // below N; `PyTuple_SetItem` steals the item's reference, also on failure.
+            if unsafe { pyo3::ffi::PyTuple_SetItem(object.as_ptr(), i as pyo3::ffi::Py_ssize_t, item.into_ptr()) } != 0 {
+                return Err(PyErr::fetch(py));
+            }
+        }
+        Ok(object)
+    }
+}
+
+/// A Python class whose `__new__` is one it inherits from a built-in (`object`'s, `dict`'s) and
+/// its `tp_new` slot: `cls.__new__(cls)` without the call machinery (no argument tuple made, no
+/// method lookup). `_init` uses it only where the class's `__init__` adds nothing to that (checked
+/// by comparing a probe with the constructor's result).
+pub(crate) struct PlainClass {
+    cls: Py<PyType>,
+    new: pyo3::ffi::newfunc,
+    no_args: Py<pyo3::types::PyTuple>,
+}
+
+impl PlainClass {
+    pub(crate) fn of(cls: &Bound<'_, PyType>) -> Option<Self> {
+        let slot = slot_of(cls, pyo3::ffi::Py_tp_new)?;
+        // SAFETY: a non-null `Py_tp_new` slot is a `newfunc`.
+        let new = unsafe { std::mem::transmute::<*mut std::ffi::c_void, pyo3::ffi::newfunc>(slot) };
+        let no_args = pyo3::types::PyTuple::empty(cls.py()).unbind();
+        Some(Self { cls: cls.clone().unbind(), new, no_args })
+    }
+
+    pub(crate) fn make<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        // SAFETY: `new` is the `tp_new` slot of `cls` (kept alive by `self`), called as
+        // `type_call` does, with an argument tuple and no keywords; it returns a new reference or
+        // NULL with an exception set.
+        unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                (self.new)(self.cls.bind(py).as_type_ptr(), self.no_args.as_ptr(), std::ptr::null_mut()),
+            )
+        }
+    }
 }

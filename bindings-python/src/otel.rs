@@ -19,6 +19,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
 
+use crate::fast;
 use crate::headers::{DictWriter, ListWriter, RawHeaders};
 use crate::lifecycle::Kept;
 use crate::tracestate::{Members, NativeTraceState};
@@ -33,10 +34,14 @@ struct Api {
     /// `object.__new__(NonRecordingSpan)` + `_context` gives the same span as the constructor
     /// (checked once in `_init`), without running Python code per message.
     span_fast_path: bool,
-    /// The class's allocator makes the same objects as the API's constructors (checked once in
-    /// `_init`): a `SpanContext` from `fast::tuple_instance`, a `NonRecordingSpan` from
-    /// `fast::plain_instance` + `_context`.
-    alloc_fast_path: bool,
+    /// The classes' own slots make the same objects as the API's constructors (checked once in
+    /// `_init`): a `SpanContext` from its allocator, a `NonRecordingSpan` from its `__new__`
+    /// (object's) + `_context`.
+    fast_span: Option<(fast::TupleClass, fast::PlainClass)>,
+    /// `Context()` from the class's `__new__` (dict's; `__init__` is dict's too, which adds
+    /// nothing without arguments), checked once in `_init`.
+    fast_context: Option<fast::PlainClass>,
+    context_attr: Py<PyString>,
     flags: Vec<Py<PyAny>>,
     span_key: Py<PyString>,
     baggage_key: Py<PyString>,
@@ -93,14 +98,10 @@ fn _init(
             .map(|sc| sc.is(&probe))
             .unwrap_or(false)
     };
-    let alloc_fast_path = alloc_fast_path(
-        py,
-        span_context_cls.bind(py),
-        non_recording_span_cls.bind(py),
-        &empty_trace_state,
-        &flags,
-    )
-    .unwrap_or(false);
+    let fast_span = fast_span(py, span_context_cls.bind(py), non_recording_span_cls.bind(py), &empty_trace_state, &flags)
+        .ok()
+        .flatten();
+    let fast_context = fast_context(context_cls.bind(py)).ok().flatten();
     let api = Api {
         context_cls,
         tuple_new,
@@ -109,7 +110,9 @@ fn _init(
         non_recording_span_cls,
         object_new: object_new.unbind(),
         span_fast_path,
-        alloc_fast_path,
+        fast_span,
+        fast_context,
+        context_attr: PyString::intern(py, "_context").unbind(),
         flags,
         span_key,
         baggage_key,
@@ -121,15 +124,23 @@ fn _init(
     Ok(())
 }
 
-/// Whether objects made by [`crate::fast`] from the classes' allocators equal, hash and print as
-/// those of the API's constructors (a probe `SpanContext` and `NonRecordingSpan`).
-fn alloc_fast_path(
+/// The classes' own slots ([`crate::fast`]) for a `SpanContext` and `NonRecordingSpan`, when
+/// what they make equals, hashes and prints as what the API's constructors make (a probe of each).
+fn fast_span(
     py: Python<'_>,
     span_context_cls: &Bound<'_, PyType>,
     non_recording_span_cls: &Bound<'_, PyType>,
     empty_trace_state: &Py<PyAny>,
     flags: &[Py<PyAny>],
-) -> PyResult<bool> {
+) -> PyResult<Option<(fast::TupleClass, fast::PlainClass)>> {
+    let (Some(tuple), Some(plain)) = (fast::TupleClass::of(span_context_cls), fast::PlainClass::of(non_recording_span_cls)) else {
+        return Ok(None);
+    };
+    // `__new__` must be object's own: then `tp_new` with no arguments is `object.__new__(cls)`.
+    let object_new = py.import("builtins")?.getattr("object")?.getattr("__new__")?;
+    if !non_recording_span_cls.getattr("__new__")?.is(&object_new) {
+        return Ok(None);
+    }
     let (trace_id, span_id) = (0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736_u128, 0x00f0_67aa_0ba9_02b7_u64);
     let kwargs = PyDict::new(py);
     kwargs.set_item("trace_id", trace_id)?;
@@ -139,8 +150,8 @@ fn alloc_fast_path(
     kwargs.set_item("trace_state", empty_trace_state.bind(py))?;
     let api_context = span_context_cls.call((), Some(&kwargs))?;
     let yes = pyo3::types::PyBool::new(py, true).to_owned().into_any();
-    let context = crate::fast::tuple_instance(
-        span_context_cls,
+    let context = tuple.make(
+        py,
         [
             trace_id.into_pyobject(py)?.into_any(),
             span_id.into_pyobject(py)?.into_any(),
@@ -162,12 +173,31 @@ fn alloc_fast_path(
         && context.repr()?.to_cow()? == api_context.repr()?.to_cow()?
         && context.getattr("is_valid")?.is_truthy()?;
     let api_span = non_recording_span_cls.call1((&api_context,))?;
-    let span = crate::fast::plain_instance(non_recording_span_cls)?;
+    let span = plain.make(py)?;
     span.setattr(intern!(py, "_context"), &context)?;
     let same_span = span.get_type().is(non_recording_span_cls)
         && span.call_method0("get_span_context")?.is(&context)
-        && span.repr()?.to_cow()? == api_span.repr()?.to_cow()?;
-    Ok(same_context && same_span)
+        && span.repr()?.to_cow()? == api_span.repr()?.to_cow()?
+        && span.getattr("__dict__")?.eq(api_span.getattr("__dict__")?)?;
+    Ok((same_context && same_span).then_some((tuple, plain)))
+}
+
+/// The `Context` class's own `__new__` slot, when `Context()` is `dict.__new__` + `dict.__init__`
+/// (neither overridden) and what the slot makes equals `Context()`.
+fn fast_context(context_cls: &Bound<'_, PyAny>) -> PyResult<Option<fast::PlainClass>> {
+    let py = context_cls.py();
+    let Ok(cls) = context_cls.cast::<PyType>() else { return Ok(None) };
+    let dict = py.get_type::<PyDict>();
+    if !cls.is_subclass(&dict)?
+        || !cls.getattr("__new__")?.is(dict.getattr("__new__")?)
+        || !cls.getattr("__init__")?.is(dict.getattr("__init__")?)
+    {
+        return Ok(None);
+    }
+    let Some(plain) = fast::PlainClass::of(cls) else { return Ok(None) };
+    let made = plain.make(py)?;
+    let same = made.get_type().is(cls) && made.eq(cls.call0()?)? && made.len()? == 0;
+    Ok(same.then_some(plain))
 }
 
 /// extract(headers, context=None) -> Context
@@ -198,8 +228,9 @@ pub(crate) fn context_of<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let api = api(py)?;
     // PyDict_SetItem on the Context (a dict subclass) bypasses its read-only Python methods.
-    let result = match context {
-        Some(base) if !base.is_none() => api.context_cls.bind(py).call1((base,))?,
+    let result = match (context, &api.fast_context) {
+        (Some(base), _) if !base.is_none() => api.context_cls.bind(py).call1((base,))?,
+        (_, Some(plain)) => plain.make(py)?,
         _ => api.context_cls.bind(py).call0()?,
     };
     let values = result.cast::<PyDict>()?;
@@ -296,10 +327,10 @@ fn remote_span<'py>(
         trace_state,
         yes,
     ];
-    let span = if api.alloc_fast_path {
-        let span_context = crate::fast::tuple_instance(api.span_context_cls.bind(py), fields)?;
-        let span = crate::fast::plain_instance(api.non_recording_span_cls.bind(py))?;
-        span.setattr(intern!(py, "_context"), span_context)?;
+    let span = if let Some((tuple, plain)) = &api.fast_span {
+        let span_context = tuple.make(py, fields)?;
+        let span = plain.make(py)?;
+        span.setattr(api.context_attr.bind(py), span_context)?;
         span
     } else {
         let span_context = api
@@ -640,12 +671,12 @@ pub(crate) fn handler_context<'py>(
 /// --
 ///
 /// Whether extract makes its `NonRecordingSpan` without calling its constructor, and its
-/// `SpanContext` and span from the classes' allocators (each checked against the installed
-/// opentelemetry-api in `_init`). For tests.
+/// `SpanContext`, span and `Context` from the classes' own slots (each checked against the
+/// installed opentelemetry-api in `_init`). For tests.
 #[pyfunction]
 fn _extract_fast_paths(py: Python<'_>) -> PyResult<(bool, bool)> {
     let api = api(py)?;
-    Ok((api.span_fast_path, api.alloc_fast_path))
+    Ok((api.span_fast_path, api.fast_span.is_some() && api.fast_context.is_some()))
 }
 
 /// The context key of the current span (`opentelemetry.trace`'s).
