@@ -87,6 +87,53 @@ impl TupleClass {
     }
 }
 
+impl TupleClass {
+    /// `tuple`, one this class's [`make`](Self::make) made that nothing else references any more
+    /// (this is its only reference), holding `items` instead of its old ones: what `make` returns,
+    /// without freeing one tuple and allocating another. Anything else: a new one from `make`.
+    pub(crate) fn refill<'py, const N: usize>(
+        &self,
+        py: Python<'py>,
+        tuple: Py<PyAny>,
+        items: [Bound<'py, PyAny>; N],
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let tuple = tuple.into_bound(py);
+        let unshared = tuple.get_type().is(self.cls.bind(py))
+            && refcount(&tuple) == 1
+            && tuple.cast::<pyo3::types::PyTuple>().is_ok_and(|t| t.len() == N);
+        if !unshared {
+            return self.make(py, items);
+        }
+        for (i, item) in items.into_iter().enumerate() {
+            // SAFETY: `tuple` is a tuple of length N (checked), `i` is below N; a borrowed item.
+            if unsafe { pyo3::ffi::PyTuple_GetItem(tuple.as_ptr(), i as pyo3::ffi::Py_ssize_t) } == item.as_ptr() {
+                continue;
+            }
+            // SAFETY: `tuple` is a tuple of length N (checked) whose one reference is ours, so no
+            // one can see it change (the condition under which CPython allows `PyTuple_SetItem`,
+            // which checks it again); `i` is below N; the item's reference is stolen and the old
+            // item released.
+            if unsafe { pyo3::ffi::PyTuple_SetItem(tuple.as_ptr(), i as pyo3::ffi::Py_ssize_t, item.into_ptr()) } != 0 {
+                return Err(PyErr::fetch(py));
+            }
+        }
+        // SAFETY: `tuple` is a live GC object (a tuple); the collector may have untracked it while
+        // its items could not form a cycle, which the new ones may.
+        unsafe {
+            if pyo3::ffi::PyObject_GC_IsTracked(tuple.as_ptr()) == 0 {
+                pyo3::ffi::PyObject_GC_Track(tuple.as_ptr().cast());
+            }
+        }
+        Ok(tuple)
+    }
+}
+
+/// How many references `obj` has (the GIL is held, so it does not change under us).
+pub(crate) fn refcount(obj: &Bound<'_, PyAny>) -> isize {
+    // SAFETY: `obj` is a live object.
+    unsafe { pyo3::ffi::Py_REFCNT(obj.as_ptr()) }
+}
+
 /// A Python class whose `__new__` is one it inherits from a built-in (`object`'s, `dict`'s) and
 /// its `tp_new` slot: `cls.__new__(cls)` without the call machinery (no argument tuple made, no
 /// method lookup). `_init` uses it only where the class's `__init__` adds nothing to that (checked

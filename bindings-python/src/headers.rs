@@ -71,10 +71,47 @@ impl<'py> Held<'py> {
 
 /// The header list read from Python, kept alive while the core reads borrowed views of it.
 pub(crate) struct RawHeaders<'py> {
-    pairs: Vec<(Held<'py>, Held<'py>)>,
+    pairs: Pairs<'py>,
 }
 
-fn push_item<'py>(pairs: &mut Vec<(Held<'py>, Held<'py>)>, item: &Bound<'py, PyAny>) {
+/// How many pairs are held without a heap allocation (a record carries a few headers).
+const INLINE_PAIRS: usize = 8;
+
+/// The pairs in order: the first [`INLINE_PAIRS`] in place, the rest on the heap.
+struct Pairs<'py> {
+    inline: [Option<(Held<'py>, Held<'py>)>; INLINE_PAIRS],
+    inline_len: usize,
+    more: Vec<(Held<'py>, Held<'py>)>,
+}
+
+impl<'py> Pairs<'py> {
+    fn new() -> Self {
+        Self { inline: [const { None }; INLINE_PAIRS], inline_len: 0, more: Vec::new() }
+    }
+
+    fn push(&mut self, pair: (Held<'py>, Held<'py>)) {
+        match self.inline.get_mut(self.inline_len) {
+            Some(slot) => {
+                *slot = Some(pair);
+                self.inline_len += 1;
+            }
+            None => self.more.push(pair),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.inline_len + self.more.len()
+    }
+
+    fn get(&self, index: usize) -> Option<&(Held<'py>, Held<'py>)> {
+        match self.inline.get(index) {
+            Some(slot) => slot.as_ref(),
+            None => self.more.get(index - INLINE_PAIRS),
+        }
+    }
+}
+
+fn push_item<'py>(pairs: &mut Pairs<'py>, item: &Bound<'py, PyAny>) {
     if let Ok(t) = item.cast::<PyTuple>() {
         if t.len() == 2 {
             if let (Ok(n), Ok(v)) = (t.get_item(0), t.get_item(1)) {
@@ -92,10 +129,9 @@ fn push_item<'py>(pairs: &mut Vec<(Held<'py>, Held<'py>)>, item: &Bound<'py, PyA
 
 impl<'py> RawHeaders<'py> {
     pub(crate) fn collect(headers: &Bound<'py, PyAny>) -> Self {
-        let mut pairs = Vec::new();
+        let mut pairs = Pairs::new();
         if headers.is_none() {
         } else if let Ok(list) = headers.cast::<PyList>() {
-            pairs.reserve(list.len());
             for item in list.iter() {
                 push_item(&mut pairs, &item);
             }
@@ -127,7 +163,7 @@ impl<'py> RawHeaders<'py> {
     }
 
     fn push_dict_value(
-        pairs: &mut Vec<(Held<'py>, Held<'py>)>,
+        pairs: &mut Pairs<'py>,
         name: &Bound<'py, PyAny>,
         value: &Bound<'py, PyAny>,
     ) {
@@ -138,7 +174,7 @@ impl<'py> RawHeaders<'py> {
                 _ => None,
             };
         match many {
-            Some(values) => pairs.extend(values.iter().map(|v| (Held::name(name), Held::of(v)))),
+            Some(values) => values.iter().for_each(|v| pairs.push((Held::name(name), Held::of(v)))),
             None => pairs.push((Held::name(name), Held::of(value))),
         }
     }

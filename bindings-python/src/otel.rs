@@ -42,6 +42,8 @@ struct Api {
     /// nothing without arguments), checked once in `_init`.
     fast_context: Option<fast::PlainClass>,
     context_attr: Py<PyString>,
+    /// `__weakref__`: a span someone holds a weak reference to is not reused.
+    weakref_attr: Py<PyString>,
     flags: Vec<Py<PyAny>>,
     span_key: Py<PyString>,
     baggage_key: Py<PyString>,
@@ -113,6 +115,7 @@ fn _init(
         fast_span,
         fast_context,
         context_attr: PyString::intern(py, "_context").unbind(),
+        weakref_attr: PyString::intern(py, "__weakref__").unbind(),
         flags,
         span_key,
         baggage_key,
@@ -256,18 +259,28 @@ pub(crate) fn context_of<'py>(
 /// How many remote spans [`remote_span`] keeps (most recent first).
 const REMOTE_SPANS: usize = 8;
 
-/// A span extract made: trace id, span id, flags, tracestate (its normalized list; `None`: empty),
-/// the `NonRecordingSpan`.
-type RemoteSpan = (TraceId, SpanId, TraceFlags, Option<Members>, Py<PyAny>);
+/// A span extract made.
+struct RemoteSpan {
+    trace_id: TraceId,
+    span_id: SpanId,
+    flags: TraceFlags,
+    /// The tracestate's normalized list (`None`: empty).
+    members: Option<Members>,
+    span: Py<PyAny>,
+    /// Its `SpanContext` when made by [`fast::TupleClass`], to refill once no one else holds it.
+    context: Option<Py<PyAny>>,
+}
 
-/// The spans extract made last, and the int of the last trace id it made.
+/// The spans extract made last, the int of the last trace id it made, and a `SpanContext` of an
+/// evicted span that nothing else references, to refill for the next span.
 struct RemoteSpans {
     spans: Vec<RemoteSpan>,
     trace_id: Option<(TraceId, Py<PyAny>)>,
+    spare: Option<Py<PyAny>>,
 }
 
 static REMOTE_SPANS_MADE: std::sync::Mutex<RemoteSpans> =
-    std::sync::Mutex::new(RemoteSpans { spans: Vec::new(), trace_id: None });
+    std::sync::Mutex::new(RemoteSpans { spans: Vec::new(), trace_id: None, spare: None });
 
 /// The `NonRecordingSpan` of a valid remote parent and its tracestate (`None`: discarded).
 ///
@@ -278,6 +291,12 @@ static REMOTE_SPANS_MADE: std::sync::Mutex<RemoteSpans> =
 /// carrying the same trace context (one request's context injected into each message it sends,
 /// a message read again) then cost no new objects; the trace id's int is shared the same way
 /// by consecutive spans of one trace.
+///
+/// A span evicted from the cache that nothing else can reach (no reference but the cache's, no
+/// weak reference) is given the new `SpanContext` and returned instead of a new span, and an
+/// evicted `SpanContext` no one holds any more is refilled for the next one: no one can tell
+/// these objects from new ones, and a consumer seeing a new span id per message makes and frees
+/// no span objects.
 fn remote_span<'py>(
     py: Python<'py>,
     api: &Api,
@@ -289,23 +308,22 @@ fn remote_span<'py>(
     let normalized = state.filter(|s| !s.is_empty()).map(|s| (TraceStateBuf::from_state(s), s.members().len()));
     let text = normalized.as_ref().map(|(buf, _)| buf.as_str());
     // The lock is never held across a call into Python (which may switch threads).
-    let same_trace_id = match REMOTE_SPANS_MADE.lock().as_deref_mut() {
+    let (same_trace_id, oldest, spare) = match REMOTE_SPANS_MADE.lock().as_deref_mut() {
         Ok(made) => {
-            let found = made.spans.iter().position(|(t, s, f, kept, _)| {
-                *t == trace_id && *s == span_id && *f == flags && kept.as_deref() == text
+            let found = made.spans.iter().position(|r| {
+                r.trace_id == trace_id && r.span_id == span_id && r.flags == flags && r.members.as_deref() == text
             });
             if let Some(i) = found {
                 if i != 0 {
                     made.spans.swap(0, i);
                 }
-                return Ok(made.spans[0].4.bind(py).clone());
+                return Ok(made.spans[0].span.bind(py).clone());
             }
-            made.trace_id
-                .as_ref()
-                .filter(|(t, _)| *t == trace_id)
-                .map(|(_, int)| int.bind(py).clone())
+            let same = made.trace_id.as_ref().filter(|(t, _)| *t == trace_id).map(|(_, int)| int.bind(py).clone());
+            let oldest = if made.spans.len() >= REMOTE_SPANS { made.spans.pop() } else { None };
+            (same, oldest, made.spare.take())
         }
-        Err(_) => None,
+        Err(_) => (None, None, None),
     };
     let (trace_state, kept) = match normalized {
         Some((buf, len)) => {
@@ -327,17 +345,31 @@ fn remote_span<'py>(
         trace_state,
         yes,
     ];
-    let span = if let Some((tuple, plain)) = &api.fast_span {
-        let span_context = tuple.make(py, fields)?;
-        let span = plain.make(py)?;
-        span.setattr(api.context_attr.bind(py), span_context)?;
-        span
+    let (span, context, spare) = if let Some((tuple, plain)) = &api.fast_span {
+        let span_context = match spare {
+            Some(spare) => tuple.refill(py, spare, fields)?,
+            None => tuple.make(py, fields)?,
+        };
+        let (span, spare) = match oldest {
+            Some(old) => reuse(py, api, old, &span_context)?,
+            None => (None, None),
+        };
+        let span = match span {
+            Some(span) => span,
+            None => {
+                let span = plain.make(py)?;
+                span.setattr(api.context_attr.bind(py), &span_context)?;
+                span
+            }
+        };
+        (span, Some(span_context.unbind()), spare)
     } else {
+        drop(oldest);
         let span_context = api
             .tuple_new
             .bind(py)
             .call1((api.span_context_cls.bind(py), PyTuple::new(py, fields)?))?;
-        if api.span_fast_path {
+        let span = if api.span_fast_path {
             let span = api
                 .object_new
                 .bind(py)
@@ -346,20 +378,53 @@ fn remote_span<'py>(
             span
         } else {
             api.non_recording_span_cls.bind(py).call1((span_context,))?
-        }
+        };
+        (span, None, None)
     };
-    let entry = (trace_id, span_id, flags, kept, span.clone().unbind());
-    let evicted = match REMOTE_SPANS_MADE.lock().as_deref_mut() {
+    let entry = RemoteSpan { trace_id, span_id, flags, members: kept, span: span.clone().unbind(), context };
+    let released = match REMOTE_SPANS_MADE.lock().as_deref_mut() {
         Ok(made) => {
+            // Another thread may have filled the cache meanwhile (the GIL is released in calls).
             let evicted = if made.spans.len() >= REMOTE_SPANS { made.spans.pop() } else { None };
             made.spans.insert(0, entry);
-            (evicted, made.trace_id.replace((trace_id, trace_id_int.unbind())))
+            let spare = match spare {
+                Some(spare) => made.spare.replace(spare),
+                None => None,
+            };
+            (evicted, made.trace_id.replace((trace_id, trace_id_int.unbind())), spare)
         }
-        Err(_) => (None, None),
+        Err(_) => (None, None, spare),
     };
     // Released (possibly freeing Python objects) after the lock.
-    drop(evicted);
+    drop(released);
     Ok(span)
+}
+
+/// The evicted span `old` given `span_context`, if nothing but the cache can reach it (else it is
+/// released), and `old`'s `SpanContext` if nothing references it any more (to refill).
+fn reuse<'py>(
+    py: Python<'py>,
+    api: &Api,
+    old: RemoteSpan,
+    span_context: &Bound<'py, PyAny>,
+) -> PyResult<(Option<Bound<'py, PyAny>>, Option<Py<PyAny>>)> {
+    let RemoteSpan { span, context, .. } = old;
+    let span = span.into_bound(py);
+    // Unreachable: one reference (ours), no weak one, and ours (the span's `_context` and every
+    // other attribute are private to it).
+    let reachable = fast::refcount(&span) != 1
+        || !span.get_type().is(api.non_recording_span_cls.bind(py))
+        // `__weakref__`: the first weak reference, or None.
+        || span.getattr(api.weakref_attr.bind(py)).map_or(true, |w| !w.is_none());
+    let span = if reachable {
+        drop(span);
+        None
+    } else {
+        span.setattr(api.context_attr.bind(py), span_context)?;
+        Some(span)
+    };
+    let spare = context.filter(|c| fast::refcount(c.bind(py)) == 1);
+    Ok((span, spare))
 }
 
 /// The value written for `state` if it is the last `TraceState` object injected.
