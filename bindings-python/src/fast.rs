@@ -1,6 +1,6 @@
 //! Stable-ABI calls pyo3 has no safe wrapper for, used to avoid temporary objects and calls on
-//! the extract hot path (a str compared with ASCII, an int from hex, an int's low word, a
-//! class's own allocator). This is the only `unsafe` in the binding.
+//! the extract hot path (a str compared with ASCII, an int's low word, a class's own slots, a
+//! tuple refilled). This is the only `unsafe` in the binding.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyType};
@@ -12,21 +12,6 @@ pub(crate) fn str_equals(s: &Bound<'_, PyString>, ascii_nul_terminated: &std::ff
     // NUL-terminated; the function does not fail or set an exception for a str argument.
     unsafe {
         pyo3::ffi::PyUnicode_CompareWithASCIIString(s.as_ptr(), ascii_nul_terminated.as_ptr()) == 0
-    }
-}
-
-/// The Python int of a 128-bit id from its lowercase hex form, in one object (pyo3's abi3 u128
-/// conversion builds it from several temporary ints).
-pub(crate) fn int_from_hex<'py>(py: Python<'py>, hex: &[u8; 32]) -> PyResult<Bound<'py, PyAny>> {
-    let mut buf = [0u8; 33];
-    buf[..32].copy_from_slice(hex);
-    // SAFETY: `buf` is NUL-terminated and outlives the call; the result is a new reference or
-    // NULL with an exception set, which `assume_owned_or_err` turns into a PyErr.
-    unsafe {
-        Bound::from_owned_ptr_or_err(
-            py,
-            pyo3::ffi::PyLong_FromString(buf.as_ptr().cast(), std::ptr::null_mut(), 16),
-        )
     }
 }
 

@@ -115,3 +115,11 @@ def test_another_trace_id_gets_its_own_int():
     assert a.trace_id is b.trace_id  # the same trace shares its int
     assert c.trace_id == TRACE + 1 and a.trace_id == TRACE
     assert c.trace_id is not a.trace_id
+
+
+def test_trace_id_ints_at_the_edges_equal_the_sdk():
+    for trace_id in (1, 2**32, 2**63, 2**64 - 1, 2**64, 2**64 + 1, 2**127, 2**128 - 1, TRACE):
+        headers = _headers(trace_id, 11)
+        ours, sdk = _ours(headers), _sdk(headers)
+        _assert_same(ours, sdk)
+        assert ours.trace_id == trace_id
