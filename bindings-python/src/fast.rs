@@ -10,8 +10,10 @@ use pyo3::types::{PyString, PyType};
 pub(crate) fn str_equals(s: &Bound<'_, PyString>, ascii_nul_terminated: &std::ffi::CStr) -> bool {
     // SAFETY: `s` is a live str object (the GIL is held through `Bound`), the C string is
     // NUL-terminated; the function does not fail or set an exception for a str argument.
+    // The length first: a name of another length costs no comparison.
     unsafe {
-        pyo3::ffi::PyUnicode_CompareWithASCIIString(s.as_ptr(), ascii_nul_terminated.as_ptr()) == 0
+        pyo3::ffi::PyUnicode_GetLength(s.as_ptr()) == ascii_nul_terminated.count_bytes() as pyo3::ffi::Py_ssize_t
+            && pyo3::ffi::PyUnicode_CompareWithASCIIString(s.as_ptr(), ascii_nul_terminated.as_ptr()) == 0
     }
 }
 

@@ -114,7 +114,7 @@ impl<'py> Pairs<'py> {
 fn push_item<'py>(pairs: &mut Pairs<'py>, item: &Bound<'py, PyAny>) {
     if let Ok(t) = item.cast::<PyTuple>() {
         if t.len() == 2 {
-            if let (Ok(n), Ok(v)) = (t.get_item(0), t.get_item(1)) {
+            if let (Ok(n), Ok(v)) = (t.get_borrowed_item(0), t.get_borrowed_item(1)) {
                 pairs.push((Held::name(&n), Held::of(&v)));
             }
         }
