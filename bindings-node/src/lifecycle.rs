@@ -479,10 +479,11 @@ impl TracingState {
 
     /// The finish of one message of a send call (KafkaJS reports no per-message broker
     /// latency: the span ends when the call settles). An acknowledged one takes the finish kept
-    /// for its template and partition when its span finish has that finish's shape.
-    fn send_finish_one(&self, template: u32, result: SendResult<'_>, elapsed: Duration, out: &mut [f64], ids: &mut [u32]) -> Result<()> {
+    /// for its template and partition when its span finish has that finish's shape. `None`: no
+    /// such send template (no napi error here, so unit tests link without Node).
+    fn send_finish_one(&self, template: u32, result: SendResult<'_>, elapsed: Duration, out: &mut [f64], ids: &mut [u32]) -> Option<()> {
         let templates = self.templates.borrow();
-        let Some(Recipe::Send(recipe)) = templates.entries.get(template as usize) else { return Err(missing("send template")) };
+        let Some(Recipe::Send(recipe)) = templates.entries.get(template as usize) else { return None };
         if let SendResult::Acked { partition, .. } = result {
             if self.acked.borrow().get(template, partition).is_none() {
                 let (finish, sources) = recipe.acked_finish(partition);
@@ -495,14 +496,14 @@ impl TracingState {
                 if let Some(bits) = kept.fill(&recipe.finish_span(result, elapsed, None), elapsed, out) {
                     ids[0] = bits;
                     ids[1] = kept.plan;
-                    return Ok(());
+                    return Some(());
                 }
             }
         }
         let finish = recipe.finish(result, elapsed, None);
         drop(templates);
         self.finish(&finish, out, ids);
-        Ok(())
+        Some(())
     }
 
     /// See [`Tracing::scratch_calls`] (`process`).
@@ -750,7 +751,8 @@ impl Tracing {
                 Some(e) => SendResult::Failed { error_type: e },
                 None => SendResult::Acked { partition: acks[i].0, offset: acks[i].1 },
             };
-            self.send_finish_one(templates[i], result, elapsed, &mut out[STRIDE * i..STRIDE * (i + 1)], &mut ids[ID_STRIDE * i..ID_STRIDE * (i + 1)])?;
+            self.send_finish_one(templates[i], result, elapsed, &mut out[STRIDE * i..STRIDE * (i + 1)], &mut ids[ID_STRIDE * i..ID_STRIDE * (i + 1)])
+                .ok_or_else(|| missing("send template"))?;
         }
         Ok(())
     }
@@ -1047,7 +1049,7 @@ mod tests {
                     for elapsed in [Duration::ZERO, Duration::from_secs_f64(0.012_345_678_9), Duration::from_millis(900)] {
                         let (mut kept, mut full) = ([f64::NAN; STRIDE], [f64::NAN; STRIDE]);
                         let (mut kept_ids, mut full_ids) = ([0u32; ID_STRIDE], [0u32; ID_STRIDE]);
-                        t.send_finish_one(template, result, elapsed, &mut kept, &mut kept_ids).unwrap();
+                        t.send_finish_one(template, result, elapsed, &mut kept, &mut kept_ids).expect("a send template");
                         full_send_finish(&t, template, result, elapsed, &mut full, &mut full_ids);
                         assert_eq!(kept_ids, full_ids, "{result:?}");
                         for i in 0..STRIDE {
@@ -1058,7 +1060,7 @@ mod tests {
             }
         }
         assert!(t.acked.borrow().get(templates[0], 0).is_some() && t.acked.borrow().get(templates[2], 7).is_some());
-        assert!(t.send_finish_one(99, results[0], Duration::ZERO, &mut [0f64; STRIDE], &mut [0u32; ID_STRIDE]).is_err(), "an unknown template is refused");
+        assert!(t.send_finish_one(99, results[0], Duration::ZERO, &mut [0f64; STRIDE], &mut [0u32; ID_STRIDE]).is_none(), "an unknown template is refused");
     }
 
     #[test]
@@ -1164,7 +1166,7 @@ mod perf {
         });
         time("send finish, kept ack", &mut || {
             offset += 1;
-            tracing.send_finish_one(send_template, SendResult::Acked { partition: 0, offset }, Duration::from_millis(3), &mut out, &mut ids).unwrap();
+            tracing.send_finish_one(send_template, SendResult::Acked { partition: 0, offset }, Duration::from_millis(3), &mut out, &mut ids).expect("a send template");
         });
     }
 }
