@@ -304,9 +304,11 @@ fn remote_span<'py>(
     state: Option<&kafka_trace::TraceState<'_>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (trace_id, span_id, flags) = (parent.trace_id, parent.span_id, parent.flags);
-    // The members as one normalized list: equal lists, equal members (one copy of a plain list).
-    let normalized = state.filter(|s| !s.is_empty()).map(|s| (TraceStateBuf::from_state(s), s.members().len()));
-    let text = normalized.as_ref().map(|(buf, _)| buf.as_str());
+    // The members as one normalized list: equal lists, equal members. A plain list is compared
+    // where it lies in the header; only another way of writing one is copied first.
+    let state = state.filter(|s| !s.is_empty());
+    let copied = state.filter(|s| s.as_normalized().is_none()).map(TraceStateBuf::from_state);
+    let text = copied.as_ref().map(TraceStateBuf::as_str).or_else(|| state.and_then(|s| s.as_normalized()));
     // The lock is never held across a call into Python (which may switch threads).
     let (same_trace_id, oldest, spare) = match REMOTE_SPANS_MADE.lock().as_deref_mut() {
         Ok(made) => {
@@ -325,12 +327,12 @@ fn remote_span<'py>(
         }
         Err(_) => (None, None, None),
     };
-    let (trace_state, kept) = match normalized {
-        Some((buf, len)) => {
-            let (object, kept) = crate::tracestate::shared(py, buf, len)?;
+    let (trace_state, kept) = match (state, text) {
+        (Some(state), Some(text)) => {
+            let (object, kept) = crate::tracestate::shared(py, text, state)?;
             (object.into_any(), Some(kept))
         }
-        None => (api.empty_trace_state.bind(py).clone(), None),
+        _ => (api.empty_trace_state.bind(py).clone(), None),
     };
     let trace_id_int = match same_trace_id {
         Some(int) => int,

@@ -45,25 +45,26 @@ pub(crate) type Members = std::sync::Arc<str>;
 /// A kept tracestate: its normalized list and its object.
 type SharedState = (Members, Py<NativeTraceState>);
 
-/// The `NativeTraceState` of `buf` (a parsed list of `len` members, normalized) and its kept
-/// list: the object made for the same list before (one of the last [`SHARED_STATES`]), or a new
-/// one.
+/// The `NativeTraceState` of `state` (non-empty; `normalized` is its normalized list) and its
+/// kept list: the object made for the same list before (one of the last [`SHARED_STATES`]), or a
+/// new one.
 pub(crate) fn shared<'py>(
     py: Python<'py>,
-    buf: TraceStateBuf,
-    len: usize,
+    normalized: &str,
+    state: &kafka_trace::TraceState<'_>,
 ) -> PyResult<(Bound<'py, NativeTraceState>, Members)> {
     // The lock is never held across a call into Python (which may switch threads).
     if let Ok(mut states) = SHARED.lock() {
-        if let Some(i) = states.iter().position(|(kept, _)| **kept == *buf.as_str()) {
+        if let Some(i) = states.iter().position(|(kept, _)| **kept == *normalized) {
             if i != 0 {
                 states.swap(0, i);
             }
             return Ok((states[0].1.bind(py).clone(), states[0].0.clone()));
         }
     }
-    let kept: Members = buf.as_str().into();
-    let object = Bound::new(py, NativeTraceState { buf, len })?;
+    let kept: Members = normalized.into();
+    let buf = TraceStateBuf::from_state(state);
+    let object = Bound::new(py, NativeTraceState { buf, len: state.members().len() })?;
     let evicted = match SHARED.lock() {
         Ok(mut states) => {
             let evicted = if states.len() >= SHARED_STATES { states.pop() } else { None };

@@ -386,6 +386,27 @@ impl<'a> TraceState<'a> {
         self.len == 0
     }
 
+    /// The normalized list borrowed from the header, when the one value read is that list already
+    /// (plain members joined by single commas, no repeated key: what a producer writes); `None`
+    /// otherwise, and when empty. A caller keeping tracestates can then compare a new message's
+    /// with its own before paying for [`TraceStateBuf::from_state`]'s copy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use kafka_trace::TraceState;
+    ///
+    /// assert_eq!(TraceState::parse(b"rojo=1,congo=2").unwrap().as_normalized(), Some("rojo=1,congo=2"));
+    /// assert_eq!(TraceState::parse(b"rojo=1, congo=2").unwrap().as_normalized(), None);
+    /// assert_eq!(TraceState::parse(b"").unwrap().as_normalized(), None);
+    /// ```
+    pub fn as_normalized(&self) -> Option<&'a str> {
+        match self.parts.as_slice() {
+            [part] if self.exact => Some(part_str(part)),
+            _ => None,
+        }
+    }
+
 
     /// The header value to inject, with `first` (if any) moved or added to the front and the list
     /// truncated to 512 bytes: long members (over 128 bytes) go first, from the end, then members
@@ -1334,6 +1355,7 @@ mod tests {
             let copied_whole = matches!(state.parts.as_slice(), [part] if state.exact && part.len() == want.len());
             assert_eq!(copied_whole, *whole, "{values:?}");
             assert_eq!(state.exact, *whole, "{values:?}");
+            assert_eq!(state.as_normalized(), whole.then_some(*want), "{values:?}");
         }
     }
 
