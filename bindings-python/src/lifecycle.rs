@@ -268,13 +268,21 @@ impl PendingSend {
                 offset,
                 latency,
             ),
-            SendEnd::Kept { template, start_ns, t0 } => match error_type {
-                None => template.end_acked(py, self.instruments.get(), span, *start_ns, t0.elapsed(), partition, offset, latency),
-                Some(_) => {
-                    let finish = send_finish(&template.recipe, t0.elapsed(), error_type, partition, offset, latency);
-                    end_and_record(py, self.instruments.get(), span, *start_ns, &finish)
+            SendEnd::Kept { template, start_ns, t0, recorded } => {
+                let elapsed = t0.elapsed();
+                let instruments = self.instruments.get();
+                match error_type {
+                    None => template.end_acked(py, instruments, span, *start_ns, elapsed, partition, offset, latency, recorded.as_deref()),
+                    Some(_) => {
+                        let finish = send_finish(&template.recipe, elapsed, error_type, partition, offset, latency);
+                        let set = match recorded {
+                            Some(recorded) => set_recorded_and_end(py, instruments, span, recorded.iter(), &finish),
+                            None => Ok(()),
+                        };
+                        set.and_then(|()| end_and_record(py, instruments, span, *start_ns, &finish))
+                    }
                 }
-            },
+            }
         };
         if let Err(e) = ended {
             log_failure(py, "kafka_trace could not end a send span", &e);
@@ -284,8 +292,8 @@ impl PendingSend {
 
 #[pymethods]
 impl PendingSend {
-    /// The send's recipe (it started the span and keeps its start time); `None` for a span the
-    /// sampler dropped, started from its topic's template.
+    /// The send's recipe (it started the span and keeps its start time); `None` for a span
+    /// started from its topic's template.
     #[getter]
     fn recipe(&self, py: Python<'_>) -> Option<Py<Recipe>> {
         match &self.end {
@@ -353,10 +361,12 @@ impl PendingSend {
     }
 }
 
-/// What ends a send span: its recipe, or its topic's template (a span that does not record).
+/// What ends a send span: its recipe, or its topic's template with, for a span that records, the
+/// recorded start attributes of its own message (the core's recipe for it, converted only at the
+/// end and only for them).
 enum SendEnd {
     Recipe(Py<Recipe>),
-    Kept { template: Arc<SendTemplate>, start_ns: i64, t0: std::time::Instant },
+    Kept { template: Arc<SendTemplate>, start_ns: i64, t0: std::time::Instant, recorded: Option<Vec<Attribute>> },
 }
 
 /// The constant part of a send span's start, from a recipe of the core (see [`ProcessTemplate`]).
@@ -699,15 +709,38 @@ pub(crate) fn end_and_record(
     Ok(())
 }
 
+/// On a recording `span`: the recorded start attributes (it started with the sampling ones only)
+/// and `finish`'s end attributes in one `set_attributes` call, then its error status. A span the
+/// sampler dropped never gets here, so none of them is even built for it.
+fn set_recorded_and_end<'a>(
+    py: Python<'_>,
+    instruments: &Instruments,
+    span: &Bound<'_, PyAny>,
+    recorded: impl Iterator<Item = &'a Attribute>,
+    finish: &'a Finish,
+) -> PyResult<()> {
+    let mut set = recorded.chain(finish.attributes.iter()).peekable();
+    if set.peek().is_some() {
+        span.call_method1(intern!(py, "set_attributes"), (attributes_of(py, set)?,))?;
+    }
+    if let Status::Error(description) = &finish.status {
+        let status = instruments
+            .status_cls
+            .bind(py)
+            .call1((instruments.error_code.bind(py), description))?;
+        span.call_method1(intern!(py, "set_status"), (status,))?;
+    }
+    Ok(())
+}
+
 /// `span.end()` now or at its start plus the finish's duration.
 pub(crate) fn end_span(py: Python<'_>, span: &Bound<'_, PyAny>, start_ns: i64, end: SpanEnd) -> PyResult<()> {
     match end {
         SpanEnd::Now => span.call_method0(intern!(py, "end"))?,
         SpanEnd::AfterStart(d) => {
+            // `Span.end(end_time=None)`: positional, no keyword dict per span.
             let end = start_ns.saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-            let kwargs = PyDict::new(py);
-            kwargs.set_item(intern!(py, "end_time"), end)?;
-            span.call_method(intern!(py, "end"), (), Some(&kwargs))?
+            span.call_method1(intern!(py, "end"), (end,))?
         }
     };
     Ok(())
@@ -818,19 +851,7 @@ impl Recipe {
         let finish = self.finish_of(elapsed_s, error_type, partition, offset, latency_s);
         let instruments = instruments.get();
         if span.call_method0(intern!(py, "is_recording"))?.is_truthy()? {
-            // The recorded start attributes (the span started with the sampling ones only) and
-            // the end attributes in one call: a span the sampler dropped gets neither built.
-            let mut set = self.spec().recorded_attributes().chain(finish.attributes.iter()).peekable();
-            if set.peek().is_some() {
-                span.call_method1(intern!(py, "set_attributes"), (attributes_of(py, set)?,))?;
-            }
-            if let Status::Error(description) = &finish.status {
-                let status = instruments
-                    .status_cls
-                    .bind(py)
-                    .call1((instruments.error_code.bind(py), description))?;
-                span.call_method1(intern!(py, "set_status"), (status,))?;
-            }
+            set_recorded_and_end(py, instruments, span, self.spec().recorded_attributes(), &finish)?;
         }
         end_and_record(py, instruments, span, start_ns, &finish)
     }
@@ -1314,16 +1335,20 @@ impl Lifecycle {
             }
         };
         let (span, recording, start_ns, t0) = template.head.start(py, tracer, &[Some(ambient), None, None], None)?;
-        let end = if recording {
-            let Some(recipe) = self.send(py, topic, partition, key, value)? else {
+        // A recording span takes its message's recorded attributes from the core's recipe; the
+        // rest of that recipe (name, kind, sampling and metric attributes) is the template's.
+        let recorded = if recording {
+            let key = bytes_of(key);
+            let message = MessageInfo { topic, partition, key: key.as_deref(), payload_len: len_of(value), ..MessageInfo::default() };
+            let Some(recipe) = self.inner.send(&message) else {
                 span.call_method0(intern!(py, "end"))?;
                 return Ok(None);
             };
-            let _ = recipe.started.set((start_ns, t0));
-            SendEnd::Recipe(Py::new(py, recipe)?)
+            Some(recipe.span.recorded_attributes().cloned().collect())
         } else {
-            SendEnd::Kept { template, start_ns, t0 }
+            None
         };
+        let end = SendEnd::Kept { template, start_ns, t0, recorded };
         let out = send_headers(py, ambient, headers, &span)?;
         let pending = PendingSend { end, instruments: instruments.clone().unbind(), span: span.unbind(), on_delivery };
         Ok(Some((pending, out)))
@@ -1448,18 +1473,13 @@ impl Lifecycle {
             }
         };
         let (span, recording, _, _) = template.head.start(py, tracer, &[Some(ambient), None, None], Some(start_ns))?;
+        // The template's recipe is this call's own: a receive call of one message of the topic.
+        let finish = template.recipe.finish(PollResult::Received, duration(elapsed_s));
+        let instruments = instruments.get();
         if recording {
-            match self.inner.poll(&[topic], 1) {
-                Some(r) => {
-                    let recipe = self.recipe(py, Inner::Poll(r))?;
-                    recipe.end(py, instruments, &span, start_ns, elapsed_s, None, None, None, None)?;
-                }
-                None => span.call_method0(intern!(py, "end")).map(drop)?,
-            }
-        } else {
-            let finish = template.recipe.finish(PollResult::Received, duration(elapsed_s));
-            end_and_record(py, instruments.get(), &span, start_ns, &finish)?;
+            set_recorded_and_end(py, instruments, &span, template.recipe.span.recorded_attributes(), &finish)?;
         }
+        end_and_record(py, instruments, &span, start_ns, &finish)?;
         Ok(Some(span))
     }
 
@@ -1604,24 +1624,22 @@ impl Lifecycle {
                 return Ok(Started::Span(recipe, span, context));
             }
         };
-        // Started from the template: the recipe is made only if the span records.
+        // Started from the template. A recording span takes its message's recorded attributes and
+        // end-to-end latency from the core's recipe (kept in Rust, converted only at the end).
         let (span, recording, start_ns, t0) = template.head.start(py, tracer, &sources, None)?;
-        if recording {
-            let recipe = self.consumed_with(py, fields, (info, remote, kept), ambient_has_span, None)?;
-            let Some(recipe) = recipe else {
+        let (e2e_ms, recorded) = if recording {
+            let Some(recipe) = self.core_consumed(fields, info, ambient_has_span, lc::now_ms()) else {
                 span.call_method0(intern!(py, "end"))?;
                 return Ok(Started::Nothing);
             };
-            let _ = recipe.started.set((start_ns, t0));
-            let recipe = Bound::new(py, recipe)?;
-            let context = recipe.get().handler_context_in(py, &span, Some(ambient))?;
-            return Ok(Started::Span(recipe, span, context));
-        }
+            (recipe.span.e2e_latency_ms, Some(recipe.span.recorded_attributes().cloned().collect()))
+        } else {
+            (kafka_trace::span::e2e_latency_ms(timestamp_ms, lc::now_ms()), None)
+        };
         let kept = kept.map(|k| k.into_bound(py));
         let context =
             crate::otel::handler_context(py, template.handler, Some(ambient), Some(&remote_b), kept.as_ref(), &span)?;
-        let e2e_ms = kafka_trace::span::e2e_latency_ms(timestamp_ms, lc::now_ms());
-        Ok(Started::Kept(KeptProcess { template, e2e_ms, start_ns, t0 }, span, context))
+        Ok(Started::Kept(KeptProcess { template, e2e_ms, start_ns, t0, recorded }, span, context))
     }
 }
 
@@ -1647,11 +1665,28 @@ impl Lifecycle {
     fn consumed_with<'py>(
         &self,
         py: Python<'py>,
-        (topic, partition, offset, key, value, timestamp_ms): Consumed<'_, 'py>,
+        fields: Consumed<'_, 'py>,
         (info, remote, kept): (RemoteInfo, Py<PyAny>, Option<Py<Kept>>),
         ambient_has_span: Option<bool>,
         now_ms: Option<i64>,
     ) -> PyResult<Option<Recipe>> {
+        let now = now_ms.unwrap_or_else(lc::now_ms);
+        match self.core_consumed(fields, info, ambient_has_span, now) {
+            Some(r) => {
+                Recipe::new(py, self, Inner::Process(r), Some(remote), Some(kept).flatten()).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The core's process (`ambient_has_span` given) or batch_process (`None`) recipe.
+    fn core_consumed(
+        &self,
+        (topic, partition, offset, key, value, timestamp_ms): Consumed<'_, '_>,
+        info: RemoteInfo,
+        ambient_has_span: Option<bool>,
+        now_ms: i64,
+    ) -> Option<ProcessRecipe> {
         let key = bytes_of(key);
         let message = MessageInfo {
             topic,
@@ -1661,18 +1696,9 @@ impl Lifecycle {
             payload_len: len_of(value),
             timestamp_ms,
         };
-        let now = now_ms.unwrap_or_else(lc::now_ms);
-        let recipe = match ambient_has_span {
-            Some(has_span) => self
-                .inner
-                .process(&message, info, AmbientInfo { has_span }, now),
-            None => self.inner.batch_process(&message, info, now),
-        };
-        match recipe {
-            Some(r) => {
-                Recipe::new(py, self, Inner::Process(r), Some(remote), Some(kept).flatten()).map(Some)
-            }
-            None => Ok(None),
+        match ambient_has_span {
+            Some(has_span) => self.inner.process(&message, info, AmbientInfo { has_span }, now_ms),
+            None => self.inner.batch_process(&message, info, now_ms),
         }
     }
 }
@@ -1714,8 +1740,9 @@ impl SendTemplate {
         })
     }
 
-    /// Ends a send span that does not record, acknowledged on `partition`: the span's end from the
-    /// core's `finish_span`, the metric records from those kept for the partition
+    /// Ends a send span acknowledged on `partition`: on a span that records, its `recorded` start
+    /// attributes and the end attributes of the core's `finish_span`; the span's end from that
+    /// finish, the metric records from those kept for the partition
     /// (`SendRecipe::acked_finish`) with the duration filled in.
     #[allow(clippy::too_many_arguments)]
     fn end_acked(
@@ -1728,11 +1755,16 @@ impl SendTemplate {
         partition: Option<i32>,
         offset: Option<i64>,
         latency_s: Option<f64>,
+        recorded: Option<&[Attribute]>,
     ) -> PyResult<()> {
         let partition = partition.unwrap_or(-1);
         let latency = latency_s.and_then(|s| Duration::try_from_secs_f64(s).ok());
         let result = SendResult::Acked { partition, offset: offset.unwrap_or(-1) };
-        end_span(py, span, start_ns, self.recipe.finish_span(result, elapsed, latency).end)?;
+        let finish = self.recipe.finish_span(result, elapsed, latency);
+        if let Some(recorded) = recorded {
+            set_recorded_and_end(py, instruments, span, recorded.iter(), &finish)?;
+        }
+        end_span(py, span, start_ns, finish.end)?;
         let records = self.acked_records(py, partition)?;
         for (index, source, attrs) in records.iter() {
             let value = match source {
@@ -1769,13 +1801,14 @@ fn kept_records(py: Python<'_>, finish: &Finish, sources: Vec<MetricValueSource>
         .collect()
 }
 
-/// A process span started from a template (it does not record): ends it with the template's
-/// finish.
+/// A process span started from a template: ends it with the template's finish; a span that
+/// records also takes its message's recorded start attributes (`recorded`).
 pub(crate) struct KeptProcess {
     template: Arc<ProcessTemplate>,
     e2e_ms: Option<f64>,
     start_ns: i64,
     t0: std::time::Instant,
+    recorded: Option<Vec<Attribute>>,
 }
 
 impl KeptProcess {
@@ -1792,7 +1825,14 @@ impl KeptProcess {
         let t = &*self.template;
         if let Some(e) = error_type {
             let finish = t.recipe.finish_with_e2e(HandlerResult::Failed { error_type: e }, elapsed, self.e2e_ms);
+            if let Some(recorded) = &self.recorded {
+                set_recorded_and_end(py, instruments, span, recorded.iter(), &finish)?;
+            }
             return end_and_record(py, instruments, span, self.start_ns, &finish);
+        }
+        if let Some(recorded) = &self.recorded {
+            let finish = t.recipe.finish_span(HandlerResult::Returned, elapsed);
+            set_recorded_and_end(py, instruments, span, recorded.iter(), &finish)?;
         }
         end_span(py, span, self.start_ns, t.returned_end)?;
         for (index, source, attrs) in &t.returned {
