@@ -12,8 +12,12 @@ network, no librdkafka threads and no broker noise, so it can run under
 Modes: ``none`` (the stand-in clients alone), ``sdk-floor`` (a PRODUCER span per produce ended in
 the delivery callback, a CONSUMER span per consumed message made current with attach/detach around
 the handler: the OpenTelemetry SDK alone, no header work), ``kafka-trace`` (TracedProducer and
-TracedConsumer with ``process(msg)`` around the handler). Spans go to an SDK ``TracerProvider``
-with a ``BatchSpanProcessor`` and an exporter that drops them, as in bench_throughput.py.
+TracedConsumer with ``process(msg)`` around the handler), ``peer``
+(opentelemetry-instrumentation-confluent-kafka's ``instrument_producer``/``instrument_consumer``
+over the same stand-in clients, given the clients' ``config`` as its wrappers of real clients
+read it: a ``send`` span per produce, a ``recv`` and a ``process`` span per polled message, the
+latter current until the next poll). Spans go to an SDK ``TracerProvider`` with a
+``BatchSpanProcessor`` and an exporter that drops them, as in bench_throughput.py.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from opentelemetry.trace import SpanKind
 from kafka_trace import KafkaTracing
 from kafka_trace.confluent import TracedConsumer, TracedProducer
 
-MODES = ("none", "sdk-floor", "kafka-trace")
+MODES = ("none", "sdk-floor", "kafka-trace", "peer")
 # Not contract modes (no BENCH_ROW): sdk-floor plus the CLIENT span the core records for each
 # receive call that returned messages, i.e. the SDK's own cost of the spans kafka-trace makes;
 # "+attrs": those spans carrying the attributes kafka-trace's spans carry (read once from a
@@ -73,6 +77,8 @@ class DropExporter(SpanExporter):
 class StubProducer:
     """``produce`` keeps the message; ``poll``/``flush`` serve the delivery callbacks."""
 
+    config: Optional[Dict[str, str]] = None  # read by the peer's wrapper (mode "peer")
+
     def __init__(self) -> None:
         self.pending: List[Any] = []
         self.sent: List[Message] = []
@@ -100,6 +106,8 @@ class StubProducer:
 
 
 class StubConsumer:
+    config: Optional[Dict[str, str]] = None  # read by the peer's wrapper (mode "peer")
+
     def __init__(self, messages: List[Message]) -> None:
         self.messages = iter(messages)
 
@@ -107,10 +115,19 @@ class StubConsumer:
         return next(self.messages, None)
 
 
-def provider_for(sampling: float) -> TracerProvider:
+def provider_for(sampling: float, export_at_shutdown: bool = False) -> TracerProvider:
+    """``export_at_shutdown``: the batch processor exports only when the provider shuts down (as
+    path_pieces.py's), so no timer-driven export lands at a load-dependent point of a run and
+    instruction counts repeat (at full sampling those exports moved them by up to ~13k per
+    message); every span of the run stays queued until then (at most 65,536)."""
     sampler = ALWAYS_ON if sampling >= 1 else ParentBased(TraceIdRatioBased(sampling))
     provider = TracerProvider(sampler=sampler)
-    provider.add_span_processor(BatchSpanProcessor(DropExporter(), max_queue_size=65536, max_export_batch_size=4096))
+    if export_at_shutdown:
+        processor = BatchSpanProcessor(DropExporter(), max_queue_size=65536, max_export_batch_size=65536,
+                                       schedule_delay_millis=3_600_000)
+    else:
+        processor = BatchSpanProcessor(DropExporter(), max_queue_size=65536, max_export_batch_size=4096)
+    provider.add_span_processor(processor)
     return provider
 
 
@@ -122,6 +139,11 @@ def run(mode: str, n: int, provider: TracerProvider, topic: str = "orders", payl
     if mode == "kafka-trace":
         tracing = KafkaTracing(tracer_provider=provider)
         producer: Any = TracedProducer(stub, tracing, conf)
+    elif mode == "peer":
+        from opentelemetry.instrumentation.confluent_kafka import ConfluentKafkaInstrumentor
+
+        stub.config = conf  # what its wrappers read bootstrap.servers from (server.address/port)
+        producer = ConfluentKafkaInstrumentor.instrument_producer(stub, tracer_provider=provider)
     else:
         producer = stub
     tracer = provider.get_tracer("sdk-floor")
@@ -143,6 +165,9 @@ def run(mode: str, n: int, provider: TracerProvider, topic: str = "orders", payl
 
     stub_consumer = StubConsumer(stub.sent)
     consumer: Any = TracedConsumer(stub_consumer, tracing, conf) if mode == "kafka-trace" else stub_consumer
+    if mode == "peer":
+        stub_consumer.config = conf
+        consumer = ConfluentKafkaInstrumentor.instrument_consumer(stub_consumer, tracer_provider=provider)
     got = 0
     while True:
         m = consumer.poll(0.5)
@@ -172,9 +197,11 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1000)
     ap.add_argument("--sample-ratio", type=float, default=None,
                     help="default: $KT_BENCH_SAMPLING or 1.0 (1.0 = every span recorded)")
+    ap.add_argument("--export-at-shutdown", action="store_true",
+                    help="export spans only at the end (repeatable instruction counts; <= 65,536 spans)")
     args = ap.parse_args()
     sampling = args.sample_ratio if args.sample_ratio is not None else float(os.environ.get("KT_BENCH_SAMPLING", "1.0"))
-    provider = provider_for(sampling)
+    provider = provider_for(sampling, args.export_at_shutdown)
     modes = MODES if args.mode == "all" else (args.mode,)
     for mode in modes:
         run(mode, args.warmup, provider)

@@ -19,7 +19,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_path import DropExporter, StubConsumer, StubProducer  # noqa: E402
+from bench_path import DropExporter, StubConsumer, StubProducer, our_attributes  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: E402
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased  # noqa: E402
@@ -53,7 +53,7 @@ def setup(provider: Any, n: int) -> Dict[str, Any]:
     model = producer._model
     cmodel = tracing.model_for(CONF)
     return {"tracing": tracing, "messages": stub.sent, "model": model, "cmodel": cmodel,
-            "tracer": tracing._tracer, "sdk": provider.get_tracer("sdk-floor")}
+            "tracer": tracing._tracer, "sdk": provider.get_tracer("sdk-floor"), "ours": our_attributes(TOPIC)}
 
 
 def pieces(env: Dict[str, Any]) -> Dict[str, Callable[[int], None]]:
@@ -76,6 +76,13 @@ def pieces(env: Dict[str, Any]) -> Dict[str, Callable[[int], None]]:
     def sdk_send_span(n: int) -> None:
         for _ in range(n):
             sdk.start_span("send orders", kind=SpanKind.PRODUCER).end()
+
+    # "+attrs": the SDK's span carrying exactly the attributes ours exports, in one dict at start
+    # (bench_path.py's sdk-floor+poll+attrs, step by step).
+    def sdk_send_span_attrs(n: int) -> None:
+        attrs = env["ours"]["send orders"]
+        for _ in range(n):
+            sdk.start_span("send orders", kind=SpanKind.PRODUCER, attributes=attrs).end()
 
     def recipe_send(n: int) -> None:
         for _ in range(n):
@@ -108,6 +115,11 @@ def pieces(env: Dict[str, Any]) -> Dict[str, Callable[[int], None]]:
         for _ in range(n):
             sdk.start_span("poll orders", kind=SpanKind.CLIENT).end()
 
+    def sdk_poll_span_attrs(n: int) -> None:
+        attrs = env["ours"]["poll orders"]
+        for _ in range(n):
+            sdk.start_span("poll orders", kind=SpanKind.CLIENT, attributes=attrs).end()
+
     def ours_process(n: int) -> None:
         c = TracedConsumer(StubConsumer([]), tracing, CONF)
         for m in msgs[:n]:
@@ -117,6 +129,14 @@ def pieces(env: Dict[str, Any]) -> Dict[str, Callable[[int], None]]:
     def sdk_process_span(n: int) -> None:
         for _ in range(n):
             span = sdk.start_span("process orders", kind=SpanKind.CONSUMER)
+            token = otel_context.attach(trace.set_span_in_context(span))
+            otel_context.detach(token)
+            span.end()
+
+    def sdk_process_span_attrs(n: int) -> None:
+        attrs = env["ours"]["process orders"]
+        for _ in range(n):
+            span = sdk.start_span("process orders", kind=SpanKind.CONSUMER, attributes=attrs)
             token = otel_context.attach(trace.set_span_in_context(span))
             otel_context.detach(token)
             span.end()
