@@ -42,9 +42,28 @@ _REMOTE = _native.CONTEXT_REMOTE
 _POLL = _native.CONTEXT_POLL
 _SPAN_KEY = _otel.SPAN_KEY
 
+
+
+def _context_var_api() -> Tuple[Callable[[], Context], Callable[[Context], Any]]:
+    """The API's ``get_current`` and ``attach``, or, when its runtime context is the default
+    ``ContextVarsRuntimeContext``, the very ``ContextVar`` methods those two end in
+    (``get_current()`` is ``_RUNTIME_CONTEXT.get_current()`` is ``_current_context.get()``,
+    ``attach(c)`` is ``_current_context.set(c)``): the same objects and tokens (``detach`` takes
+    them) without two Python frames per call; they run several times per message."""
+    try:
+        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+        runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+        var = getattr(runtime, "_current_context", None)
+        if type(runtime) is ContextVarsRuntimeContext and isinstance(var, contextvars.ContextVar):
+            return var.get, var.set
+    except ImportError:
+        pass
+    return otel_context.get_current, otel_context.attach
+
+
 # Looked up once: these run several times per message.
-_get_current = otel_context.get_current
-_attach = otel_context.attach
+_get_current, _attach = _context_var_api()
 _detach = otel_context.detach
 _time_ns = time.time_ns
 _perf_counter = time.perf_counter
