@@ -1335,16 +1335,14 @@ impl Lifecycle {
             }
         };
         let (span, recording, start_ns, t0) = template.head.start(py, tracer, &[Some(ambient), None, None], None)?;
-        // A recording span takes its message's recorded attributes from the core's recipe; the
-        // rest of that recipe (name, kind, sampling and metric attributes) is the template's.
+        // A recording span takes its message's recorded attributes from the core's span of it;
+        // the rest (name, kind, sampling and metric attributes) is the template's. (The template
+        // exists, so the core traces the topic.)
         let recorded = if recording {
             let key = bytes_of(key);
             let message = MessageInfo { topic, partition, key: key.as_deref(), payload_len: len_of(value), ..MessageInfo::default() };
-            let Some(recipe) = self.inner.send(&message) else {
-                span.call_method0(intern!(py, "end"))?;
-                return Ok(None);
-            };
-            Some(recipe.span.recorded_attributes().cloned().collect())
+            let spec = kafka_trace::span::send_span(&message, self.inner.client(), self.inner.options());
+            Some(spec.recorded_attributes().cloned().collect())
         } else {
             None
         };
@@ -1628,11 +1626,8 @@ impl Lifecycle {
         // end-to-end latency from the core's recipe (kept in Rust, converted only at the end).
         let (span, recording, start_ns, t0) = template.head.start(py, tracer, &sources, None)?;
         let (e2e_ms, recorded) = if recording {
-            let Some(recipe) = self.core_consumed(fields, info, ambient_has_span, lc::now_ms()) else {
-                span.call_method0(intern!(py, "end"))?;
-                return Ok(Started::Nothing);
-            };
-            (recipe.span.e2e_latency_ms, Some(recipe.span.recorded_attributes().cloned().collect()))
+            let spec = self.consumed_span(fields, info, ambient_has_span, lc::now_ms());
+            (spec.e2e_latency_ms, Some(spec.recorded_attributes().cloned().collect()))
         } else {
             (kafka_trace::span::e2e_latency_ms(timestamp_ms, lc::now_ms()), None)
         };
@@ -1682,25 +1677,44 @@ impl Lifecycle {
     /// The core's process (`ambient_has_span` given) or batch_process (`None`) recipe.
     fn core_consumed(
         &self,
-        (topic, partition, offset, key, value, timestamp_ms): Consumed<'_, '_>,
+        fields: Consumed<'_, '_>,
         info: RemoteInfo,
         ambient_has_span: Option<bool>,
         now_ms: i64,
     ) -> Option<ProcessRecipe> {
-        let key = bytes_of(key);
-        let message = MessageInfo {
-            topic,
-            partition,
-            offset,
-            key: key.as_deref(),
-            payload_len: len_of(value),
-            timestamp_ms,
-        };
-        match ambient_has_span {
-            Some(has_span) => self.inner.process(&message, info, AmbientInfo { has_span }, now_ms),
-            None => self.inner.batch_process(&message, info, now_ms),
-        }
+        with_consumed(fields, |message| match ambient_has_span {
+            Some(has_span) => self.inner.process(message, info, AmbientInfo { has_span }, now_ms),
+            None => self.inner.batch_process(message, info, now_ms),
+        })
     }
+
+    /// The span alone of [`core_consumed`](Self::core_consumed)'s recipe, for a topic the core
+    /// traces (a span started from a template takes only its recorded attributes from it).
+    fn consumed_span(
+        &self,
+        fields: Consumed<'_, '_>,
+        info: RemoteInfo,
+        ambient_has_span: Option<bool>,
+        now_ms: i64,
+    ) -> SpanSpec {
+        let (client, options) = (self.inner.client(), self.inner.options());
+        with_consumed(fields, |message| match ambient_has_span {
+            Some(has_span) => kafka_trace::span::process_span(message, client, options, info.valid, has_span, now_ms),
+            None => kafka_trace::span::batch_process_span(message, client, options, info.valid, now_ms),
+        })
+    }
+}
+
+/// `f` of the core's view of a consumed message's fields.
+fn with_consumed<R>(
+    (topic, partition, offset, key, value, timestamp_ms): Consumed<'_, '_>,
+    f: impl FnOnce(&MessageInfo<'_>) -> R,
+) -> R {
+    let key = bytes_of(key);
+    f(&MessageInfo { topic, partition, offset, key: key.as_deref(), payload_len: len_of(value), timestamp_ms })
+}
+
+impl Lifecycle {
 }
 
 /// The constant part of a per-message process span's start, from a recipe of the core.
