@@ -275,11 +275,8 @@ impl PendingSend {
                     None => template.end_acked(py, instruments, span, *start_ns, elapsed, partition, offset, latency, recorded.as_deref()),
                     Some(_) => {
                         let finish = send_finish(&template.recipe, elapsed, error_type, partition, offset, latency);
-                        let set = match recorded {
-                            Some(recorded) => set_recorded_and_end(py, instruments, span, recorded.iter(), &finish),
-                            None => Ok(()),
-                        };
-                        set.and_then(|()| end_and_record(py, instruments, span, *start_ns, &finish))
+                        set_recorded_if_recording(py, instruments, span, recorded.as_deref(), &finish)
+                            .and_then(|()| end_and_record(py, instruments, span, *start_ns, &finish))
                     }
                 }
             }
@@ -731,6 +728,24 @@ fn set_recorded_and_end<'a>(
         span.call_method1(intern!(py, "set_status"), (status,))?;
     }
     Ok(())
+}
+
+/// [`set_recorded_and_end`] with the `recorded` start attributes of a span that recorded when it
+/// started (`None`: it did not). User code ran since (a hook, the handler) and may have ended it,
+/// so it is asked again, as a recipe's `end` asks: an ended span gets nothing set.
+fn set_recorded_if_recording(
+    py: Python<'_>,
+    instruments: &Instruments,
+    span: &Bound<'_, PyAny>,
+    recorded: Option<&[Attribute]>,
+    finish: &Finish,
+) -> PyResult<()> {
+    match recorded {
+        Some(recorded) if span.call_method0(intern!(py, "is_recording"))?.is_truthy()? => {
+            set_recorded_and_end(py, instruments, span, recorded.iter(), finish)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `span.end()` now or at its start plus the finish's duration.
@@ -1775,9 +1790,7 @@ impl SendTemplate {
         let latency = latency_s.and_then(|s| Duration::try_from_secs_f64(s).ok());
         let result = SendResult::Acked { partition, offset: offset.unwrap_or(-1) };
         let finish = self.recipe.finish_span(result, elapsed, latency);
-        if let Some(recorded) = recorded {
-            set_recorded_and_end(py, instruments, span, recorded.iter(), &finish)?;
-        }
+        set_recorded_if_recording(py, instruments, span, recorded, &finish)?;
         end_span(py, span, start_ns, finish.end)?;
         let records = self.acked_records(py, partition)?;
         for (index, source, attrs) in records.iter() {
@@ -1839,14 +1852,12 @@ impl KeptProcess {
         let t = &*self.template;
         if let Some(e) = error_type {
             let finish = t.recipe.finish_with_e2e(HandlerResult::Failed { error_type: e }, elapsed, self.e2e_ms);
-            if let Some(recorded) = &self.recorded {
-                set_recorded_and_end(py, instruments, span, recorded.iter(), &finish)?;
-            }
+            set_recorded_if_recording(py, instruments, span, self.recorded.as_deref(), &finish)?;
             return end_and_record(py, instruments, span, self.start_ns, &finish);
         }
-        if let Some(recorded) = &self.recorded {
+        if self.recorded.is_some() {
             let finish = t.recipe.finish_span(HandlerResult::Returned, elapsed);
-            set_recorded_and_end(py, instruments, span, recorded.iter(), &finish)?;
+            set_recorded_if_recording(py, instruments, span, self.recorded.as_deref(), &finish)?;
         }
         end_span(py, span, self.start_ns, t.returned_end)?;
         for (index, source, attrs) in &t.returned {
