@@ -90,6 +90,9 @@ build() { # DESCRIPTION COMMAND...
     "$@" >&2 || note "build failed: $what (\`$*\`)"   # stdout is for the table
 }
 
+# A fresh machine lacks some system packages (librdkafka-dev for the C throughput bench).
+say "build: system packages (scripts/install-deps.sh)"
+build "system packages" bash scripts/install-deps.sh
 if wanted c-abi || wanted c-librdkafka; then
     say "build: C library (release)"
     build "C library" cargo build -q --release -p kafka-trace-c

@@ -8,6 +8,9 @@ command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 [ -e /usr/include/zlib.h ] || need_apt+=(zlib1g-dev)
+# The C throughput bench (bindings-c/bench/throughput.sh) and the C examples link the system's
+# librdkafka.
+dpkg -s librdkafka-dev >/dev/null 2>&1 || need_apt+=(librdkafka-dev)
 # @confluentinc/kafka-javascript built from source with librdkafka linked dynamically against these
 # (scripts/confluent-kafka-js.sh; CKJS_LINKING=dynamic).
 for p in libssl-dev libzstd-dev libcurl4-openssl-dev libsasl2-dev liblz4-dev; do
