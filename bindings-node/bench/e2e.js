@@ -11,7 +11,7 @@
 // during the next. The report is the median per mode, its spread (lowest-highest), and the
 // median of the per-round CPU ratios kafka-trace / peer (paired within a round).
 //
-// Usage: node bench/e2e.js [messages=10000] [rounds=5] [batch=100] [modes=bare,none,sdk-floor,peer,kafka-trace] [warm-up=3000]
+// Usage: node bench/e2e.js [messages=10000] [rounds=11] [batch=100] [modes=bare,none,sdk-floor,peer,kafka-trace] [warm-up=3000]
 // Env: KAFKA_BOOTSTRAP (default 127.0.0.1:9092); KT_BENCH_SAMPLING 1.0 (default, full) or e.g.
 // 0.01 = ParentBased(TraceIdRatioBased(0.01)) for every mode with an SDK.
 // KT_BENCH_WORKER_ARGS: extra node options for the workers (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p").
@@ -78,7 +78,7 @@ function start(mode, batch) {
 
 async function main() {
   const N = Number(process.argv[2] || 10000);
-  const ROUNDS = Number(process.argv[3] || 5);
+  const ROUNDS = Number(process.argv[3] || 11);
   const BATCH = Number(process.argv[4] || 100);
   const MODES = process.argv[5] ? process.argv[5].split(',') : ALL_MODES;
   const WARMUP = Number(process.argv[6] || Math.min(3000, N));
