@@ -3,16 +3,12 @@
 //! so the plan (found by comparing every metric attribute) and the metric numbers are made once
 //! and each message only takes its own span attributes (the core's `finish_span`) and duration.
 
-use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Duration;
 
-use kafka_trace::lifecycle::{Finish, MetricValueSource, SpanEnd, Status};
+use kafka_trace::lifecycle::{Finish, MetricValueSource, PartitionCache, SpanEnd, Status};
 
 use crate::layout::{write_delta, END_AT, METRIC_AT, METRIC_SLOTS};
-
-/// Kept finishes past this many (template, partition) pairs are not kept: those sends take the
-/// full finish, as before.
-const MAX_KEPT: usize = 10_000;
 
 /// One kept finish.
 pub struct KeptAck {
@@ -72,19 +68,25 @@ impl KeptAck {
     }
 }
 
-/// The kept finishes of one client, by (template index, partition).
+/// The kept finishes of one client: per send template (by index), the core's bounded
+/// per-partition cache, as the Rust executor and the Python binding keep theirs. A partition whose
+/// finish cannot be kept holds `None` (its sends take the full finish); one past the cache's bound
+/// is made again for every send.
 #[derive(Default)]
-pub struct KeptAcks(HashMap<(u32, i32), KeptAck>);
+pub struct KeptAcks(Vec<PartitionCache<Option<Rc<KeptAck>>>>);
 
 impl KeptAcks {
-    pub fn get(&self, template: u32, partition: i32) -> Option<&KeptAck> {
-        self.0.get(&(template, partition))
+    #[cfg(test)]
+    pub fn get(&self, template: u32, partition: i32) -> Option<Rc<KeptAck>> {
+        self.0.get(template as usize)?.get(partition).flatten()
     }
 
-    /// Keeps `make()` unless the cache is full.
-    pub fn keep(&mut self, template: u32, partition: i32, make: impl FnOnce() -> KeptAck) {
-        if self.0.len() < MAX_KEPT {
-            self.0.entry((template, partition)).or_insert_with(make);
+    /// The finish kept for `template` acknowledged on `partition`, `make`'s the first time.
+    pub fn get_or_make(&mut self, template: u32, partition: i32, make: impl FnOnce() -> Option<KeptAck>) -> Option<Rc<KeptAck>> {
+        let index = template as usize;
+        if self.0.len() <= index {
+            self.0.resize_with(index + 1, PartitionCache::default);
         }
+        self.0[index].get_or_insert_with(partition, || make().map(Rc::new))
     }
 }

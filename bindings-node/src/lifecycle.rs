@@ -485,14 +485,11 @@ impl TracingState {
         let templates = self.templates.borrow();
         let Some(Recipe::Send(recipe)) = templates.entries.get(template as usize) else { return None };
         if let SendResult::Acked { partition, .. } = result {
-            if self.acked.borrow().get(template, partition).is_none() {
+            let kept = self.acked.borrow_mut().get_or_make(template, partition, || {
                 let (finish, sources) = recipe.acked_finish(partition);
-                let plan = self.plan_of(&finish);
-                if let Some(kept) = KeptAck::new(&finish, &sources, plan) {
-                    self.acked.borrow_mut().keep(template, partition, || kept);
-                }
-            }
-            if let Some(kept) = self.acked.borrow().get(template, partition) {
+                KeptAck::new(&finish, &sources, self.plan_of(&finish))
+            });
+            if let Some(kept) = kept {
                 if let Some(bits) = kept.fill(&recipe.finish_span(result, elapsed, None), elapsed, out) {
                     ids[0] = bits;
                     ids[1] = kept.plan;
