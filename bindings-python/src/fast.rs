@@ -72,9 +72,7 @@ impl TupleClass {
         }
         Ok(object)
     }
-}
 
-impl TupleClass {
     /// `tuple`, one this class's [`make`](Self::make) made that nothing else references any more
     /// (this is its only reference), holding `items` instead of its old ones: what `make` returns,
     /// without freeing one tuple and allocating another. Anything else: a new one from `make`.

@@ -1729,9 +1729,6 @@ fn with_consumed<R>(
     f(&MessageInfo { topic, partition, offset, key: key.as_deref(), payload_len: len_of(value), timestamp_ms })
 }
 
-impl Lifecycle {
-}
-
 /// The constant part of a per-message process span's start, from a recipe of the core.
 pub(crate) struct ProcessTemplate {
     head: StartHead,

@@ -43,7 +43,6 @@ _POLL = _native.CONTEXT_POLL
 _SPAN_KEY = _otel.SPAN_KEY
 
 
-
 def _context_var_api() -> Tuple[Callable[[], Context], Callable[[Context], Any]]:
     """The API's ``get_current`` and ``attach``, or, when its runtime context is the default
     ``ContextVarsRuntimeContext``, the very ``ContextVar`` methods those two end in
