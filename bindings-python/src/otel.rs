@@ -307,8 +307,9 @@ fn remote_span<'py>(
     // The members as one normalized list: equal lists, equal members. A plain list is compared
     // where it lies in the header; only another way of writing one is copied first.
     let state = state.filter(|s| !s.is_empty());
-    let copied = state.filter(|s| s.as_normalized().is_none()).map(TraceStateBuf::from_state);
-    let text = copied.as_ref().map(TraceStateBuf::as_str).or_else(|| state.and_then(|s| s.as_normalized()));
+    let plain = state.and_then(|s| s.as_normalized());
+    let copied = state.filter(|_| plain.is_none()).map(TraceStateBuf::from_state);
+    let text = plain.or_else(|| copied.as_ref().map(TraceStateBuf::as_str));
     // The lock is never held across a call into Python (which may switch threads).
     let (same_trace_id, oldest, spare) = match REMOTE_SPANS_MADE.lock().as_deref_mut() {
         Ok(made) => {
